@@ -1,0 +1,1 @@
+"""Everything that touches the outside world: database, HTTP, clock, logging, keyring, brokers."""

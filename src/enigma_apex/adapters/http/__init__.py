@@ -1,0 +1,1 @@
+"""The hub's HTTP server (FastAPI on uvicorn)."""

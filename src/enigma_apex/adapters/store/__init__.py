@@ -1,0 +1,1 @@
+"""The unified database: schema, migrations, the group-commit writer, repository, maintenance."""

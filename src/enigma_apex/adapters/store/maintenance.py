@@ -1,0 +1,128 @@
+"""Backup, optimise and verify the database."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from enigma_apex.adapters.store import audit, migrate
+from enigma_apex.adapters.store.engine import is_sqlite
+from enigma_apex.errors import StoreError
+
+
+def backup(engine: Engine, destination: Path) -> Path:
+    """A consistent copy taken while the hub runs: SQLite's online backup API, or pg_dump."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    url = engine.url
+    if is_sqlite(url.render_as_string(hide_password=False)):
+        tmp = destination.with_name(destination.name + ".part")
+        tmp.unlink(missing_ok=True)
+        raw = engine.raw_connection()
+        try:
+            source = raw.driver_connection
+            if not isinstance(source, sqlite3.Connection):
+                raise StoreError("the SQLite online backup needs the sqlite3 driver")
+            target = sqlite3.connect(tmp)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+        finally:
+            raw.close()
+        tmp.replace(destination)
+        return destination
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise StoreError("pg_dump is not installed; install the PostgreSQL client tools to back up PostgreSQL")
+    plain = make_url(url.render_as_string(hide_password=False)).set(drivername="postgresql")
+    env = {"PGPASSWORD": plain.password or ""} if plain.password else {}
+    import os
+
+    args = [
+        pg_dump,
+        "--format=custom",
+        f"--file={destination}",
+        "--dbname",
+        plain.set(password=None).render_as_string(hide_password=False),
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env}, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise StoreError(f"pg_dump failed: {result.stderr.strip()}")
+    return destination
+
+
+def rotate(folder: Path, prefix: str, keep: int) -> list[Path]:
+    """Delete the oldest backups named ``prefix*`` beyond ``keep``; returns what was deleted."""
+    files = sorted(folder.glob(f"{prefix}*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = files[keep:]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def backup_name(prefix: str, now: datetime, suffix: str) -> str:
+    return f"{prefix}{now.strftime('%Y%m%dT%H%M%S%fZ')}{suffix}"
+
+
+def optimize(engine: Engine) -> list[str]:
+    """Refresh planner statistics and reclaim space. Returns the statements run."""
+    if engine.dialect.name == "sqlite":
+        statements = ["PRAGMA optimize", "ANALYZE", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
+    else:
+        statements = ["VACUUM (ANALYZE)"]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    return statements
+
+
+@dataclass
+class VerifyReport:
+    revision: str | None
+    head: str
+    audit: audit.ChainReport
+    foreign_key_problems: list[str] = field(default_factory=list)
+    integrity_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (self.audit.ok and not self.foreign_key_problems and not self.integrity_problems
+                and self.revision == self.head)  # fmt: skip
+
+    def lines(self) -> list[str]:
+        out = [f"schema revision: {self.revision or '(none)'} (latest {self.head})"]
+        if self.revision != self.head:
+            out.append("  PROBLEM: the schema is not up to date; run `enigma-apex db upgrade`")
+        out.append(f"audit log: {self.audit.rows} row(s) checked")
+        if not self.audit.ok:
+            out.append(f"  PROBLEM: first broken row {self.audit.first_broken_id}: {self.audit.problem}")
+        out.append(f"foreign keys: {len(self.foreign_key_problems)} problem(s)")
+        out += [f"  PROBLEM: {p}" for p in self.foreign_key_problems[:20]]
+        out.append(f"integrity: {'ok' if not self.integrity_problems else 'PROBLEMS'}")
+        out += [f"  PROBLEM: {p}" for p in self.integrity_problems[:20]]
+        return out
+
+
+def verify(engine: Engine) -> VerifyReport:
+    revision = migrate.current_revision(engine)
+    with engine.connect() as conn:
+        chain = audit.verify_chain(conn) if revision is not None else audit.ChainReport(0, None, "")
+        fk: list[str] = []
+        integrity: list[str] = []
+        if engine.dialect.name == "sqlite":
+            for row in conn.exec_driver_sql("PRAGMA foreign_key_check").all():
+                fk.append(f"table {row[0]} rowid {row[1]} refers to a missing row of {row[2]}")
+            for row in conn.exec_driver_sql("PRAGMA quick_check").all():
+                if row[0] != "ok":
+                    integrity.append(str(row[0]))
+        else:  # PostgreSQL enforces foreign keys; report constraints that were added NOT VALID
+            for row in conn.execute(text("SELECT conname FROM pg_constraint WHERE contype = 'f' AND NOT convalidated")):
+                fk.append(f"constraint {row[0]} is not validated")
+    return VerifyReport(revision, migrate.head_revision(), chain, fk, integrity)

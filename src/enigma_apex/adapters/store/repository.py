@@ -1,0 +1,477 @@
+"""Repository: explicit-connection functions that map domain objects to rows and back.
+
+Writes take a ``WriteContext`` (they run inside the group-commit writer's transaction and may add
+audit rows atomically); reads take a plain ``Connection``. ORM rows never leave this module.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from enigma_apex.adapters.store import schema as s
+from enigma_apex.adapters.store.audit import canonical_json
+from enigma_apex.adapters.store.writer import WriteContext
+from enigma_apex.domain.accounts import TradingState
+from enigma_apex.domain.events import ComponentHealth, TradingStateChanged
+from enigma_apex.domain.orders import Fill, OrderIntent, OrderStatus, Position, Side
+from enigma_apex.domain.signals import Signal
+from enigma_apex.domain.symbols import Contract, Notation, format_symbol
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _symbol(contract: Contract) -> str:
+    return format_symbol(contract, Notation.NINJATRADER)
+
+
+def _contract(symbol: str) -> Contract:
+    root, rest = symbol.split(" ")
+    month, year = rest.split("-")
+    return Contract(root, 2000 + int(year), int(month))
+
+
+# ---------------------------------------------------------------- accounts and their persisted state
+@dataclass(frozen=True)
+class AccountRecord:
+    name: str
+    profile: str
+    platform: str | None
+    executor: str
+    group: str
+
+
+@dataclass(frozen=True)
+class StoredAccountState:
+    account: str
+    state: TradingState
+    state_reason: str = ""
+    peak: Decimal | None = None
+    threshold: Decimal | None = None
+    locked: bool = False
+    balance: Decimal | None = None
+    open_pnl: Decimal | None = None
+    session_date: date | None = None
+    day_start_balance: Decimal | None = None
+    day_pnl: Decimal | None = None
+    detail: str = "{}"
+
+
+def sync_accounts(ctx: WriteContext, records: list[AccountRecord]) -> list[str]:
+    """Insert or update configured accounts; new ones start ACTIVE. Never touches persisted state."""
+    now = ctx.clock.now()
+    existing = {row.id: row for row in ctx.conn.execute(select(s.accounts)).all()}
+    created: list[str] = []
+    for rec in records:
+        values = {
+            "profile": rec.profile,
+            "platform": rec.platform,
+            "executor": rec.executor,
+            "group_name": rec.group,
+            "updated_at": now,
+        }
+        old = existing.get(rec.name)
+        if old is None:
+            ctx.conn.execute(s.accounts.insert().values(id=rec.name, created_at=now, **values))
+            ctx.conn.execute(
+                s.account_state.insert().values(
+                    account_id=rec.name,
+                    state=TradingState.ACTIVE.value,
+                    state_reason="new account",
+                    locked=False,
+                    detail="{}",
+                    updated_at=now,
+                )
+            )
+            ctx.audit(
+                "account.created",
+                {"profile": rec.profile, "platform": rec.platform, "executor": rec.executor},
+                account=rec.name,
+            )
+            created.append(rec.name)
+        elif (old.profile, old.platform, old.executor, old.group_name) != (
+            rec.profile,
+            rec.platform,
+            rec.executor,
+            rec.group,
+        ):
+            ctx.conn.execute(update(s.accounts).where(s.accounts.c.id == rec.name).values(**values))
+            ctx.audit(
+                "account.updated",
+                {
+                    "profile": rec.profile,
+                    "platform": rec.platform,
+                    "executor": rec.executor,
+                    "was_profile": old.profile,
+                },
+                account=rec.name,
+            )
+    return created  # fmt: skip
+
+
+def load_account_states(conn: Connection) -> dict[str, StoredAccountState]:
+    out: dict[str, StoredAccountState] = {}
+    for row in conn.execute(select(s.account_state)).all():
+        out[row.account_id] = StoredAccountState(
+            account=row.account_id, state=TradingState(row.state), state_reason=row.state_reason,
+            peak=row.peak, threshold=row.threshold, locked=bool(row.locked), balance=row.balance,
+            open_pnl=row.open_pnl,
+            session_date=date.fromisoformat(row.session_date) if row.session_date else None,
+            day_start_balance=row.day_start_balance, day_pnl=row.day_pnl, detail=row.detail,
+        )  # fmt: skip
+    return out
+
+
+def save_account_state(ctx: WriteContext, st: StoredAccountState) -> None:
+    ctx.conn.execute(
+        update(s.account_state).where(s.account_state.c.account_id == st.account).values(
+            state=st.state.value, state_reason=st.state_reason, peak=st.peak, threshold=st.threshold,
+            locked=st.locked, balance=st.balance, open_pnl=st.open_pnl,
+            session_date=st.session_date.isoformat() if st.session_date else None,
+            day_start_balance=st.day_start_balance, day_pnl=st.day_pnl, detail=st.detail,
+            updated_at=ctx.clock.now(),
+        )
+    )  # fmt: skip
+
+
+def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
+    """Persist a trading-state change (HALTED survives restarts) with its audit row."""
+    ctx.conn.execute(
+        s.trading_state_changes.insert().values(
+            account_id=event.account,
+            old_state=event.old.value,
+            new_state=event.new.value,
+            reason=event.reason,
+            ts=event.ts,
+        )
+    )
+    ctx.conn.execute(
+        update(s.account_state)
+        .where(s.account_state.c.account_id == event.account)
+        .values(state=event.new.value, state_reason=event.reason, updated_at=event.ts)
+    )
+    ctx.audit("state.changed", {"old": event.old.value, "new": event.new.value, "reason": event.reason},
+              account=event.account, ts=event.ts)  # fmt: skip
+
+
+# ---------------------------------------------------------------- signals and decisions
+def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = None, raw: Any = None) -> bool:
+    """Store a signal; False when ``dedup_key`` was seen before (nothing written)."""
+    if (
+        dedup_key is not None
+        and ctx.conn.execute(select(s.signals.c.id).where(s.signals.c.dedup_key == dedup_key)).first()
+    ):
+        return False
+    ctx.conn.execute(
+        s.signals.insert().values(
+            id=signal.signal_id,
+            source=signal.source.value,
+            symbol=_symbol(signal.contract),
+            direction=signal.direction.value,
+            entry=signal.entry,
+            stop=signal.stop,
+            target=signal.target,
+            group_name=signal.group,
+            power=signal.power,
+            confluence=signal.confluence,
+            dedup_key=dedup_key,
+            received_at=signal.received_at,
+            raw=canonical_json(raw if raw is not None else {}),
+        )
+    )
+    ctx.audit(
+        "signal.received",
+        {
+            "id": signal.signal_id,
+            "source": signal.source.value,
+            "symbol": _symbol(signal.contract),
+            "direction": signal.direction.value,
+        },
+    )
+    return True  # fmt: skip
+
+
+def insert_decision(
+    ctx: WriteContext,
+    *,
+    signal_id: str,
+    account: str | None,
+    action: str,
+    quantity: int,
+    ai: Any,
+    verdicts: Any,
+    sizing: Any,
+) -> str:
+    decision_id = new_id()
+    ctx.conn.execute(
+        s.decisions.insert().values(
+            id=decision_id,
+            signal_id=signal_id,
+            account_id=account,
+            created_at=ctx.clock.now(),
+            action=action,
+            quantity=quantity,
+            ai=canonical_json(ai),
+            verdicts=canonical_json(verdicts),
+            sizing=canonical_json(sizing),
+        )
+    )
+    ctx.audit(
+        "decision",
+        {"id": decision_id, "signal": signal_id, "action": action, "quantity": quantity},
+        account=account,
+    )
+    return decision_id  # fmt: skip
+
+
+# ---------------------------------------------------------------- orders, fills, positions
+@dataclass(frozen=True)
+class StoredOrder:
+    order_id: str
+    idempotency_key: str
+    account: str
+    executor: str
+    seq: int | None
+    contract: Contract
+    side: Side
+    quantity: int
+    status: OrderStatus
+    filled_quantity: int
+    average_price: Decimal | None
+    created: bool  # False when the key existed already
+
+
+def insert_order(
+    ctx: WriteContext,
+    intent: OrderIntent,
+    *,
+    executor: str,
+    seq: int | None = None,
+    decision_id: str | None = None,
+) -> StoredOrder:
+    """Store an order before it is sent. A repeated idempotency key returns the stored order unchanged."""
+    existing = ctx.conn.execute(select(s.orders).where(s.orders.c.idempotency_key == intent.idempotency_key)).first()
+    if existing is not None:
+        return _order_from_row(existing, created=False)
+    now = ctx.clock.now()
+    order_id = new_id()
+    bracket = {} if intent.bracket is None else {"stop": intent.bracket.stop, "target": intent.bracket.target}
+    ctx.conn.execute(
+        s.orders.insert().values(
+            id=order_id,
+            idempotency_key=intent.idempotency_key,
+            account_id=intent.account,
+            decision_id=decision_id,
+            executor=executor,
+            seq=seq,
+            symbol=_symbol(intent.contract),
+            side=intent.side.value,
+            quantity=intent.quantity,
+            order_type=intent.order_type.value,
+            purpose=intent.purpose.value,
+            limit_price=intent.limit_price,
+            stop_price=intent.stop_price,
+            bracket=canonical_json(bracket),
+            status=OrderStatus.PENDING.value,
+            filled_quantity=0,
+            reason="",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    ctx.audit(
+        "order.stored",
+        {
+            "id": order_id,
+            "key": intent.idempotency_key,
+            "symbol": _symbol(intent.contract),
+            "side": intent.side.value,
+            "quantity": intent.quantity,
+            "purpose": intent.purpose.value,
+            "executor": executor,
+            "seq": seq,
+        },
+        account=intent.account,
+    )
+    row = ctx.conn.execute(select(s.orders).where(s.orders.c.id == order_id)).one()
+    return _order_from_row(row, created=True)  # fmt: skip
+
+
+def update_order(
+    ctx: WriteContext,
+    idempotency_key: str,
+    *,
+    status: OrderStatus,
+    filled_quantity: int | None = None,
+    average_price: Decimal | None = None,
+    broker_order_id: str | None = None,
+    reason: str = "",
+) -> bool:
+    values: dict[str, Any] = {"status": status.value, "updated_at": ctx.clock.now()}
+    if filled_quantity is not None:
+        values["filled_quantity"] = filled_quantity
+    if average_price is not None:
+        values["average_price"] = average_price
+    if broker_order_id is not None:
+        values["broker_order_id"] = broker_order_id
+    if reason:
+        values["reason"] = reason
+    result = ctx.conn.execute(update(s.orders).where(s.orders.c.idempotency_key == idempotency_key).values(**values))
+    if result.rowcount:
+        ctx.audit("order.updated", {"key": idempotency_key, "status": status.value, "reason": reason})
+    return bool(result.rowcount)
+
+
+def get_order(conn: Connection, idempotency_key: str) -> StoredOrder | None:
+    row = conn.execute(select(s.orders).where(s.orders.c.idempotency_key == idempotency_key)).first()
+    return None if row is None else _order_from_row(row, created=False)
+
+
+def _order_from_row(row: Any, *, created: bool) -> StoredOrder:
+    return StoredOrder(
+        order_id=row.id, idempotency_key=row.idempotency_key, account=row.account_id, executor=row.executor,
+        seq=row.seq, contract=_contract(row.symbol), side=Side(row.side), quantity=row.quantity,
+        status=OrderStatus(row.status), filled_quantity=row.filled_quantity, average_price=row.average_price,
+        created=created,
+    )  # fmt: skip
+
+
+def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
+    """Record a fill and update the position. A repeated fill id is ignored (returns False)."""
+    if ctx.conn.execute(select(s.fills.c.id).where(s.fills.c.id == fill.fill_id)).first():
+        return False
+    order = ctx.conn.execute(select(s.orders.c.id).where(s.orders.c.idempotency_key == fill.idempotency_key)).first()
+    symbol = _symbol(fill.contract)
+    ctx.conn.execute(
+        s.fills.insert().values(
+            id=fill.fill_id,
+            order_id=order.id if order else None,
+            account_id=fill.account,
+            symbol=symbol,
+            side=fill.side.value,
+            quantity=fill.quantity,
+            price=fill.price,
+            commission=fill.commission,
+            ts=fill.ts,
+        )
+    )
+    current = get_position(ctx.conn, fill.account, fill.contract)
+    updated, realised = current.apply(fill)
+    ctx.conn.execute(
+        s.positions.delete().where((s.positions.c.account_id == fill.account) & (s.positions.c.symbol == symbol))
+    )
+    ctx.conn.execute(
+        s.positions.insert().values(
+            account_id=fill.account,
+            symbol=symbol,
+            quantity=updated.quantity,
+            average_price=updated.average_price,
+            updated_at=fill.ts,
+        )
+    )
+    ctx.audit(
+        "fill",
+        {
+            "id": fill.fill_id,
+            "key": fill.idempotency_key,
+            "symbol": symbol,
+            "side": fill.side.value,
+            "quantity": fill.quantity,
+            "price": fill.price,
+            "commission": fill.commission,
+            "realised": realised,
+        },
+        account=fill.account,
+        ts=fill.ts,
+    )
+    return True  # fmt: skip
+
+
+def get_position(conn: Connection, account: str, contract: Contract) -> Position:
+    row = conn.execute(
+        select(s.positions).where((s.positions.c.account_id == account) & (s.positions.c.symbol == _symbol(contract)))
+    ).first()
+    if row is None:
+        return Position(account, contract)
+    return Position(account, contract, row.quantity, row.average_price)
+
+
+def list_positions(conn: Connection, account: str | None = None) -> list[Position]:
+    query = select(s.positions).where(s.positions.c.quantity != 0)
+    if account is not None:
+        query = query.where(s.positions.c.account_id == account)
+    return [Position(r.account_id, _contract(r.symbol), r.quantity, r.average_price) for r in conn.execute(query)]
+
+
+# ---------------------------------------------------------------- health, alerts, config changes
+def record_component_health(ctx: WriteContext, event: ComponentHealth) -> None:
+    ctx.conn.execute(
+        s.component_health.insert().values(
+            component=event.component, status=event.status, detail=event.detail, ts=event.ts
+        )
+    )
+    ctx.audit("component.health", {"component": event.component, "status": event.status,
+                                   "detail": event.detail}, ts=event.ts)  # fmt: skip
+
+
+def record_alert(
+    ctx: WriteContext,
+    *,
+    severity: str,
+    kind: str,
+    message: str,
+    account: str | None = None,
+    status: str = "pending",
+    detail: Any = None,
+) -> int:
+    result = ctx.conn.execute(
+        s.alerts.insert().values(
+            ts=ctx.clock.now(),
+            severity=severity,
+            kind=kind,
+            account_id=account,
+            message=message,
+            status=status,
+            detail=canonical_json(detail or {}),
+        )
+    )
+    ctx.audit("alert", {"severity": severity, "kind": kind, "message": message}, account=account)
+    key = result.inserted_primary_key
+    return int(key[0]) if key is not None else 0
+
+
+def record_config_change(
+    ctx: WriteContext, *, key: str, old: Any, new: Any, applied: bool, source: str, note: str = ""
+) -> None:
+    old_text, new_text = json.dumps(old, default=str), json.dumps(new, default=str)
+    ctx.conn.execute(
+        s.config_changes.insert().values(
+            ts=ctx.clock.now(),
+            key=key,
+            old_value=old_text,
+            new_value=new_text,
+            applied=applied,
+            source=source,
+            note=note,
+        )
+    )
+    ctx.audit("config.changed" if applied else "config.refused",
+              {"key": key, "old": old_text, "new": new_text, "source": source, "note": note})  # fmt: skip
+
+
+def recent_config_changes(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    rows = conn.execute(select(s.config_changes).order_by(s.config_changes.c.id.desc()).limit(limit)).all()
+    return [dict(row._mapping) for row in rows]
+
+
+def latest_ts(conn: Connection, table: Any) -> datetime | None:
+    row = conn.execute(select(table.c.ts).order_by(table.c.ts.desc()).limit(1)).first()
+    return None if row is None else row.ts

@@ -1,0 +1,75 @@
+"""The store component: engine + migrations + the single writer, opened and closed as one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from enigma_apex.adapters.store import maintenance, migrate
+from enigma_apex.adapters.store.engine import make_engine, sqlite_path
+from enigma_apex.adapters.store.writer import GroupCommitWriter
+from enigma_apex.config.models import Settings
+from enigma_apex.domain.clock import Clock
+
+
+@dataclass
+class UpgradeResult:
+    before: str | None
+    after: str
+    backup: Path | None = None
+
+
+@dataclass
+class Store:
+    engine: Engine
+    writer: GroupCommitWriter
+    backups_dir: Path
+    keep: int
+    on_health_change: list[Callable[[bool, str], None]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, clock: Clock) -> Store:
+        db = settings.database
+        engine = make_engine(settings.database_url, synchronous=db.sqlite_synchronous)
+        store: Store
+        listeners: list[Callable[[bool, str], None]] = []
+
+        def notify(ok: bool, message: str) -> None:
+            for listener in listeners:
+                listener(ok, message)
+
+        writer = GroupCommitWriter(
+            engine, clock, linger_s=db.group_commit_ms / 1000, max_batch=db.max_batch, on_health_change=notify
+        )
+        store = cls(engine, writer, settings.hub.data_dir / "backups", db.backup_keep, listeners)
+        return store
+
+    def upgrade(self, clock: Clock, *, backup_first: bool = True) -> UpgradeResult:
+        """Migrate to the latest schema, backing the database up first when it already holds data."""
+        before = migrate.current_revision(self.engine)
+        taken: Path | None = None
+        if before != migrate.head_revision() and before is not None and backup_first:
+            taken = self.backup_now(clock, prefix=f"pre-upgrade-{before}-")
+        after = migrate.upgrade(self.engine)
+        return UpgradeResult(before, after, taken)
+
+    def backup_now(self, clock: Clock, prefix: str = "backup-") -> Path:
+        suffix = ".db" if self.engine.dialect.name == "sqlite" else ".pgdump"
+        target = self.backups_dir / maintenance.backup_name(prefix, clock.now(), suffix)
+        maintenance.backup(self.engine, target)
+        maintenance.rotate(self.backups_dir, prefix, self.keep)
+        return target
+
+    def start(self) -> None:
+        self.writer.start()
+
+    def close(self) -> None:
+        self.writer.close()
+        self.engine.dispose()
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        return sqlite_path(self.engine.url.render_as_string(hide_password=False))

@@ -1,0 +1,1 @@
+"""Application layer: the service facade every transport calls, and the hub's lifecycle."""

@@ -1,0 +1,154 @@
+"""The running hub: starts components in order, watches the configuration, stops cleanly.
+
+Start order (each must be ready before the next): database (migrated by the composition root),
+HTTP server. Later components (gateway, guardian, executors, dashboard) join this sequence.
+Shutdown is the reverse; in-flight database writes are committed before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Callable, Generator
+from typing import Any
+
+import structlog
+import uvicorn
+
+from enigma_apex.adapters.store import repository
+from enigma_apex.app.service import HubService
+from enigma_apex.domain.events import ComponentHealth
+
+log = structlog.get_logger("enigma_apex.hub")
+
+CONFIG_POLL_S = 1.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the hub owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Hub:
+    def __init__(self, service: HubService, app: Any, console: Callable[[str], None]) -> None:
+        self.service = service
+        self.app = app
+        self.console = console
+        self.stop_event: asyncio.Event | None = None
+        self.http_port: int | None = None
+        self._signals = 0
+
+    # ------------------------------------------------------------------ signals (Windows too)
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        def handler(signum: int, _frame: Any) -> None:
+            self._signals += 1
+            if self._signals > 1:
+                os._exit(130)  # second Ctrl-C: leave at once (committed writes are already durable)
+            if self.stop_event is not None:
+                loop.call_soon_threadsafe(self.stop_event.set)
+
+        for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                signal.signal(sig, handler)
+
+    def request_stop(self) -> None:
+        if self.stop_event is not None:
+            self.stop_event.set()
+
+    # ------------------------------------------------------------------ run
+    async def run(self, *, install_signals: bool = True) -> int:
+        loop = asyncio.get_running_loop()
+        self.stop_event = asyncio.Event()
+        if install_signals:
+            self._install_signals(loop)
+        settings = self.service.settings
+        store = self.service.store
+        db = self.service.database_status()
+        self._status("database", "ok" if db["ok"] else "down", f"{db['dialect']} {self._db_where()}")
+        if not db["ok"]:
+            return 1
+
+        sock = socket.socket(socket.AF_INET6 if ":" in settings.http.host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1) if os.name != "nt" else None
+            sock.bind((settings.http.host, settings.http.port))
+        except OSError as exc:
+            sock.close()
+            self._status("http", "down", f"cannot bind {settings.http.host}:{settings.http.port}: {exc.strerror}")
+            return 1
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
+        server = _Server(config)
+        serve_task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not serve_task.done():  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.01)
+        if serve_task.done():
+            self._status("http", "down", "the HTTP server stopped during start-up")
+            return 1
+        base = f"http://{_display_host(settings.http.host)}:{self.http_port}"
+        self._status("http", "ok", f"{base}/health")
+        await asyncio.to_thread(
+            store.writer.write,
+            lambda ctx: ctx.audit("hub.started", {"mode": settings.hub.mode, "http_port": self.http_port}),
+        )
+        self.console(f"enigma-apex is up in {settings.hub.mode} mode. Health: {base}/health  (Ctrl-C to stop)")
+        log.info("hub.started", mode=settings.hub.mode, http_port=self.http_port)
+
+        watcher = asyncio.create_task(self._watch_config())
+        try:
+            await self.stop_event.wait()
+        finally:
+            self.console("enigma-apex is stopping…")
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            server.should_exit = True
+            await serve_task
+            await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.stopped", {"reason": "signal"}))
+            log.info("hub.stopped")
+        return 0
+
+    def _status(self, component: str, status: str, detail: str) -> None:
+        self.console(f"  {component:<10} {status.upper():<5} {detail}")
+        event = ComponentHealth(component, status, detail, self.service.clock.now())
+        try:
+            self.service.store.writer.write(lambda ctx: repository.record_component_health(ctx, event))
+        except Exception as exc:  # noqa: BLE001 - a health row must never stop start-up reporting
+            log.error("component_health.write_failed", component=component, error=str(exc))
+
+    def _db_where(self) -> str:
+        path = self.service.store.sqlite_file
+        return str(path) if path is not None else self.service.store.engine.url.render_as_string(hide_password=True)
+
+    async def _watch_config(self) -> None:
+        path = self.service.config_path
+        if path is None:
+            return
+        import hashlib
+
+        while True:
+            await asyncio.sleep(CONFIG_POLL_S)
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                continue
+            if digest != self.service.config_hash:
+                self.service.config_hash = digest  # report a bad edit once, not every second
+                outcome = await asyncio.to_thread(self.service.reload_config, "file")
+                for line in outcome.problems:
+                    self.console(f"config reload refused: {line}")
+                for change in outcome.refused:
+                    self.console(f"config: {change['key']} needs a restart (still {change['old']!r})")
+                for change in outcome.applied:
+                    self.console(f"config: {change['key']} = {change['new']!r} (applied live)")
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)  # noqa: S104

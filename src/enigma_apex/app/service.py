@@ -1,0 +1,150 @@
+"""The one service facade. The HTTP API, the CLI and (later) the WebSocket gateway and dashboard
+call these methods; transports only translate."""
+
+from __future__ import annotations
+
+import platform
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+
+from enigma_apex import __version__
+from enigma_apex.adapters.store import migrate, repository, tokens
+from enigma_apex.adapters.store.store import Store
+from enigma_apex.config import loader
+from enigma_apex.config.models import Settings
+from enigma_apex.config.reload import ReloadPlan, plan_reload
+from enigma_apex.domain.clock import Clock
+from enigma_apex.errors import ConfigError
+
+log = structlog.get_logger("enigma_apex.service")
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    ok: bool
+    applied: list[dict[str, Any]]
+    refused: list[dict[str, Any]]
+    problems: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "applied": self.applied, "refused": self.refused, "problems": self.problems}
+
+
+class HubService:
+    def __init__(
+        self,
+        settings: Settings,
+        config_path: Path | None,
+        store: Store,
+        clock: Clock,
+        started_monotonic: float,
+        *,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self._settings = settings
+        self.config_path = config_path
+        self.store = store
+        self.clock = clock
+        self._started = started_monotonic
+        self._environ = environ
+        self._lock = threading.Lock()
+        self.config_hash = ""
+        self.reload_listeners: list[Any] = []
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    # ------------------------------------------------------------------ health
+    def database_status(self) -> dict[str, Any]:
+        writer = self.store.writer
+        detail = ""
+        readable = True
+        try:
+            with self.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            readable, detail = False, f"{exc.__class__.__name__}: {exc}"
+        ok = readable and writer.healthy
+        return {"ok": ok, "writable": writer.healthy, "readable": readable,
+                "detail": detail or writer.last_error, "dialect": self.store.engine.dialect.name,
+                "committed_writes": writer.committed}  # fmt: skip
+
+    def health(self) -> dict[str, Any]:
+        database = self.database_status()
+        return {
+            "status": "ok" if database["ok"] else "degraded",
+            "version": __version__,
+            "mode": self._settings.hub.mode,
+            "uptime_s": round(self.clock.monotonic() - self._started, 3),
+            "database": database,
+        }
+
+    def version(self) -> dict[str, Any]:
+        return {"version": __version__, "python": platform.python_version(),
+                "schema_revision": migrate.current_revision(self.store.engine),
+                "schema_latest": migrate.head_revision()}  # fmt: skip
+
+    # ------------------------------------------------------------------ auth
+    def authenticate(self, token: str) -> tokens.TokenRecord | None:
+        with self.store.engine.connect() as conn:
+            return tokens.find_token(conn, token, self.clock.now())
+
+    # ------------------------------------------------------------------ configuration
+    def reload_config(self, source: str) -> ReloadOutcome:
+        """Re-read the file; apply keys that may change live, refuse (and keep) the rest."""
+        with self._lock:
+            try:
+                loaded = loader.load(self.config_path, environ=self._environ)
+            except ConfigError as exc:
+                log.warning("config.reload_rejected", source=source, problems=exc.problems)
+                return ReloadOutcome(False, [], [], exc.problems)
+            plan = plan_reload(self._settings, loaded.settings)
+            self.config_hash = loaded.text_hash
+            if plan.changed:
+                self.store.writer.write(lambda ctx: self._record(ctx, plan, source))
+            self._settings = plan.settings
+            for listener in self.reload_listeners:
+                listener(plan)
+            applied = [{"key": c.key, "old": _jsonable(c.old), "new": _jsonable(c.new)} for c in plan.applied]
+            refused = [{"key": c.key, "old": _jsonable(c.old), "new": _jsonable(c.new),
+                        "reason": "needs a restart; the hub keeps running with the old value"}
+                       for c in plan.refused]  # fmt: skip
+            for change in refused:
+                log.warning("config.needs_restart", key=change["key"], source=source)
+            if applied:
+                log.info("config.reloaded", source=source, keys=[c["key"] for c in applied])
+            return ReloadOutcome(True, applied, refused, [])
+
+    @staticmethod
+    def _record(ctx: Any, plan: ReloadPlan, source: str) -> None:
+        for change in plan.applied:
+            repository.record_config_change(
+                ctx, key=change.key, old=change.old, new=change.new, applied=True, source=source
+            )
+        for change in plan.refused:
+            repository.record_config_change(
+                ctx,
+                key=change.key,
+                old=change.old,
+                new=change.new,
+                applied=False,
+                source=source,
+                note="needs a restart",
+            )
+
+
+def _jsonable(value: Any) -> Any:
+    """Config values for JSON answers: exact decimals as strings, lists element-wise."""
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

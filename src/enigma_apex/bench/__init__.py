@@ -1,0 +1,1 @@
+"""Benchmarks behind `enigma-apex bench …`: they print measured figures, tests never time anything."""

@@ -1,0 +1,20 @@
+"""Percentiles for benchmark samples."""
+
+from __future__ import annotations
+
+import statistics
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by the nearest-rank method."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary_us(samples_s: list[float]) -> dict[str, float]:
+    us = [s * 1e6 for s in samples_s]
+    return {"p50_us": round(percentile(us, 50), 1), "p99_us": round(percentile(us, 99), 1),
+            "mean_us": round(statistics.fmean(us), 1) if us else float("nan")}  # fmt: skip

@@ -1,0 +1,62 @@
+"""The composition root: configuration in, a wired hub out. Nothing else constructs components."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from enigma_apex.adapters import logging as logs
+from enigma_apex.adapters.clock import SystemClock
+from enigma_apex.adapters.http.app import create_app
+from enigma_apex.adapters.store import repository
+from enigma_apex.adapters.store.store import Store
+from enigma_apex.app.hub import Hub
+from enigma_apex.app.service import HubService
+from enigma_apex.config.loader import Loaded
+from enigma_apex.config.models import Settings
+from enigma_apex.config.reload import ReloadPlan
+from enigma_apex.domain.clock import Clock
+
+
+def account_records(settings: Settings) -> list[repository.AccountRecord]:
+    return [repository.AccountRecord(a.name, a.profile, a.platform, a.executor, a.group) for a in settings.accounts]
+
+
+def open_store(settings: Settings, clock: Clock, *, upgrade: bool = True) -> tuple[Store, str | None]:
+    """Open the database, migrate it (backup first), start the writer and register the accounts.
+
+    Returns the store and a line describing the upgrade (None when nothing changed)."""
+    store = Store.open(settings, clock)
+    note: str | None = None
+    if upgrade:
+        result = store.upgrade(clock, backup_first=settings.database.backup_before_upgrade)
+        if result.before != result.after:
+            note = f"schema {result.before or '(new)'} -> {result.after}"
+            if result.backup is not None:
+                note += f" (backup: {result.backup})"
+    store.start()
+    records = account_records(settings)
+    store.writer.write(lambda ctx: repository.sync_accounts(ctx, records))
+    return store, note
+
+
+def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | None = None) -> Hub:
+    settings = loaded.settings
+    clock = clock or SystemClock()
+    logs.configure(
+        settings.hub.data_dir / "logs",
+        level=settings.logging.level,
+        console=settings.logging.console,
+        max_mb=settings.logging.file_max_mb,
+        backups=settings.logging.file_backups,
+    )
+    store, note = open_store(settings, clock)
+    if note:
+        console(f"  database   {note}")
+    service = HubService(settings, loaded.path, store, clock, clock.monotonic())
+    service.config_hash = loaded.text_hash
+
+    def on_reload(plan: ReloadPlan) -> None:
+        logs.set_level(plan.settings.logging.level)
+
+    service.reload_listeners.append(on_reload)
+    return Hub(service, create_app(service), console)

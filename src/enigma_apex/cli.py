@@ -1,0 +1,434 @@
+"""The `enigma-apex` command line (Typer). Every command has --help.
+
+Exit codes: 0 success, 1 failure, 2 invalid configuration or usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from enigma_apex import __version__
+from enigma_apex.errors import ConfigError, EnigmaError
+
+app = typer.Typer(
+    name="enigma-apex",
+    help="Risk, compliance and execution hub for prop-firm futures accounts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check, show and reload the configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+token_app = typer.Typer(help="Client tokens (stored only as hashes).", no_args_is_help=True)
+secret_app = typer.Typer(help="Secrets in the OS keyring.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print measured figures.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+app.add_typer(secret_app, name="secret")
+app.add_typer(bench_app, name="bench")
+
+
+def _echo(line: str = "") -> None:
+    typer.echo(line)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _config_path(ctx: typer.Context) -> Path:
+    from enigma_apex.config.loader import resolve_path
+
+    return resolve_path(ctx.obj.get("config") if ctx.obj else None)
+
+
+def _load(ctx: typer.Context, path: Path | None = None) -> Any:
+    from enigma_apex.config import loader
+
+    target = path or _config_path(ctx)
+    try:
+        return loader.load(target)
+    except ConfigError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+
+
+def _print_problems(exc: ConfigError) -> None:
+    typer.echo(str(exc), err=True)
+    if exc.problems != [str(exc)]:
+        for problem in exc.problems:
+            typer.echo(f"  - {problem}", err=True)
+
+
+def _clock() -> Any:
+    from enigma_apex.adapters.clock import SystemClock
+
+    return SystemClock()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Configuration file (default: $ENIGMA_APEX_CONFIG or ./enigma-apex.toml)."),
+    ] = None,
+) -> None:
+    """Enigma-Apex hub."""
+    ctx.obj = {"config": config}
+
+
+# ---------------------------------------------------------------------------- version / init / up
+@app.command()
+def version() -> None:
+    """Print the version."""
+    _echo(f"enigma-apex {__version__}")
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Folder for enigma-apex.toml and data/ (default: the folder of --config)."),
+    ] = None,
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="Do nothing but migrate when a configuration exists.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing configuration file.")] = False,
+) -> None:
+    """Write a fully commented default configuration, create the database and the first client tokens."""
+    from enigma_apex import bootstrap
+    from enigma_apex.adapters.store import tokens
+    from enigma_apex.config import loader
+    from enigma_apex.config.models import Settings
+    from enigma_apex.config.render import render
+
+    path = directory / loader.DEFAULT_FILE if directory is not None else _config_path(ctx)
+    clock = _clock()
+    if path.exists() and not force:
+        if not exist_ok:
+            raise _fail(f"{path} exists; use --force to overwrite it or --exist-ok to keep it", 1)
+        loaded = _load(ctx, path)
+        store, note = bootstrap.open_store(loaded.settings, clock)
+        store.close()
+        _echo(f"{path} exists; database ready{' (' + note + ')' if note else ''}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(Settings(), annotate=True), encoding="utf-8")
+    loaded = _load(ctx, path)
+    settings = loaded.settings
+    settings.hub.data_dir.mkdir(parents=True, exist_ok=True)
+    store, _ = bootstrap.open_store(settings, clock)
+    try:
+        with store.engine.connect() as conn:
+            existing = [t for t in tokens.list_tokens(conn) if t.active(clock.now())]
+        created: list[tuple[str, str, str]] = []
+        if not existing:
+            for name, role in (("local-admin", "admin"), ("dashboard", "dashboard")):
+
+                def make(ctx: Any, n: str = name, r: str = role) -> tuple[str, tokens.TokenRecord]:
+                    return tokens.create_token(ctx, name=n, role=r)
+
+                plain, record = store.writer.write(make)
+                created.append((record.name, record.role, plain))
+    finally:
+        store.close()
+    _echo(f"wrote {path}")
+    _echo(f"data directory {settings.hub.data_dir}")
+    _echo(f"database {settings.database_url if settings.database.url else settings.hub.data_dir / 'enigma-apex.db'}")
+    if created:
+        _echo("client tokens (shown only now; only their hashes are stored):")
+        for name, role, plain in created:
+            _echo(f"  {name:<12} role={role:<10} {plain}")
+
+
+@app.command()
+def up(ctx: typer.Context) -> None:
+    """Start the hub (paper mode by default) and run until Ctrl-C."""
+    from enigma_apex import bootstrap
+    from enigma_apex.adapters.store import tokens
+    from enigma_apex.app.preflight import live_problems
+
+    loaded = _load(ctx)
+    clock = _clock()
+    _echo(f"enigma-apex {__version__} starting ({loaded.settings.hub.mode} mode, config {loaded.path})")
+    try:
+        hub = bootstrap.build_hub(loaded, _echo, clock)
+    except EnigmaError as exc:
+        raise _fail(f"cannot start: {exc}") from None
+    with hub.service.store.engine.connect() as conn:
+        problems = live_problems(loaded.settings, tokens.list_tokens(conn), clock.now())
+    if problems:
+        hub.service.store.close()
+        typer.echo("live mode refused:", err=True)
+        for problem in problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(2)
+    try:
+        code = asyncio.run(hub.run())
+    finally:
+        hub.service.store.close()
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------------------- config
+@config_app.command("check")
+def config_check(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(help="File to check (default: the active configuration).")] = None,
+) -> None:
+    """Validate a configuration file: exit 0 when valid, 2 with every problem listed when not."""
+    loaded = _load(ctx, file)
+    _echo(f"{loaded.path}: ok ({len(loaded.settings.accounts)} account(s), mode {loaded.settings.hub.mode})")
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of TOML.")] = False,
+) -> None:
+    """Print the effective configuration (file + environment + keyring), secrets masked."""
+    from enigma_apex.config.render import render
+    from enigma_apex.config.schema import plain
+
+    settings = _load(ctx).settings
+    if as_json:
+        _echo(json.dumps(plain(settings), indent=2, default=str))
+    else:
+        _echo(render(settings, annotate=False).rstrip())
+
+
+@config_app.command("reload")
+def config_reload(
+    ctx: typer.Context,
+    token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An admin or dashboard token.")] = "",
+    url: Annotated[str | None, typer.Option(help="Hub base URL (default: from the configuration).")] = None,
+) -> None:
+    """Ask the running hub to re-read its configuration now."""
+    import urllib.error
+    import urllib.request
+
+    settings = _load(ctx).settings
+    if not token:
+        raise _fail("a token is needed: --token or ENIGMA_APEX_TOKEN (created by `enigma-apex init`)", 2)
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+    base = url or f"http://{host}:{settings.http.port}"
+    if not base.startswith(("http://", "https://")):
+        raise _fail(f"--url must be an http(s) URL, got {base!r}", 2)
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        f"{base}/api/v1/config/reload",
+        method="POST",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the scheme is checked above
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise _fail(f"reload refused ({exc.code}): {exc.read().decode(errors='replace')}") from None
+    except urllib.error.URLError as exc:
+        raise _fail(f"cannot reach the hub at {base}: {exc.reason}") from None
+    for change in body["applied"]:
+        _echo(f"applied  {change['key']}: {change['old']!r} -> {change['new']!r}")
+    for change in body["refused"]:
+        _echo(f"refused  {change['key']}: needs a restart (running value {change['old']!r})")
+    if not body["applied"] and not body["refused"]:
+        _echo("no change")
+
+
+# ---------------------------------------------------------------------------- db
+def _store(ctx: typer.Context, *, upgrade: bool) -> Any:
+    from enigma_apex import bootstrap
+    from enigma_apex.adapters.store.store import Store
+
+    settings = _load(ctx).settings
+    if upgrade:
+        store, note = bootstrap.open_store(settings, _clock())
+        return store, note
+    return Store.open(settings, _clock()), None
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Migrate the database to the latest schema (a backup is taken first)."""
+    store, note = _store(ctx, upgrade=True)
+    store.close()
+    _echo(note or "database already at the latest schema")
+
+
+@db_app.command("verify")
+def db_verify(ctx: typer.Context) -> None:
+    """Check the audit hash chain, foreign keys and integrity; exit 1 naming the first broken row."""
+    from enigma_apex.adapters.store import maintenance
+
+    store, _ = _store(ctx, upgrade=False)
+    try:
+        report = maintenance.verify(store.engine)
+    finally:
+        store.engine.dispose()
+    for line in report.lines():
+        _echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+    _echo("ok")
+
+
+@db_app.command("backup")
+def db_backup(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+) -> None:
+    """Write a consistent backup while the hub runs (SQLite online backup, or pg_dump)."""
+    from enigma_apex.adapters.store import maintenance
+
+    store, _ = _store(ctx, upgrade=False)
+    try:
+        path = maintenance.backup(store.engine, file)
+    except EnigmaError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.engine.dispose()
+    _echo(f"backup written to {path} ({path.stat().st_size} bytes)")
+
+
+@db_app.command("optimize")
+def db_optimize(ctx: typer.Context) -> None:
+    """Refresh statistics and reclaim space (ANALYZE/VACUUM)."""
+    from enigma_apex.adapters.store import maintenance
+
+    store, _ = _store(ctx, upgrade=False)
+    try:
+        statements = maintenance.optimize(store.engine)
+    finally:
+        store.engine.dispose()
+    _echo("ran: " + "; ".join(statements))
+
+
+# ---------------------------------------------------------------------------- tokens
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option(help="admin, executor, signal, dashboard, mobile or observer.")],
+    name: Annotated[str, typer.Option(help="A name to recognise the client by.")],
+    account: Annotated[list[str] | None, typer.Option(help="Account an executor owns (repeat).")] = None,
+    expires_days: Annotated[float | None, typer.Option(help="Expire after this many days.")] = None,
+) -> None:
+    """Create a client token and print it once."""
+    from enigma_apex.adapters.store import tokens
+
+    store, _ = _store(ctx, upgrade=True)
+    clock = _clock()
+    expires = clock.now() + timedelta(days=expires_days) if expires_days else None
+    try:
+        plain, record = store.writer.write(
+            lambda c: tokens.create_token(c, name=name, role=role, accounts=tuple(account or ()), expires_at=expires)
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    finally:
+        store.close()
+    _echo(f"token {record.token_id} ({record.role}, {record.name}); shown only now:")
+    _echo(plain)
+
+
+@token_app.command("list")
+def token_list(ctx: typer.Context) -> None:
+    """List tokens (never their values)."""
+    from enigma_apex.adapters.store import tokens
+
+    store, _ = _store(ctx, upgrade=True)
+    now = datetime.now(UTC)
+    try:
+        with store.engine.connect() as conn:
+            records = tokens.list_tokens(conn)
+    finally:
+        store.close()
+    for r in records:
+        state = "active" if r.active(now) else ("revoked" if r.revoked_at else "expired")
+        _echo(f"{r.token_id}  {r.role:<10} {r.name:<20} {state:<8} expires={r.expires_at or '-'}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="Token id from `token list`.")]
+) -> None:
+    """Revoke a token at once."""
+    from enigma_apex.adapters.store import tokens
+
+    store, _ = _store(ctx, upgrade=True)
+    try:
+        done = store.writer.write(lambda c: tokens.revoke_token(c, token_id))
+    finally:
+        store.close()
+    if not done:
+        raise _fail(f"no active token {token_id}")
+    _echo(f"revoked {token_id}")
+
+
+# ---------------------------------------------------------------------------- secrets
+@secret_app.command("set")
+def secret_set(key: Annotated[str, typer.Argument(help="Dotted key, e.g. ai.api_key.")]) -> None:
+    """Store a secret in the OS keyring (the value is read from a hidden prompt)."""
+    import keyring
+
+    from enigma_apex.config.loader import KEYRING_SERVICE
+    from enigma_apex.config.schema import SECRET_KEYS
+
+    known = {k.path for k in SECRET_KEYS}
+    if key not in known:
+        raise _fail(f"{key} is not a secret key (secret keys: {', '.join(sorted(known))})", 2)
+    value = typer.prompt(f"value for {key}", hide_input=True)
+    try:
+        keyring.set_password(KEYRING_SERVICE, key, value)
+    except Exception as exc:  # noqa: BLE001 - keyring backends raise many kinds
+        raise _fail(f"the OS keyring refused: {exc}; use the environment variable instead") from None
+    _echo(f"stored {key} in the OS keyring")
+
+
+# ---------------------------------------------------------------------------- benchmarks
+@bench_app.command("store")
+def bench_store(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    writes: Annotated[int, typer.Option(help="Writes in the group-commit burst.")] = 20000,
+    sequential: Annotated[int, typer.Option(help="Writes in the one-commit-per-write run.")] = 2000,
+    pg_url: Annotated[str | None, typer.Option(help="Also measure this PostgreSQL database.")] = None,
+) -> None:
+    """Database writer: writes/s and acknowledgement latency, one commit per write vs group commit."""
+    from enigma_apex.bench import store
+
+    results = store.run(sequential_n=sequential, burst_n=writes, pg_url=pg_url)
+    if as_json:
+        _echo(json.dumps(results, indent=2))
+        return
+    for name, fig in results.items():
+        seq, burst, paced = fig["one_write_per_commit"], fig["group_commit_burst"], fig["group_commit_paced"]
+        _echo(f"{name}")
+        _echo(f"  one commit per write: {seq['writes_per_s']:>6}/s, ack p50 {seq['p50_us']} us, p99 {seq['p99_us']} us")
+        _echo(
+            f"  group commit, burst:  {burst['writes_per_s']:>6}/s in {burst['commits']} commits "
+            f"(x{fig['group_commit_speedup']})"
+        )
+        _echo(
+            f"  group commit, {paced['rate_per_s']}/s steady: ack p50 {paced['p50_us']} us, p99 {paced['p99_us']} us "
+            f"({paced['commits']} commits for {paced['writes']} writes)"
+        )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

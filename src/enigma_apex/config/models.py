@@ -1,0 +1,368 @@
+"""The configuration schema: frozen pydantic models that reject unknown keys.
+
+Field metadata (``json_schema_extra``):
+- ``reload``: the value may change while the hub runs (hot reload); every other key needs a restart.
+- ``secret``: the value is a credential; it comes from the environment or the OS keyring, never from
+  the file unless ``hub.allow_plaintext_secrets`` is true, and is masked wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from enigma_apex.rules.catalogue import is_known_profile, unknown_profile_message
+
+LIVE: dict[str, Any] = {"reload": True}
+SECRET: dict[str, Any] = {"secret": True}
+SECRET_LIVE: dict[str, Any] = {"secret": True, "reload": True}
+
+# Values that are never accepted as a secret in live mode.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "changethis", "secret", "password", "sk-local", "test"})
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class HubSection(Section):
+    """The process as a whole."""
+
+    mode: Literal["paper", "live"] = Field(
+        "paper",
+        description="paper: simulated broker, no real orders. live: real executors; refuses to "
+        "start while a needed secret is missing or a default token is in use.",
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Folder for the database, logs and backups; relative paths are relative "
+        "to the folder of this file.",
+    )
+    display_timezone: str = Field(
+        "America/New_York",
+        description="Time zone used to show times to the user (IANA name).",
+        json_schema_extra=LIVE,
+    )
+    allow_plaintext_secrets: bool = Field(
+        False,
+        description="Accept secrets written in this file. Leave false: put secrets in the "
+        "environment (ENIGMA_APEX__SECTION__KEY) or the OS keyring (`enigma-apex secret set`).",
+    )
+    use_keyring: bool = Field(True, description="Look up missing secrets in the OS keyring.")
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as America/New_York)") from None
+        return value
+
+
+class HttpSection(Section):
+    """The hub's HTTP server (health, API, webhooks)."""
+
+    host: str = Field("127.0.0.1", description="Address to bind. Keep 127.0.0.1 unless you need LAN access.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free port).")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _valid_host(value)
+
+
+class DatabaseSection(Section):
+    """The one database all components share."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Empty: a SQLite file `enigma-apex.db` in the data directory. "
+        "PostgreSQL: postgresql+psycopg://user@host/dbname (password from ENIGMA_APEX__DATABASE__PASSWORD).",
+    )
+    password: SecretStr | None = Field(
+        None, description="Database password, merged into the URL (secret).", json_schema_extra=SECRET
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = Field(
+        "FULL",
+        description="SQLite fsync policy. FULL: an acknowledged write survives power loss; group "
+        "commit keeps it fast. NORMAL survives a process crash but may lose the last commits on power loss.",
+    )
+    group_commit_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="Extra time the writer waits to gather more writes into one commit. 0: commit at once; "
+        "writes that arrive while a commit runs form the next one.",
+    )
+    max_batch: int = Field(1000, ge=1, le=100_000, description="Most writes committed in one transaction.")
+    backup_before_upgrade: bool = Field(True, description="Back up the database before migrating it.")
+    backup_keep: int = Field(
+        7, ge=1, le=1000, description="Backups kept per kind; older ones are deleted.", json_schema_extra=LIVE
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
+            raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        if re.match(r"^postgresql[^:]*://[^/@:]+:[^/@]+@", value):
+            raise ValueError("put the database password in ENIGMA_APEX__DATABASE__PASSWORD, not in the URL")
+        return value
+
+
+class LoggingSection(Section):
+    """Logs: JSON lines to a size-rotated file in the data directory, readable lines on the console."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level written.", json_schema_extra=LIVE
+    )
+    file_max_mb: int = Field(20, ge=1, le=10_000, description="Size at which the log file rotates (MB).")
+    file_backups: int = Field(10, ge=1, le=1000, description="Rotated log files kept.")
+    console: Literal["pretty", "json", "off"] = Field("pretty", description="Console log format.")
+
+
+class GuardianSection(Section):
+    """Buffers the compliance guardian keeps inside each firm's lines (used from the guardian on)."""
+
+    warn_drawdown_pct: Decimal = Field(
+        Decimal(50),
+        gt=0,
+        lt=100,
+        description="Alert when this % of the drawdown is used.",
+        json_schema_extra=LIVE,
+    )
+    reducing_drawdown_pct: Decimal = Field(
+        Decimal(75),
+        gt=0,
+        lt=100,
+        description="At this % of the drawdown used, only orders that reduce exposure pass (REDUCING).",
+        json_schema_extra=LIVE,
+    )
+    flatten_drawdown_pct: Decimal = Field(
+        Decimal(90),
+        gt=0,
+        lt=100,
+        description="At this % of the drawdown used, flatten and halt.",
+        json_schema_extra=LIVE,
+    )
+    warn_dll_pct: Decimal = Field(
+        Decimal(50),
+        gt=0,
+        lt=100,
+        description="Alert at this % of the daily loss limit.",
+        json_schema_extra=LIVE,
+    )
+    reducing_dll_pct: Decimal = Field(
+        Decimal(75),
+        gt=0,
+        lt=100,
+        description="REDUCING at this % of the daily loss limit.",
+        json_schema_extra=LIVE,
+    )
+    flatten_dll_pct: Decimal = Field(
+        Decimal(90),
+        gt=0,
+        lt=100,
+        description="Flatten and halt at this % of the daily loss limit.",
+        json_schema_extra=LIVE,
+    )
+    flatten_before_close_min: int = Field(
+        5,
+        ge=1,
+        le=120,
+        description="Flatten this many minutes before the firm's session close.",
+        json_schema_extra=LIVE,
+    )
+    no_new_entries_min: int = Field(
+        10,
+        ge=0,
+        le=240,
+        description="Refuse new entries this many minutes before the session close.",
+        json_schema_extra=LIVE,
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GuardianSection:
+        for kind in ("drawdown", "dll"):
+            warn, reducing, flatten = (
+                getattr(self, f"{level}_{kind}_pct") for level in ("warn", "reducing", "flatten")
+            )
+            if not warn <= reducing < flatten:
+                raise ValueError(
+                    f"need warn_{kind}_pct <= reducing_{kind}_pct < flatten_{kind}_pct, "
+                    f"got {warn}, {reducing}, {flatten}"
+                )
+        if self.no_new_entries_min and self.no_new_entries_min < self.flatten_before_close_min:
+            raise ValueError("no_new_entries_min must be 0 or at least flatten_before_close_min")
+        return self
+
+
+class SizingSection(Section):
+    """Position sizing (used from the risk manager on)."""
+
+    kelly_multiplier: Decimal = Field(
+        Decimal("0.5"),
+        gt=0,
+        le=1,
+        description="Fraction of the Kelly bet to use (0.5 = half Kelly).",
+        json_schema_extra=LIVE,
+    )
+    base_risk_pct: Decimal = Field(
+        Decimal(5),
+        gt=0,
+        le=100,
+        description="Risk per trade, % of the drawdown buffer, while too few trades exist for Kelly.",
+        json_schema_extra=LIVE,
+    )
+    max_risk_per_trade_usd: Decimal | None = Field(
+        None,
+        gt=0,
+        description="Hard cap on dollars at risk per trade (empty: no cap beyond the rules).",
+        json_schema_extra=LIVE,
+    )
+    min_trades_for_kelly: int = Field(
+        30,
+        ge=1,
+        le=10_000,
+        description="Trades needed before Kelly replaces the base risk.",
+        json_schema_extra=LIVE,
+    )
+
+
+class AISection(Section):
+    """The AI analyst (any OpenAI-compatible server)."""
+
+    enabled: bool = Field(
+        False,
+        description="Ask the model to score signals; off = deterministic scorer only.",
+        json_schema_extra=LIVE,
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:11434/v1", description="OpenAI-compatible API base URL.", json_schema_extra=LIVE
+    )
+    model: str = Field("llama3.1", min_length=1, description="Model name sent to the server.", json_schema_extra=LIVE)
+    api_key: SecretStr | None = Field(None, description="API key (secret).", json_schema_extra=SECRET_LIVE)
+    timeout_s: Decimal = Field(
+        Decimal("1.5"),
+        gt=0,
+        le=30,
+        description="Hard time budget per call (seconds).",
+        json_schema_extra=LIVE,
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @property
+    def is_loopback(self) -> bool:
+        host = urlparse(self.base_url).hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+class SignalsSection(Section):
+    """Signal handling."""
+
+    default_mode: Literal["auto", "confirm", "alert"] = Field(
+        "confirm",
+        description="auto: execute; confirm: wait for approval; alert: notify only.",
+        json_schema_extra=LIVE,
+    )
+
+
+AccountName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class AccountEntry(Section):
+    """One trading account."""
+
+    name: AccountName = Field(description="Account id as the broker/platform shows it.")
+    profile: str = Field(description="Firm profile id, e.g. apex4-intraday-eval-50k.")
+    platform: Literal["rithmic", "tradovate", "wealthcharts"] | None = Field(
+        None, description="Where the account is traded, when the firm's rules depend on it."
+    )
+    executor: str = Field("paper", min_length=1, description="Executor that owns the account.")
+    group: str = Field("default", min_length=1, description="Account group that signals are routed to.")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        if not is_known_profile(value):
+            raise ValueError(unknown_profile_message(value))
+        return value
+
+
+def _default_accounts() -> list[AccountEntry]:
+    return [AccountEntry(name="PAPER-1", profile="apex4-intraday-eval-50k")]
+
+
+class Settings(Section):
+    """The whole configuration."""
+
+    hub: HubSection = Field(default_factory=HubSection)
+    http: HttpSection = Field(default_factory=HttpSection)
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    guardian: GuardianSection = Field(default_factory=GuardianSection)
+    sizing: SizingSection = Field(default_factory=SizingSection)
+    ai: AISection = Field(default_factory=AISection)
+    signals: SignalsSection = Field(default_factory=SignalsSection)
+    accounts: list[AccountEntry] = Field(default_factory=_default_accounts, description="Trading accounts.")
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique(cls, value: list[AccountEntry]) -> list[AccountEntry]:
+        seen: set[str] = set()
+        for entry in value:
+            if entry.name in seen:
+                raise ValueError(f"account {entry.name!r} is listed twice")
+            seen.add(entry.name)
+        return value
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL in use (password merged, never logged)."""
+        if self.database.url is None:
+            return f"sqlite:///{(self.hub.data_dir / 'enigma-apex.db').as_posix()}"
+        url = self.database.url
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        if self.database.password is not None and url.startswith("postgresql"):
+            scheme, rest = url.split("://", 1)
+            from urllib.parse import quote
+
+            password = quote(self.database.password.get_secret_value(), safe="")
+            if "@" in rest:
+                user, host = rest.split("@", 1)
+                url = f"{scheme}://{user}:{password}@{host}"
+        return url
+
+
+def _valid_host(value: str) -> str:
+    if value in ("localhost", "0.0.0.0", "::"):  # noqa: S104 - binding all interfaces is an explicit user choice
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not re.match(r"^[A-Za-z0-9.-]{1,253}$", value):
+            raise ValueError(f"{value!r} is not an IP address or host name") from None
+    return value

@@ -1,0 +1,1 @@
+"""Pure rule code: firm profiles, account tracking, rule verdicts."""

@@ -1,0 +1,114 @@
+"""Start `enigma-apex up` as a real process for tests, and talk to it over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from enigma_apex.cli import app
+
+READY = re.compile(r"Health: (http://[^/\s]+)/health")
+
+
+def init_dir(folder: Path, extra: str = "") -> tuple[Path, dict[str, str]]:
+    """`enigma-apex init` in ``folder`` with port 0; returns the config path and the printed tokens."""
+    result = CliRunner().invoke(app, ["init", str(folder)], env={"ENIGMA_APEX__HUB__USE_KEYRING": "false"})
+    assert result.exit_code == 0, result.output
+    tokens = {}
+    for line in result.output.splitlines():
+        if "eat_" in line:
+            parts = line.split()
+            tokens[parts[0]] = parts[-1]
+    config = folder / "enigma-apex.toml"
+    text = config.read_text().replace("port = 8080", "port = 0") + extra
+    config.write_text(text)
+    return config, tokens
+
+
+class HubProcess:
+    def __init__(self, config: Path) -> None:
+        env = {**os.environ, "ENIGMA_APEX__HUB__USE_KEYRING": "false", "PYTHONUNBUFFERED": "1"}
+        env.pop("ENIGMA_APEX_CONFIG", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "enigma_apex", "-c", str(config), "up"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
+        self.base = self.wait_for(READY).group(1)
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def wait_for(self, pattern: re.Pattern[str] | str, timeout: float = 60.0) -> re.Match[str]:
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None and self.lines.empty():
+                    break
+                continue
+            match = regex.search(line)
+            if match:
+                return match
+        raise AssertionError(f"hub never printed {regex.pattern!r}; output:\n{''.join(self.output)}")
+
+    def get(self, path: str, token: str | None = None, method: str = "GET") -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(self.base + path, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def stop(self, sig: int | None = None, timeout: float = 30.0) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig if sig is not None else signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._close()
+        return code
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        self._pump_thread.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not reached in time")

@@ -1,0 +1,155 @@
+"""`enigma-apex up` as a real process: health, hot reload, clean stop, crash and restart."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from enigma_apex.cli import app
+from tests.integration.hubproc import HubProcess, init_dir, wait_until
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals in the test"),
+]
+
+
+def audit_kinds(folder) -> list[str]:
+    con = sqlite3.connect(folder / "data" / "enigma-apex.db")
+    try:
+        return [row[0] for row in con.execute("SELECT kind FROM audit_log ORDER BY id")]
+    finally:
+        con.close()
+
+
+def verify(config) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app, ["-c", str(config), "db", "verify"], env={"ENIGMA_APEX__HUB__USE_KEYRING": "false"}
+    )
+    return result.exit_code, result.output
+
+
+def test_up_answers_health_and_version_and_stops_cleanly(tmp_path):
+    config, _ = init_dir(tmp_path)
+    hub = HubProcess(config)
+    try:
+        status, body = hub.get("/health")
+        assert status == 200
+        assert body["status"] == "ok" and body["database"]["ok"] and body["mode"] == "paper"
+        assert body["uptime_s"] >= 0
+        status, body = hub.get("/version")
+        assert status == 200 and body["schema_revision"] == body["schema_latest"]
+    finally:
+        code = hub.stop(signal.SIGTERM)
+    assert code == 0
+    assert audit_kinds(tmp_path)[-1] == "hub.stopped"
+    assert (tmp_path / "data" / "logs" / "enigma-apex.log").exists()
+    assert verify(config)[0] == 0
+
+
+def test_ctrl_c_stops_the_hub_cleanly(tmp_path):
+    config, _ = init_dir(tmp_path)
+    hub = HubProcess(config)
+    assert hub.stop(signal.SIGINT) == 0
+    assert "hub.stopped" in audit_kinds(tmp_path)
+
+
+def test_hot_reload_applies_live_keys_refuses_restart_keys_and_records_both(tmp_path):
+    config, tokens = init_dir(tmp_path)
+    hub = HubProcess(config)
+    try:
+        text = config.read_text()
+        config.write_text(
+            text.replace("kelly_multiplier = 0.5", "kelly_multiplier = 0.25").replace(
+                'sqlite_synchronous = "FULL"', 'sqlite_synchronous = "NORMAL"'
+            )
+        )
+        hub.wait_for(r"sizing.kelly_multiplier = .*applied live")
+
+        def changes():
+            con = sqlite3.connect(tmp_path / "data" / "enigma-apex.db")
+            try:
+                return con.execute(
+                    "SELECT key, old_value, new_value, applied FROM config_changes ORDER BY id"
+                ).fetchall()
+            finally:
+                con.close()
+
+        rows = wait_until(lambda: len(changes()) >= 2 and changes())
+        assert ("sizing.kelly_multiplier", '"0.5"', '"0.25"', 1) in rows
+        assert ("database.sqlite_synchronous", '"FULL"', '"NORMAL"', 0) in rows
+
+        config.write_text(config.read_text().replace("[http]", "[http]\nbogus = 1"))
+        hub.wait_for(r"config reload refused: http.bogus: unknown key")
+        status, _ = hub.get("/health")
+        assert status == 200  # a bad edit changes nothing and the hub keeps running
+
+        assert hub.get("/api/v1/config/reload", method="POST")[0] == 401
+        assert hub.get("/api/v1/config/reload", token="eat_wrong", method="POST")[0] == 401
+        config.write_text(text.replace("kelly_multiplier = 0.5", "kelly_multiplier = 0.75"))
+        status, body = hub.get("/api/v1/config/reload", token=tokens["local-admin"], method="POST")
+        assert status == 200 and body["ok"]
+        # The file watcher may have applied the edit first; either way the running value is now 0.75.
+        applied = [c for c in body["applied"] if c["key"] == "sizing.kelly_multiplier"]
+        assert applied == [{"key": "sizing.kelly_multiplier", "old": "0.25", "new": "0.75"}] or any(
+            "sizing.kelly_multiplier = '0.75'" in line for line in hub.output
+        )
+        status, body = hub.get("/api/v1/config/reload", token=tokens["dashboard"], method="POST")
+        assert status == 200 and body["applied"] == []
+    finally:
+        hub.stop()
+    assert not any(token in "".join(hub.output) for token in tokens.values())
+
+
+def test_sigkill_then_restart_loses_no_committed_row(tmp_path):
+    config, _ = init_dir(tmp_path)
+    hub = HubProcess(config)
+    before = audit_kinds(tmp_path)
+    assert "hub.started" in before
+    hub.kill()  # SIGKILL: no shutdown code runs
+    code, report = verify(config)
+    assert code == 0, report
+    hub = HubProcess(config)
+    try:
+        assert hub.get("/health")[0] == 200
+    finally:
+        hub.stop()
+    after = audit_kinds(tmp_path)
+    assert after[: len(before)] == before
+    assert after.count("hub.started") == 2
+    assert verify(config)[0] == 0
+
+
+def test_a_busy_port_is_reported_and_the_process_exits(tmp_path):
+    import socket
+
+    config, _ = init_dir(tmp_path)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    config.write_text(config.read_text().replace("port = 0", f"port = {port}"))
+    try:
+        result = CliRunner().invoke(app, ["-c", str(config), "up"], env={"ENIGMA_APEX__HUB__USE_KEYRING": "false"})
+    finally:
+        blocker.close()
+    assert result.exit_code == 1
+    assert "cannot bind" in result.output
+
+
+def test_live_mode_refuses_to_start_without_required_secrets(tmp_path):
+    config, _ = init_dir(tmp_path, extra="")
+    text = (
+        config.read_text()
+        .replace('mode = "paper"', 'mode = "live"')
+        .replace("enabled = false", "enabled = true")
+        .replace("http://127.0.0.1:11434/v1", "https://api.example.com/v1")
+    )
+    config.write_text(text)
+    result = CliRunner().invoke(app, ["-c", str(config), "up"], env={"ENIGMA_APEX__HUB__USE_KEYRING": "false"})
+    assert result.exit_code == 2
+    assert "live mode refused" in result.output and "ai.api_key" in result.output
