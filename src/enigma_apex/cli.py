@@ -6,9 +6,11 @@ Exit codes: 0 success, 1 failure, 2 invalid configuration or usage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -246,23 +248,25 @@ def config_reload(
 
 
 # ---------------------------------------------------------------------------- db
-def _store(ctx: typer.Context, *, upgrade: bool) -> Any:
+@contextlib.contextmanager
+def _database(ctx: typer.Context, *, upgrade: bool) -> Iterator[tuple[Any, str | None]]:
+    """The configured store (migrated and with its writer running when ``upgrade``), closed after use."""
     from enigma_apex import bootstrap
     from enigma_apex.adapters.store.store import Store
 
     settings = _load(ctx).settings
-    if upgrade:
-        store, note = bootstrap.open_store(settings, _clock())
-        return store, note
-    return Store.open(settings, _clock()), None
+    store, note = bootstrap.open_store(settings, _clock()) if upgrade else (Store.open(settings, _clock()), None)
+    try:
+        yield store, note
+    finally:
+        store.close()
 
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the database to the latest schema (a backup is taken first)."""
-    store, note = _store(ctx, upgrade=True)
-    store.close()
-    _echo(note or "database already at the latest schema")
+    with _database(ctx, upgrade=True) as (_, note):
+        _echo(note or "database already at the latest schema")
 
 
 @db_app.command("verify")
@@ -270,11 +274,8 @@ def db_verify(ctx: typer.Context) -> None:
     """Check the audit hash chain, foreign keys and integrity; exit 1 naming the first broken row."""
     from enigma_apex.adapters.store import maintenance
 
-    store, _ = _store(ctx, upgrade=False)
-    try:
+    with _database(ctx, upgrade=False) as (store, _):
         report = maintenance.verify(store.engine)
-    finally:
-        store.engine.dispose()
     for line in report.lines():
         _echo(line)
     if not report.ok:
@@ -290,13 +291,11 @@ def db_backup(
     """Write a consistent backup while the hub runs (SQLite online backup, or pg_dump)."""
     from enigma_apex.adapters.store import maintenance
 
-    store, _ = _store(ctx, upgrade=False)
-    try:
-        path = maintenance.backup(store.engine, file)
-    except EnigmaError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.engine.dispose()
+    with _database(ctx, upgrade=False) as (store, _):
+        try:
+            path = maintenance.backup(store.engine, file)
+        except EnigmaError as exc:
+            raise _fail(str(exc)) from None
     _echo(f"backup written to {path} ({path.stat().st_size} bytes)")
 
 
@@ -305,11 +304,8 @@ def db_optimize(ctx: typer.Context) -> None:
     """Refresh statistics and reclaim space (ANALYZE/VACUUM)."""
     from enigma_apex.adapters.store import maintenance
 
-    store, _ = _store(ctx, upgrade=False)
-    try:
+    with _database(ctx, upgrade=False) as (store, _):
         statements = maintenance.optimize(store.engine)
-    finally:
-        store.engine.dispose()
     _echo("ran: " + "; ".join(statements))
 
 
@@ -325,17 +321,16 @@ def token_create(
     """Create a client token and print it once."""
     from enigma_apex.adapters.store import tokens
 
-    store, _ = _store(ctx, upgrade=True)
-    clock = _clock()
-    expires = clock.now() + timedelta(days=expires_days) if expires_days else None
-    try:
-        plain, record = store.writer.write(
-            lambda c: tokens.create_token(c, name=name, role=role, accounts=tuple(account or ()), expires_at=expires)
-        )
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from None
-    finally:
-        store.close()
+    expires = _clock().now() + timedelta(days=expires_days) if expires_days else None
+    with _database(ctx, upgrade=True) as (store, _):
+        try:
+            plain, record = store.writer.write(
+                lambda c: tokens.create_token(
+                    c, name=name, role=role, accounts=tuple(account or ()), expires_at=expires
+                )
+            )
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
     _echo(f"token {record.token_id} ({record.role}, {record.name}); shown only now:")
     _echo(plain)
 
@@ -345,13 +340,9 @@ def token_list(ctx: typer.Context) -> None:
     """List tokens (never their values)."""
     from enigma_apex.adapters.store import tokens
 
-    store, _ = _store(ctx, upgrade=True)
-    now = datetime.now(UTC)
-    try:
-        with store.engine.connect() as conn:
-            records = tokens.list_tokens(conn)
-    finally:
-        store.close()
+    now = _clock().now()
+    with _database(ctx, upgrade=True) as (store, _), store.engine.connect() as conn:
+        records = tokens.list_tokens(conn)
     for r in records:
         state = "active" if r.active(now) else ("revoked" if r.revoked_at else "expired")
         _echo(f"{r.token_id}  {r.role:<10} {r.name:<20} {state:<8} expires={r.expires_at or '-'}")
@@ -364,11 +355,8 @@ def token_revoke(
     """Revoke a token at once."""
     from enigma_apex.adapters.store import tokens
 
-    store, _ = _store(ctx, upgrade=True)
-    try:
+    with _database(ctx, upgrade=True) as (store, _):
         done = store.writer.write(lambda c: tokens.revoke_token(c, token_id))
-    finally:
-        store.close()
     if not done:
         raise _fail(f"no active token {token_id}")
     _echo(f"revoked {token_id}")

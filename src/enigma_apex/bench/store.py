@@ -50,22 +50,10 @@ def _sequential(writer: GroupCommitWriter, n: int) -> dict[str, Any]:
 
 
 def _burst(writer: GroupCommitWriter, n: int, threads: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    lock = threading.Lock()
     batches_before = writer.batches
 
     def producer(count: int) -> None:
-        futures: list[Future[int]] = []
-        for i in range(count):
-            t0 = time.perf_counter()
-            future = writer.submit(_audit_op(i))
-
-            def done(_f: Future[int], t0: float = t0) -> None:
-                with lock:
-                    latencies.append(time.perf_counter() - t0)
-
-            future.add_done_callback(done)
-            futures.append(future)
+        futures = [writer.submit(_audit_op(i)) for i in range(count)]
         for future in futures:
             future.result()
 
