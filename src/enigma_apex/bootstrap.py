@@ -6,9 +6,13 @@ from collections.abc import Callable
 
 from enigma_apex.adapters import logging as logs
 from enigma_apex.adapters.clock import SystemClock
+from enigma_apex.adapters.exchange_calendar import cme_days
 from enigma_apex.adapters.http.app import create_app
+from enigma_apex.adapters.news_file import load_news
+from enigma_apex.adapters.profile_files import load_registry
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.store import Store
+from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.hub import Hub
 from enigma_apex.app.service import HubService
 from enigma_apex.config.loader import Loaded
@@ -39,6 +43,21 @@ def open_store(settings: Settings, clock: Clock, *, upgrade: bool = True) -> tup
     return store, note
 
 
+def build_guardian(settings: Settings, store: Store, clock: Clock) -> GuardianService:
+    """The compliance guardian with every account's persisted state loaded."""
+    guardian = GuardianService(
+        settings,
+        load_registry(settings.rules.profile_dir),
+        cme_days(),
+        store.writer,
+        store.engine,
+        clock,
+        news=load_news(settings.rules.news_calendar),
+    )
+    guardian.load()
+    return guardian
+
+
 def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | None = None) -> Hub:
     settings = loaded.settings
     clock = clock or SystemClock()
@@ -52,11 +71,13 @@ def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | Non
     store, note = open_store(settings, clock)
     if note:
         console(f"  database   {note}")
-    service = HubService(settings, loaded.path, store, clock, clock.monotonic())
+    guardian = build_guardian(settings, store, clock)
+    service = HubService(settings, loaded.path, store, clock, clock.monotonic(), guardian=guardian)
     service.config_hash = loaded.text_hash
 
     def on_reload(plan: ReloadPlan) -> None:
         logs.set_level(plan.settings.logging.level)
+        guardian.apply_settings(plan.settings)
 
     service.reload_listeners.append(on_reload)
     return Hub(service, create_app(service), console)

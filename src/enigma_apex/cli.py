@@ -31,11 +31,13 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 token_app = typer.Typer(help="Client tokens (stored only as hashes).", no_args_is_help=True)
 secret_app = typer.Typer(help="Secrets in the OS keyring.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print measured figures.", no_args_is_help=True)
+account_app = typer.Typer(help="Accounts and their distance to ruin.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(secret_app, name="secret")
 app.add_typer(bench_app, name="bench")
+app.add_typer(account_app, name="account")
 
 
 def _echo(line: str = "") -> None:
@@ -382,6 +384,199 @@ def secret_set(key: Annotated[str, typer.Argument(help="Dotted key, e.g. ai.api_
     _echo(f"stored {key} in the OS keyring")
 
 
+# ---------------------------------------------------------------------------- firms, replay, accounts
+def _registry(ctx: typer.Context) -> Any:
+    """The profiles: built-in plus the configured profile folder when a configuration exists."""
+    from enigma_apex.adapters.profile_files import builtin_registry, load_registry
+
+    path = _config_path(ctx)
+    if path.exists():
+        return load_registry(_load(ctx).settings.rules.profile_dir)
+    return builtin_registry()
+
+
+@app.command()
+def firms(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every firm profile id with its key parameters."""
+    registry = _registry(ctx)
+    rows = [registry.get(pid).summary() for pid in registry.ids()]
+    if as_json:
+        _echo(json.dumps(rows, indent=2, default=str))
+        return
+    _echo(f"{'profile':<34} {'kind':<8} {'start':>8} {'target':>7} {'DD':>6} {'lock':>8} {'DLL':>6} {'max':>4}  close")
+    for r in rows:
+        lock = r["lock"] if r["lock"] is not None else "-"
+        _echo(
+            f"{r['id']:<34} {r['kind']:<8} {r['start']!s:>8} {r['target'] or '-'!s:>7} {r['drawdown']!s:>6} "
+            f"{lock!s:>8} {r['dll'] or '-'!s:>6} {r['max_minis'] or '-'!s:>4}  {r['close']}"
+        )
+    _echo(f"{len(rows)} profiles; sources and conflicts: docs/rules.md")
+
+
+def _replay_tracker(ctx: typer.Context, profile_id: str, platform: str | None) -> Any:
+    from enigma_apex.adapters.exchange_calendar import cme_days
+    from enigma_apex.domain.accounts import Platform
+    from enigma_apex.rules.calendar import SessionCalendar
+    from enigma_apex.rules.tracker import AccountTracker
+
+    registry = _registry(ctx)
+    if profile_id not in registry:
+        from enigma_apex.rules.profiles import unknown_profile_message
+
+        raise _fail(unknown_profile_message(profile_id, registry.ids()), 2)
+    profile = registry.get(profile_id)
+    calendar = SessionCalendar.for_firm(profile.session_tz, profile.session_close, profile.session_reset, cme_days())
+    return AccountTracker("replay", profile, calendar, platform=Platform(platform) if platform else None)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    profile: Annotated[str, typer.Option(help="Firm profile id (`enigma-apex firms`).")],
+    events: Annotated[Path | None, typer.Option(help="JSON-lines events: mark, payout, bootstrap.")] = None,
+    nt_trades: Annotated[Path | None, typer.Option(help="NinjaTrader 8 Trades performance export (CSV).")] = None,
+    platform: Annotated[str | None, typer.Option(help="rithmic, tradovate or wealthcharts.")] = None,
+    start_balance: Annotated[
+        str | None, typer.Option(help="Balance before the first NT trade (default: the profile's).")
+    ] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of the NT export's times.")] = "America/New_York",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input event.")] = False,
+) -> None:
+    """Run the tracker on recorded events: would this account have passed, or breached?"""
+    from decimal import Decimal
+
+    from enigma_apex.rules import nt_trades as nt
+    from enigma_apex.rules import replay as rp
+
+    if (events is None) == (nt_trades is None):
+        raise _fail("give exactly one of --events FILE.jsonl or --nt-trades FILE.csv", 2)
+    if platform not in (None, "rithmic", "tradovate", "wealthcharts"):
+        raise _fail(f"--platform must be rithmic, tradovate or wealthcharts, not {platform!r}", 2)
+    tracker = _replay_tracker(ctx, profile, platform)
+    source = events if events is not None else nt_trades
+    if source is None:  # pragma: no cover - excluded above
+        raise _fail("no input", 2)
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise _fail(f"{source}: {exc.strerror}", 2) from None
+    if events is not None:
+        parsed, errors = rp.parse_events(text.splitlines())
+    else:
+        start = Decimal(start_balance) if start_balance else tracker.profile.start
+        parsed, errors = nt.parse(text, start, tz)
+    if errors:
+        for error in errors:
+            typer.echo(f"{source}: {error}", err=True)
+        raise typer.Exit(2)
+    rows = rp.replay(tracker, parsed)
+    if events is not None:
+        for row in rows:
+            _echo(json.dumps(row) if as_json else _replay_line(row))
+        return
+    _print_days(tracker, parsed, rows, as_json)
+
+
+def _replay_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['ts']}  equity {row['equity']:>10}  threshold {row['threshold']:>10}  distance {row['distance']:>9}"
+        f"  {row['state']:<8}{' LOCKED' if row['locked'] else ''}{' BREACHED' if row['breached'] else ''}"
+    )
+
+
+def _print_days(tracker: Any, events: list[Any], rows: list[dict[str, Any]], as_json: bool) -> None:
+    """A day-by-day table of an NT replay (the last row of each trading day)."""
+    days: dict[str, dict[str, Any]] = {}
+    for event, row in zip(events, rows, strict=True):
+        day = tracker.calendar.session_of(event.ts).isoformat()
+        days[day] = {"day": day, **row}
+    if as_json:
+        for row in days.values():
+            _echo(json.dumps(row))
+        return
+    _echo(f"{'day':<10} {'balance':>10} {'peak':>10} {'threshold':>10} {'distance':>9} {'breach':>6} {'best day':>8}")
+    for row in days.values():
+        share = "-" if row["best_day_share"] is None else f"{row['best_day_share'] * 100:.0f}%"
+        _echo(
+            f"{row['day']:<10} {row['balance']:>10} {row['peak']:>10} {row['threshold']:>10} {row['distance']:>9} "
+            f"{'YES' if row['breached'] else 'no':>6} {share:>8}"
+        )
+    snap = tracker.snapshot()
+    verdict = "BREACHED" if snap.breached else ("PASSED" if snap.passed else "not passed")
+    _echo(f"result: {verdict}; {snap.trading_days} trading day(s), final threshold {snap.threshold}")
+
+
+def _guardian(ctx: typer.Context) -> Any:
+    from enigma_apex import bootstrap
+
+    loaded = _load(ctx)
+    store, _ = bootstrap.open_store(loaded.settings, _clock())
+    return store, bootstrap.build_guardian(loaded.settings, store, _clock())
+
+
+@account_app.command("status")
+def account_status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every configured account: state, threshold, distance to ruin, contracts allowed, DLL room."""
+    store, guardian = _guardian(ctx)
+    try:
+        snaps = guardian.status()
+        profiles = {name: guardian.accounts[name].profile for name in guardian.accounts}
+    finally:
+        store.close()
+    if as_json:
+        _echo(json.dumps([{**s.as_dict(), "profile": profiles[s.account]} for s in snaps], indent=2))
+        return
+    _echo(
+        f"{'account':<14} {'profile':<28} {'state':<9} {'equity':>11} {'threshold':>11} {'distance':>9} "
+        f"{'used':>5} {'max':>4} {'DLL room':>9}"
+    )
+    for s in snaps:
+        _echo(
+            f"{s.account:<14} {profiles[s.account]:<28} {s.state.value.upper():<9} {s.equity!s:>11} "
+            f"{s.threshold!s:>11} {s.distance!s:>9} {s.drawdown_used_pct!s:>4}% {s.max_contracts or '-'!s:>4} "
+            f"{s.dll_remaining if s.dll_remaining is not None else '-'!s:>9}"
+        )
+
+
+@account_app.command("bootstrap")
+def account_bootstrap(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="Account name from the configuration.")],
+    peak: Annotated[str | None, typer.Option(help="Peak balance shown by the firm.")] = None,
+    threshold: Annotated[str | None, typer.Option(help="Threshold / liquidation level shown by the firm.")] = None,
+    balance: Annotated[str | None, typer.Option(help="Current balance.")] = None,
+) -> None:
+    """Start tracking mid-cycle from the firm's dashboard figures (run while the hub is stopped)."""
+    from decimal import Decimal, InvalidOperation
+
+    if peak is None and threshold is None and balance is None:
+        raise _fail("give --peak, --threshold or --balance", 2)
+    try:
+        values = {
+            k: Decimal(v) if v is not None else None
+            for k, v in (("peak", peak), ("threshold", threshold), ("balance", balance))
+        }
+    except InvalidOperation:
+        raise _fail("--peak, --threshold and --balance must be numbers", 2) from None
+    store, guardian = _guardian(ctx)
+    try:
+        snap = guardian.bootstrap(account, **values)
+    except EnigmaError as exc:
+        raise _fail(str(exc), 2) from None
+    finally:
+        store.close()
+    _echo(
+        f"{account}: peak {snap.peak}, threshold {snap.threshold}{' (locked)' if snap.locked else ''}, "
+        f"distance {snap.distance}"
+    )
+
+
 # ---------------------------------------------------------------------------- benchmarks
 @bench_app.command("store")
 def bench_store(
@@ -409,6 +604,25 @@ def bench_store(
             f"  group commit, {paced['rate_per_s']}/s steady: ack p50 {paced['p50_us']} us, p99 {paced['p99_us']} us "
             f"({paced['commits']} commits for {paced['writes']} writes)"
         )
+
+
+@bench_app.command("rules")
+def bench_rules(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    checks: Annotated[int, typer.Option(help="Pre-trade checks to time.")] = 20000,
+) -> None:
+    """Pre-trade check and mark-update time with 20 accounts loaded (p50/p99 in microseconds)."""
+    from enigma_apex.bench import rules
+
+    results = rules.run(checks=checks)
+    if as_json:
+        _echo(json.dumps(results, indent=2))
+        return
+    for name, fig in results.items():
+        if isinstance(fig, dict):
+            _echo(f"{name:<14} p50 {fig['p50_us']:>7} us   p99 {fig['p99_us']:>7} us   ({fig['n']} calls)")
+        else:
+            _echo(f"{name:<14} {fig}")
 
 
 def main() -> None:

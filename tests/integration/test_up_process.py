@@ -138,7 +138,7 @@ def test_a_busy_port_is_reported_and_the_process_exits(tmp_path):
     finally:
         blocker.close()
     assert result.exit_code == 1
-    assert "cannot bind" in result.output
+    assert "cannot bind" in result.output + result.stderr, result.output + result.stderr
 
 
 def test_live_mode_refuses_to_start_without_required_secrets(tmp_path):

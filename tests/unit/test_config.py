@@ -31,7 +31,13 @@ def problems(tmp_path, text, environ=None):
 def test_the_commented_template_loads_to_the_defaults(tmp_path):
     text = render(Settings(), annotate=True)
     loaded = loader.load(write(tmp_path, text), environ={}, **NO_KEYRING)
-    expected = Settings().model_copy(update={"hub": Settings().hub.model_copy(update={"data_dir": tmp_path / "data"})})
+    defaults = Settings()
+    expected = defaults.model_copy(
+        update={
+            "hub": defaults.hub.model_copy(update={"data_dir": tmp_path / "data"}),
+            "rules": defaults.rules.model_copy(update={"profile_dir": tmp_path / "profiles"}),
+        }
+    )
     assert loaded.settings == expected
     for key in ("kelly_multiplier", "warn_drawdown_pct", "group_commit_ms", "[[accounts]]"):
         assert key in text
@@ -39,7 +45,7 @@ def test_the_commented_template_loads_to_the_defaults(tmp_path):
 
 def test_the_template_explains_every_key():
     text = render(Settings(), annotate=True)
-    for section in ("hub", "http", "database", "logging", "guardian", "sizing", "ai", "signals"):
+    for section in ("hub", "http", "database", "logging", "guardian", "sizing", "ai", "signals", "rules"):
         for name in type(getattr(Settings(), section)).model_fields:
             assert f"{name} =" in text, f"{section}.{name} missing from the template"
 
@@ -206,3 +212,32 @@ def test_reload_applies_live_keys_and_refuses_restart_keys():
 
 def test_reload_with_no_change_is_empty():
     assert not plan_reload(Settings(), Settings()).changed
+
+
+def test_a_bad_user_profile_file_names_file_and_field(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "mine.toml").write_text(
+        '[[profile]]\nextends = "apex4-intraday-eval-50k"\nid = "my-apex-50k"\ndrawdown = -5\n'
+    )
+    (found,) = problems(tmp_path, "")
+    assert "mine.toml" in found and "drawdown" in found
+
+
+def test_a_user_profile_can_override_a_reading(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "mine.toml").write_text(
+        '[[profile]]\nextends = "mffu-rapid-funded-50k"\nid = "mffu-rapid-funded-50k-lockafterpayout"\n'
+        "lock_after_first_payout = true\n"
+    )
+    text = '[[accounts]]\nname = "M1"\nprofile = "mffu-rapid-funded-50k-lockafterpayout"\n'
+    settings = loader.load(write(tmp_path, text), environ={}, **NO_KEYRING).settings
+    assert settings.accounts[0].profile == "mffu-rapid-funded-50k-lockafterpayout"
+
+
+def test_profiles_without_a_published_cap_need_max_contracts(tmp_path):
+    (found,) = problems(tmp_path, '[[accounts]]\nname = "T1"\nprofile = "tradeify-growth-eval-50k"\n')
+    assert "set max_contracts" in found
+    text = '[[accounts]]\nname = "T1"\nprofile = "tradeify-growth-eval-50k"\nmax_contracts = 4\n'
+    assert loader.load(write(tmp_path, text), environ={}, **NO_KEYRING).settings.accounts[0].max_contracts == 4
+    (found,) = problems(tmp_path, '[[accounts]]\nname = "A1"\nprofile = "apex4-eod-eval-50k"\nmax_contracts = 9\n')
+    assert "above the firm's cap of 6" in found

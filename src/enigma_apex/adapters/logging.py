@@ -83,7 +83,7 @@ def configure(
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
-    )  # fmt: skip
+    )
     return log_file
 
 

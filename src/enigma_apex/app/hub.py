@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from enigma_apex.domain.events import ComponentHealth
 log = structlog.get_logger("enigma_apex.hub")
 
 CONFIG_POLL_S = 1.0
+TICK_S = 1.0
 
 
 class _Server(uvicorn.Server):
@@ -74,6 +76,11 @@ class Hub:
         self._status("database", "ok" if db["ok"] else "down", f"{db['dialect']} {self._db_where()}")
         if not db["ok"]:
             return 1
+        guardian = self.service.guardian
+        if guardian is not None:
+            snaps = guardian.status()
+            states = ", ".join(f"{s.account} {s.state.value.upper()} {s.distance} to ruin" for s in snaps)
+            self._status("guardian", "ok", f"{len(snaps)} account(s): {states}")
 
         sock = socket.socket(socket.AF_INET6 if ":" in settings.http.host else socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -101,14 +108,18 @@ class Hub:
         self.console(f"enigma-apex is up in {settings.hub.mode} mode. Health: {base}/health  (Ctrl-C to stop)")
         log.info("hub.started", mode=settings.hub.mode, http_port=self.http_port)
 
+        gc.collect()
+        gc.freeze()  # start-up objects live for the whole run: keep them out of every later GC pass
         watcher = asyncio.create_task(self._watch_config())
+        ticker = asyncio.create_task(self._tick_guardian())
         try:
             await self.stop_event.wait()
         finally:
             self.console("enigma-apex is stopping…")
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, ticker):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             server.should_exit = True
             await serve_task
             await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.stopped", {"reason": "signal"}))
@@ -126,6 +137,17 @@ class Hub:
     def _db_where(self) -> str:
         path = self.service.store.sqlite_file
         return str(path) if path is not None else self.service.store.engine.url.render_as_string(hide_password=True)
+
+    async def _tick_guardian(self) -> None:
+        guardian = self.service.guardian
+        if guardian is None:
+            return
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                await asyncio.to_thread(guardian.tick)
+            except Exception as exc:  # noqa: BLE001 - a failing tick is logged; the next one tries again
+                log.error("guardian.tick_failed", error=str(exc))
 
     async def _watch_config(self) -> None:
         path = self.service.config_path

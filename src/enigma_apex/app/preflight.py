@@ -26,14 +26,17 @@ def live_problems(settings: Settings, tokens: list[TokenRecord], now: datetime) 
     by_path = {key.path: key for key in SECRET_KEYS}
     for path in required_secrets(settings):
         if values.get(path) in (None, ""):
-            problems.append(f"{path}: required in live mode; set {by_path[path].env_name} or run "
-                            f"`enigma-apex secret set {path}`")  # fmt: skip
+            problems.append(
+                f"{path}: required in live mode; set {by_path[path].env_name} or run `enigma-apex secret set {path}`"
+            )
     for key in SECRET_KEYS:
         value = values.get(key.path)
         if value is not None and str(value).strip().lower() in PLACEHOLDER_SECRETS:
             problems.append(f"{key.path}: a placeholder value is not accepted in live mode")
     for token in tokens:
         if token.is_default and token.active(now):
-            problems.append(f"client token {token.name!r} ({token.token_id}) is a default token; revoke it with "
-                            f"`enigma-apex token revoke {token.token_id}` and create your own")  # fmt: skip
+            problems.append(
+                f"client token {token.name!r} ({token.token_id}) is a default token; revoke it with "
+                f"`enigma-apex token revoke {token.token_id}` and create your own"
+            )
     return problems

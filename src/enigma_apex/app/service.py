@@ -15,6 +15,7 @@ from sqlalchemy import text
 from enigma_apex import __version__
 from enigma_apex.adapters.store import migrate, repository, tokens
 from enigma_apex.adapters.store.store import Store
+from enigma_apex.app.guardian import GuardianService
 from enigma_apex.config import loader
 from enigma_apex.config.models import Settings
 from enigma_apex.config.reload import ReloadPlan, plan_reload
@@ -45,6 +46,7 @@ class HubService:
         started_monotonic: float,
         *,
         environ: dict[str, str] | None = None,
+        guardian: GuardianService | None = None,
     ) -> None:
         self._settings = settings
         self.config_path = config_path
@@ -55,6 +57,7 @@ class HubService:
         self._lock = threading.Lock()
         self.config_hash = ""
         self.reload_listeners: list[Any] = []
+        self.guardian = guardian
 
     @property
     def settings(self) -> Settings:
@@ -71,9 +74,14 @@ class HubService:
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             readable, detail = False, f"{exc.__class__.__name__}: {exc}"
         ok = readable and writer.healthy
-        return {"ok": ok, "writable": writer.healthy, "readable": readable,
-                "detail": detail or writer.last_error, "dialect": self.store.engine.dialect.name,
-                "committed_writes": writer.committed}  # fmt: skip
+        return {
+            "ok": ok,
+            "writable": writer.healthy,
+            "readable": readable,
+            "detail": detail or writer.last_error,
+            "dialect": self.store.engine.dialect.name,
+            "committed_writes": writer.committed,
+        }
 
     def health(self) -> dict[str, Any]:
         database = self.database_status()
@@ -86,9 +94,12 @@ class HubService:
         }
 
     def version(self) -> dict[str, Any]:
-        return {"version": __version__, "python": platform.python_version(),
-                "schema_revision": migrate.current_revision(self.store.engine),
-                "schema_latest": migrate.head_revision()}  # fmt: skip
+        return {
+            "version": __version__,
+            "python": platform.python_version(),
+            "schema_revision": migrate.current_revision(self.store.engine),
+            "schema_latest": migrate.head_revision(),
+        }
 
     # ------------------------------------------------------------------ auth
     def authenticate(self, token: str) -> tokens.TokenRecord | None:
@@ -112,9 +123,15 @@ class HubService:
             for listener in self.reload_listeners:
                 listener(plan)
             applied = [{"key": c.key, "old": _jsonable(c.old), "new": _jsonable(c.new)} for c in plan.applied]
-            refused = [{"key": c.key, "old": _jsonable(c.old), "new": _jsonable(c.new),
-                        "reason": "needs a restart; the hub keeps running with the old value"}
-                       for c in plan.refused]  # fmt: skip
+            refused = [
+                {
+                    "key": c.key,
+                    "old": _jsonable(c.old),
+                    "new": _jsonable(c.new),
+                    "reason": "needs a restart; the hub keeps running with the old value",
+                }
+                for c in plan.refused
+            ]
             for change in refused:
                 log.warning("config.needs_restart", key=change["key"], source=source)
             if applied:

@@ -16,5 +16,8 @@ def percentile(samples: list[float], q: float) -> float:
 
 def summary_us(samples_s: list[float]) -> dict[str, float]:
     us = [s * 1e6 for s in samples_s]
-    return {"p50_us": round(percentile(us, 50), 1), "p99_us": round(percentile(us, 99), 1),
-            "mean_us": round(statistics.fmean(us), 1) if us else float("nan")}  # fmt: skip
+    return {
+        "p50_us": round(percentile(us, 50), 1),
+        "p99_us": round(percentile(us, 99), 1),
+        "mean_us": round(statistics.fmean(us), 1) if us else float("nan"),
+    }

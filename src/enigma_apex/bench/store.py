@@ -67,8 +67,12 @@ def _burst(writer: GroupCommitWriter, n: int, threads: int) -> dict[str, Any]:
     elapsed = time.perf_counter() - start
     done_n = per * threads
     # Under a flood the latency is only queueing time, so the burst reports throughput alone.
-    return {"writes": done_n, "threads": threads, "writes_per_s": round(done_n / elapsed),
-            "commits": writer.batches - batches_before}  # fmt: skip
+    return {
+        "writes": done_n,
+        "threads": threads,
+        "writes_per_s": round(done_n / elapsed),
+        "commits": writer.batches - batches_before,
+    }
 
 
 def _paced(writer: GroupCommitWriter, rate: int, seconds: float) -> dict[str, Any]:

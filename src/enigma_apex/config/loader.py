@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from enigma_apex.adapters.profile_files import load_registry
 from enigma_apex.config.models import Settings
 from enigma_apex.config.schema import SECRET_KEYS, allowed_keys, key_info
 from enigma_apex.errors import ConfigError
@@ -100,9 +101,18 @@ def load(
     elif data_dir is None:
         _set(raw, ["hub", "data_dir"], str((base / "data").resolve()))
 
+    for dotted_key in ("rules.profile_dir", "rules.news_calendar"):
+        value = _get(raw, dotted_key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            _set(raw, dotted_key.split("."), str((base / value).resolve()))
     settings: Settings | None = None
+    context: dict[str, Any] = {}
     try:
-        settings = Settings.model_validate(raw)
+        context["profiles"] = load_registry(_profile_dir(raw, base))
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        settings = Settings.model_validate(raw, context=context)
     except ValidationError as exc:
         problems += format_validation_error(exc)
     if problems:
@@ -111,6 +121,12 @@ def load(
     if settings is None:  # pragma: no cover - validation either returns settings or raised
         raise ConfigError("the configuration could not be validated")
     return Loaded(settings, path, digest)
+
+
+def _profile_dir(raw: Mapping[str, Any], base: Path) -> Path:
+    value = _get(raw, "rules.profile_dir")
+    folder = Path(value) if isinstance(value, str) else Path("profiles")
+    return folder if folder.is_absolute() else base / folder
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from enigma_apex.rules.catalogue import is_known_profile, unknown_profile_message
+from enigma_apex.rules.profiles import ProfileRegistry, unknown_profile_message
 
 LIVE: dict[str, Any] = {"reload": True}
 SECRET: dict[str, Any] = {"secret": True}
@@ -292,23 +292,90 @@ class SignalsSection(Section):
 AccountName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
+class RulesSection(Section):
+    """Where the compliance guardian finds user data."""
+
+    profile_dir: Path = Field(
+        Path("profiles"),
+        description="Folder of your own firm profile files (*.toml), relative to this file; may be missing.",
+    )
+    news_calendar: Path | None = Field(
+        None,
+        description="News blackout calendar (TOML, see docs/rules.md); empty: no blackout windows.",
+        json_schema_extra=LIVE,
+    )
+    commission_mini: Decimal = Field(
+        Decimal("4.50"),
+        ge=0,
+        description="Round-trip commission per mini contract used in worst-case checks.",
+        json_schema_extra=LIVE,
+    )
+    commission_micro: Decimal = Field(
+        Decimal("1.50"),
+        ge=0,
+        description="Round-trip commission per micro contract used in worst-case checks.",
+        json_schema_extra=LIVE,
+    )
+    slippage_ticks: int = Field(
+        2,
+        ge=0,
+        le=100,
+        description="Slippage allowance on a stop, in ticks, used in worst-case checks.",
+        json_schema_extra=LIVE,
+    )
+
+
+def registry_from(info: ValidationInfo) -> ProfileRegistry:
+    """The profile registry in the validation context, or the built-in one."""
+    context = info.context if isinstance(info.context, dict) else {}
+    registry = context.get("profiles")
+    if isinstance(registry, ProfileRegistry):
+        return registry
+    from enigma_apex.adapters.profile_files import builtin_registry
+
+    return builtin_registry()
+
+
 class AccountEntry(Section):
     """One trading account."""
 
     name: AccountName = Field(description="Account id as the broker/platform shows it.")
-    profile: str = Field(description="Firm profile id, e.g. apex4-intraday-eval-50k.")
+    profile: str = Field(description="Firm profile id, e.g. apex4-intraday-eval-50k (`enigma-apex firms`).")
     platform: Literal["rithmic", "tradovate", "wealthcharts"] | None = Field(
         None, description="Where the account is traded, when the firm's rules depend on it."
     )
     executor: str = Field("paper", min_length=1, description="Executor that owns the account.")
     group: str = Field("default", min_length=1, description="Account group that signals are routed to.")
+    household: str = Field(
+        "default", min_length=1, description="Accounts of one household may never hold opposite positions (hedging)."
+    )
+    max_contracts: int | None = Field(None, ge=1, description="Lower contract cap (minis) than the firm's.")
+    default_stop_ticks: int | None = Field(
+        None, ge=1, description="Stop assumed for entries sent without one; empty: such entries are refused."
+    )
+    consistency_guard: bool = Field(
+        False, description="Halt for the day once today's profit reaches what keeps the best-day share legal."
+    )
 
     @field_validator("profile")
     @classmethod
-    def _profile(cls, value: str) -> str:
-        if not is_known_profile(value):
-            raise ValueError(unknown_profile_message(value))
+    def _profile(cls, value: str, info: ValidationInfo) -> str:
+        registry = registry_from(info)
+        if value not in registry:
+            raise ValueError(unknown_profile_message(value, registry.ids()))
         return value
+
+    @model_validator(mode="after")
+    def _cap(self, info: ValidationInfo) -> AccountEntry:
+        registry = registry_from(info)
+        if self.profile not in registry:
+            return self
+        profile = registry.get(self.profile)
+        if profile.max_minis is None and self.max_contracts is None:
+            raise ValueError(f"profile {self.profile} publishes no contract cap in our sources; set max_contracts")
+        if profile.max_minis is not None and self.max_contracts is not None and self.max_contracts > profile.max_minis:
+            raise ValueError(f"max_contracts {self.max_contracts} is above the firm's cap of {profile.max_minis}")
+        return self
 
 
 def _default_accounts() -> list[AccountEntry]:
@@ -326,6 +393,7 @@ class Settings(Section):
     sizing: SizingSection = Field(default_factory=SizingSection)
     ai: AISection = Field(default_factory=AISection)
     signals: SignalsSection = Field(default_factory=SignalsSection)
+    rules: RulesSection = Field(default_factory=RulesSection)
     accounts: list[AccountEntry] = Field(default_factory=_default_accounts, description="Trading accounts.")
 
     @field_validator("accounts")

@@ -28,6 +28,7 @@ from datetime import date, timedelta
 from enum import Enum
 
 from enigma_apex.domain.instruments import (
+    INSTRUMENTS,
     MONTH_CODES,
     InstrumentSpec,
     RollKind,
@@ -54,7 +55,8 @@ class Contract:
 
     @property
     def spec(self) -> InstrumentSpec:
-        return instrument(self.root)
+        spec = INSTRUMENTS.get(self.root)
+        return spec if spec is not None else instrument(self.root)
 
     @property
     def month_code(self) -> str:

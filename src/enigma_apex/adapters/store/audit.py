@@ -67,8 +67,16 @@ def next_row(head: ChainHead, ts: datetime, kind: str, payload: Any, account: st
     row_id = head.last_id + 1
     body = canonical_json(payload)
     digest = row_hash(head.last_hash, row_id, iso_utc(ts), kind, account, actor, body)
-    row = {"id": row_id, "ts": ts, "kind": kind, "account_id": account, "actor": actor, "payload": body,
-           "prev_hash": head.last_hash, "hash": digest}  # fmt: skip
+    row = {
+        "id": row_id,
+        "ts": ts,
+        "kind": kind,
+        "account_id": account,
+        "actor": actor,
+        "payload": body,
+        "prev_hash": head.last_hash,
+        "hash": digest,
+    }
     head.last_id, head.last_hash = row_id, digest
     return row
 

@@ -93,8 +93,12 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return (self.audit.ok and not self.foreign_key_problems and not self.integrity_problems
-                and self.revision == self.head)  # fmt: skip
+        return (
+            self.audit.ok
+            and not self.foreign_key_problems
+            and not self.integrity_problems
+            and self.revision == self.head
+        )
 
     def lines(self) -> list[str]:
         out = [f"schema revision: {self.revision or '(none)'} (latest {self.head})"]

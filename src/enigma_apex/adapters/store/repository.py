@@ -114,32 +114,48 @@ def sync_accounts(ctx: WriteContext, records: list[AccountRecord]) -> list[str]:
                 },
                 account=rec.name,
             )
-    return created  # fmt: skip
+    return created
 
 
 def load_account_states(conn: Connection) -> dict[str, StoredAccountState]:
     out: dict[str, StoredAccountState] = {}
     for row in conn.execute(select(s.account_state)).all():
         out[row.account_id] = StoredAccountState(
-            account=row.account_id, state=TradingState(row.state), state_reason=row.state_reason,
-            peak=row.peak, threshold=row.threshold, locked=bool(row.locked), balance=row.balance,
+            account=row.account_id,
+            state=TradingState(row.state),
+            state_reason=row.state_reason,
+            peak=row.peak,
+            threshold=row.threshold,
+            locked=bool(row.locked),
+            balance=row.balance,
             open_pnl=row.open_pnl,
             session_date=date.fromisoformat(row.session_date) if row.session_date else None,
-            day_start_balance=row.day_start_balance, day_pnl=row.day_pnl, detail=row.detail,
-        )  # fmt: skip
+            day_start_balance=row.day_start_balance,
+            day_pnl=row.day_pnl,
+            detail=row.detail,
+        )
     return out
 
 
 def save_account_state(ctx: WriteContext, st: StoredAccountState) -> None:
     ctx.conn.execute(
-        update(s.account_state).where(s.account_state.c.account_id == st.account).values(
-            state=st.state.value, state_reason=st.state_reason, peak=st.peak, threshold=st.threshold,
-            locked=st.locked, balance=st.balance, open_pnl=st.open_pnl,
+        update(s.account_state)
+        .where(s.account_state.c.account_id == st.account)
+        .values(
+            state=st.state.value,
+            state_reason=st.state_reason,
+            peak=st.peak,
+            threshold=st.threshold,
+            locked=st.locked,
+            balance=st.balance,
+            open_pnl=st.open_pnl,
             session_date=st.session_date.isoformat() if st.session_date else None,
-            day_start_balance=st.day_start_balance, day_pnl=st.day_pnl, detail=st.detail,
+            day_start_balance=st.day_start_balance,
+            day_pnl=st.day_pnl,
+            detail=st.detail,
             updated_at=ctx.clock.now(),
         )
-    )  # fmt: skip
+    )
 
 
 def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
@@ -158,8 +174,12 @@ def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
         .where(s.account_state.c.account_id == event.account)
         .values(state=event.new.value, state_reason=event.reason, updated_at=event.ts)
     )
-    ctx.audit("state.changed", {"old": event.old.value, "new": event.new.value, "reason": event.reason},
-              account=event.account, ts=event.ts)  # fmt: skip
+    ctx.audit(
+        "state.changed",
+        {"old": event.old.value, "new": event.new.value, "reason": event.reason},
+        account=event.account,
+        ts=event.ts,
+    )
 
 
 # ---------------------------------------------------------------- signals and decisions
@@ -196,7 +216,7 @@ def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = Non
             "direction": signal.direction.value,
         },
     )
-    return True  # fmt: skip
+    return True
 
 
 def insert_decision(
@@ -229,7 +249,7 @@ def insert_decision(
         {"id": decision_id, "signal": signal_id, "action": action, "quantity": quantity},
         account=account,
     )
-    return decision_id  # fmt: skip
+    return decision_id
 
 
 # ---------------------------------------------------------------- orders, fills, positions
@@ -302,7 +322,7 @@ def insert_order(
         account=intent.account,
     )
     row = ctx.conn.execute(select(s.orders).where(s.orders.c.id == order_id)).one()
-    return _order_from_row(row, created=True)  # fmt: skip
+    return _order_from_row(row, created=True)
 
 
 def update_order(
@@ -337,11 +357,19 @@ def get_order(conn: Connection, idempotency_key: str) -> StoredOrder | None:
 
 def _order_from_row(row: Any, *, created: bool) -> StoredOrder:
     return StoredOrder(
-        order_id=row.id, idempotency_key=row.idempotency_key, account=row.account_id, executor=row.executor,
-        seq=row.seq, contract=_contract(row.symbol), side=Side(row.side), quantity=row.quantity,
-        status=OrderStatus(row.status), filled_quantity=row.filled_quantity, average_price=row.average_price,
+        order_id=row.id,
+        idempotency_key=row.idempotency_key,
+        account=row.account_id,
+        executor=row.executor,
+        seq=row.seq,
+        contract=_contract(row.symbol),
+        side=Side(row.side),
+        quantity=row.quantity,
+        status=OrderStatus(row.status),
+        filled_quantity=row.filled_quantity,
+        average_price=row.average_price,
         created=created,
-    )  # fmt: skip
+    )
 
 
 def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
@@ -392,7 +420,7 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
         account=fill.account,
         ts=fill.ts,
     )
-    return True  # fmt: skip
+    return True
 
 
 def get_position(conn: Connection, account: str, contract: Contract) -> Position:
@@ -418,8 +446,9 @@ def record_component_health(ctx: WriteContext, event: ComponentHealth) -> None:
             component=event.component, status=event.status, detail=event.detail, ts=event.ts
         )
     )
-    ctx.audit("component.health", {"component": event.component, "status": event.status,
-                                   "detail": event.detail}, ts=event.ts)  # fmt: skip
+    ctx.audit(
+        "component.health", {"component": event.component, "status": event.status, "detail": event.detail}, ts=event.ts
+    )
 
 
 def record_alert(
@@ -463,8 +492,10 @@ def record_config_change(
             note=note,
         )
     )
-    ctx.audit("config.changed" if applied else "config.refused",
-              {"key": key, "old": old_text, "new": new_text, "source": source, "note": note})  # fmt: skip
+    ctx.audit(
+        "config.changed" if applied else "config.refused",
+        {"key": key, "old": old_text, "new": new_text, "source": source, "note": note},
+    )
 
 
 def recent_config_changes(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:

@@ -213,7 +213,8 @@ audit_log = Table(
 )
 
 client_tokens = Table(
-    "client_tokens", metadata,
+    "client_tokens",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("name", String(64), nullable=False),
     Column("role", String(16), nullable=False),
@@ -223,4 +224,4 @@ client_tokens = Table(
     Column("created_at", UTCText, nullable=False),
     Column("expires_at", UTCText),
     Column("revoked_at", UTCText),
-)  # fmt: skip
+)

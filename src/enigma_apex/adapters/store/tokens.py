@@ -72,7 +72,7 @@ def create_token(
         "token.created",
         {"id": token_id, "name": name, "role": role, "accounts": list(accounts), "expires_at": expires_at},
     )
-    return token, TokenRecord(token_id, name, role, accounts, is_default, now, expires_at, None)  # fmt: skip
+    return token, TokenRecord(token_id, name, role, accounts, is_default, now, expires_at, None)
 
 
 def revoke_token(ctx: WriteContext, token_id: str) -> bool:
@@ -83,7 +83,7 @@ def revoke_token(ctx: WriteContext, token_id: str) -> bool:
     )
     if result.rowcount:
         ctx.audit("token.revoked", {"id": token_id})
-    return bool(result.rowcount)  # fmt: skip
+    return bool(result.rowcount)
 
 
 def _record(row: object) -> TokenRecord:

@@ -1,0 +1,326 @@
+"""The compliance guardian service: one tracker per configured account, persisted, with side effects.
+
+The rule maths is pure (``rules/``); this service feeds it events with the injected clock, persists
+what must survive a restart (peak, threshold, lock, trading state, halts) through the single
+writer, and turns the trackers' actions into side effects: state changes recorded, alerts stored,
+flatten requests handed to whoever executes them (the gateway's executors; a logging sink until
+one is connected). Flattens and cancels are never blocked by anything here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+
+from enigma_apex.adapters.store import repository
+from enigma_apex.adapters.store.writer import GroupCommitWriter, WriteContext
+from enigma_apex.config.models import AccountEntry, GuardianSection, Settings
+from enigma_apex.domain.accounts import Platform, TradingState
+from enigma_apex.domain.clock import Clock
+from enigma_apex.domain.events import TradingStateChanged
+from enigma_apex.domain.symbols import Contract
+from enigma_apex.errors import InputError
+from enigma_apex.rules.calendar import ExchangeDays, SessionCalendar
+from enigma_apex.rules.gate import Costs, Intent, View, check
+from enigma_apex.rules.news import NewsCalendar
+from enigma_apex.rules.profiles import ProfileRegistry
+from enigma_apex.rules.tracker import AccountTracker, Action, ActionKind, Policy, Snapshot, TrackerState
+from enigma_apex.rules.verdicts import Decision
+
+log = structlog.get_logger("enigma_apex.guardian")
+
+FlattenSink = Callable[[str, str], None]  # (account, reason)
+
+
+def policy_for(guardian: GuardianSection, account: AccountEntry) -> Policy:
+    return Policy(
+        warn_dd_pct=guardian.warn_drawdown_pct,
+        reducing_dd_pct=guardian.reducing_drawdown_pct,
+        flatten_dd_pct=guardian.flatten_drawdown_pct,
+        warn_dll_pct=guardian.warn_dll_pct,
+        reducing_dll_pct=guardian.reducing_dll_pct,
+        flatten_dll_pct=guardian.flatten_dll_pct,
+        flatten_before_close_min=guardian.flatten_before_close_min,
+        no_new_entries_min=guardian.no_new_entries_min,
+        consistency_guard=account.consistency_guard,
+        max_contracts=account.max_contracts,
+    )
+
+
+def build_tracker(
+    account: AccountEntry,
+    settings: Settings,
+    registry: ProfileRegistry,
+    days: ExchangeDays,
+    state: TrackerState | None = None,
+) -> AccountTracker:
+    profile = registry.get(account.profile)
+    calendar = SessionCalendar.for_firm(profile.session_tz, profile.session_close, profile.session_reset, days)
+    platform = Platform(account.platform) if account.platform else None
+    return AccountTracker(
+        account.name, profile, calendar, platform=platform, policy=policy_for(settings.guardian, account), state=state
+    )
+
+
+@dataclass
+class Book:
+    """Positions and working entry orders per account (fed by executors)."""
+
+    positions: dict[str, dict[Contract, int]] = field(default_factory=dict)
+    working: dict[str, dict[Contract, int]] = field(default_factory=dict)
+
+    def exposure(self, account: str) -> bool:
+        return any(self.positions.get(account, {}).values()) or any(self.working.get(account, {}).values())
+
+
+class GuardianService:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ProfileRegistry,
+        days: ExchangeDays,
+        writer: GroupCommitWriter,
+        engine: Engine,
+        clock: Clock,
+        news: NewsCalendar | None = None,
+        flatten_sink: FlattenSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.days = days
+        self.writer = writer
+        self.engine = engine
+        self.clock = clock
+        self.news = news or NewsCalendar()
+        self.flatten_sinks: list[FlattenSink] = [flatten_sink] if flatten_sink else []
+        self.trackers: dict[str, AccountTracker] = {}
+        self.accounts: dict[str, AccountEntry] = {}
+        self.book = Book()
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ start-up
+    def load(self) -> list[str]:
+        """Build every tracker from its persisted state (never re-based) or fresh. Returns lines to show."""
+        with self.engine.connect() as conn:
+            stored = repository.load_account_states(conn)
+        lines = []
+        for account in self.settings.accounts:
+            row = stored.get(account.name)
+            state = None
+            if row is not None and row.detail not in ("", "{}"):
+                state = TrackerState.from_json(json.loads(row.detail))
+            tracker = build_tracker(account, self.settings, self.registry, self.days, state)
+            if row is not None and state is None and row.state is not TradingState.ACTIVE:
+                tracker.s.manual_halt = row.state_reason or f"{row.state.value} before the restart"
+            tracker._last_state = tracker.trading_state()[0]
+            self.trackers[account.name] = tracker
+            self.accounts[account.name] = account
+            snap = tracker.snapshot()
+            lines.append(
+                f"{account.name}: {account.profile} {snap.state.value.upper()} threshold {snap.threshold} "
+                f"distance {snap.distance}"
+            )
+        return lines
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Hot reload: new buffers and news calendar apply at once; accounts need a restart."""
+        from enigma_apex.adapters.news_file import load_news
+
+        with self._lock:
+            self.settings = settings
+            for name, tracker in self.trackers.items():
+                account = self.accounts[name]
+                tracker.policy = policy_for(settings.guardian, account)
+            try:
+                self.news = load_news(settings.rules.news_calendar)
+            except Exception as exc:  # noqa: BLE001 - keep the old calendar when the new one is unreadable
+                log.error("guardian.news_reload_failed", error=str(exc))
+
+    def tracker(self, account: str) -> AccountTracker:
+        try:
+            return self.trackers[account]
+        except KeyError:
+            raise InputError(
+                f"unknown account {account!r} (configured: {', '.join(sorted(self.trackers))})", "account"
+            ) from None
+
+    # ------------------------------------------------------------------ events
+    def mark(self, account: str, balance: Decimal, open_pnl: Decimal) -> Snapshot:
+        with self._lock:
+            t = self.tracker(account)
+            before = (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
+            actions = t.mark(self.clock.now(), balance, open_pnl)
+            changed = before != (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
+            self._after(t, actions, persist=changed or bool(actions))
+            return t.snapshot()
+
+    def fill(self, account: str) -> None:
+        with self._lock:
+            t = self.tracker(account)
+            self._after(t, t.fill(self.clock.now()), persist=True)
+
+    def payout(self, account: str, amount: Decimal) -> Snapshot:
+        with self._lock:
+            t = self.tracker(account)
+            self._after(t, t.payout(self.clock.now(), amount), persist=True, audit=("payout", {"amount": amount}))
+            return t.snapshot()
+
+    def bootstrap(
+        self,
+        account: str,
+        *,
+        peak: Decimal | None = None,
+        threshold: Decimal | None = None,
+        balance: Decimal | None = None,
+    ) -> Snapshot:
+        with self._lock:
+            t = self.tracker(account)
+            actions = t.bootstrap(self.clock.now(), peak=peak, threshold=threshold, balance=balance)
+            self._after(
+                t,
+                actions,
+                persist=True,
+                audit=("bootstrap", {"peak": peak, "threshold": threshold, "balance": balance}),
+            )
+            return t.snapshot()
+
+    def halt(self, account: str, reason: str) -> Snapshot:
+        """Persist HALTED first, then ask for the flatten (the emergency-stop order of things)."""
+        with self._lock:
+            t = self.tracker(account)
+            actions = t.halt(self.clock.now(), reason)
+            self._after(t, actions, persist=True)
+            self._flatten(account, reason)
+            return t.snapshot()
+
+    def resume(self, account: str) -> Snapshot:
+        with self._lock:
+            t = self.tracker(account)
+            self._after(t, t.resume(self.clock.now()), persist=True, audit=("resume", {}))
+            return t.snapshot()
+
+    def set_reducing(self, account: str, key: str, reason: str | None) -> None:
+        with self._lock:
+            t = self.tracker(account)
+            self._after(t, t.set_reducing(key, reason, self.clock.now()), persist=False)
+
+    def tick(self) -> None:
+        """Apply session closes and pre-close flattens for every account (called about once a second)."""
+        with self._lock:
+            now = self.clock.now()
+            for name, t in self.trackers.items():
+                session = t.s.session
+                actions = t.tick(now, self.book.exposure(name))
+                self._after(t, actions, persist=bool(actions) or session != t.s.session)
+
+    # ------------------------------------------------------------------ the gate
+    def check(self, intent: Intent) -> Decision:
+        t = self.tracker(intent.account)
+        account = self.accounts[intent.account]
+        rules = self.settings.rules
+        view = View(
+            tracker=t,
+            positions=self.book.positions.get(intent.account, {}),
+            working=self.book.working.get(intent.account, {}),
+            household=self.household(intent.account),
+            news=self.news,
+            costs=Costs(rules.commission_mini, rules.commission_micro, rules.slippage_ticks),
+            default_stop_ticks=account.default_stop_ticks,
+        )
+        return check(intent, view, self.clock.now())
+
+    def household(self, account: str) -> dict[str, int]:
+        """Signed exposure per instrument family of the other accounts of the same household (in minis)."""
+        home = self.accounts[account].household
+        out: dict[str, int] = {}
+        for name, entry in self.accounts.items():
+            if name == account or entry.household != home:
+                continue
+            for book in (self.book.positions.get(name, {}), self.book.working.get(name, {})):
+                for contract, qty in book.items():
+                    out[contract.spec.family] = out.get(contract.spec.family, 0) + qty
+        return out
+
+    def status(self) -> list[Snapshot]:
+        return [t.snapshot() for t in self.trackers.values()]
+
+    # ------------------------------------------------------------------ side effects
+    def _after(
+        self,
+        t: AccountTracker,
+        actions: list[Action],
+        *,
+        persist: bool,
+        audit: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        if persist or actions or audit:
+            state, reason = t.trading_state()
+            stored = repository.StoredAccountState(
+                account=t.account,
+                state=state,
+                state_reason=reason,
+                peak=t.peak,
+                threshold=t.s.threshold,
+                locked=t.s.locked,
+                balance=t.s.balance,
+                open_pnl=t.s.open_pnl,
+                session_date=t.s.session,
+                day_start_balance=t.s.day_start,
+                day_pnl=t.day_pnl,
+                detail=json.dumps(t.s.to_json()),
+            )
+
+            def write(ctx: WriteContext) -> None:
+                repository.save_account_state(ctx, stored)
+                for action in actions:
+                    self._record(ctx, action)
+                if audit is not None:
+                    ctx.audit(audit[0], audit[1], account=t.account)
+
+            self.writer.write(write)
+        for action in actions:
+            if action.kind is ActionKind.FLATTEN:
+                self._flatten(action.account, action.reason)
+
+    @staticmethod
+    def _record(ctx: WriteContext, action: Action) -> None:
+        if action.kind is ActionKind.STATE and action.old is not None and action.new is not None:
+            repository.record_state_change(
+                ctx, TradingStateChanged(action.account, action.old, action.new, action.reason, action.ts)
+            )
+        elif action.kind is ActionKind.WARN:
+            repository.record_alert(
+                ctx,
+                severity="warning",
+                kind=f"guardian.{action.code.lower()}",
+                message=action.reason,
+                account=action.account,
+            )
+        elif action.kind is ActionKind.BREACH:
+            repository.record_alert(
+                ctx, severity="critical", kind="guardian.breach", message=action.reason, account=action.account
+            )
+        elif action.kind is ActionKind.FLATTEN:
+            repository.record_alert(
+                ctx,
+                severity="critical",
+                kind="guardian.flatten",
+                message=action.reason,
+                account=action.account,
+                detail={"code": action.code},
+            )
+
+    def _flatten(self, account: str, reason: str) -> None:
+        log.warning("guardian.flatten", account=account, reason=reason)
+        for sink in self.flatten_sinks:
+            try:
+                sink(account, reason)
+            except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the others
+                log.error("guardian.flatten_sink_failed", account=account, error=str(exc))
