@@ -509,6 +509,21 @@ def _print_days(tracker: Any, events: list[Any], rows: list[dict[str, Any]], as_
     _echo(f"result: {verdict}; {snap.trading_days} trading day(s), final threshold {snap.threshold}")
 
 
+def _hub_answers(settings: Any) -> bool:
+    """True when a hub answers /health on the configured address."""
+    import urllib.error
+    import urllib.request
+
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+    if settings.http.port == 0:
+        return False
+    try:
+        with urllib.request.urlopen(f"http://{host}:{settings.http.port}/health", timeout=1) as response:
+            return bool(response.status)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def _guardian(ctx: typer.Context) -> Any:
     from enigma_apex import bootstrap
 
@@ -564,6 +579,8 @@ def account_bootstrap(
         }
     except InvalidOperation:
         raise _fail("--peak, --threshold and --balance must be numbers", 2) from None
+    if _hub_answers(_load(ctx).settings):
+        raise _fail("the hub is running: stop it first, so its tracker and the stored state stay one", 1)
     store, guardian = _guardian(ctx)
     try:
         snap = guardian.bootstrap(account, **values)

@@ -189,7 +189,9 @@ def test_a_bad_ninjatrader_export_names_the_line(tmp_path):
 
 def test_account_status_and_bootstrap(tmp_path):
     assert run("init", str(tmp_path)).exit_code == 0
-    config = str(tmp_path / "enigma-apex.toml")
+    config_file = tmp_path / "enigma-apex.toml"
+    config_file.write_text(config_file.read_text().replace("port = 8080", "port = 0"))
+    config = str(config_file)
     status = run("-c", config, "account", "status", "--json")
     assert status.exit_code == 0
     (row,) = json.loads(status.output)

@@ -9,7 +9,7 @@ profiles, not here. The roll rule decides which contract ``NQ1!`` means on a giv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from decimal import Decimal
 from enum import Enum
@@ -72,11 +72,10 @@ class InstrumentSpec:
     micro_ratio: int = 10  # how many micros make one mini (notional)
     session: TradingSession = CME_GLOBEX
     currency: str = "USD"
+    point_value: Decimal = field(init=False)  # dollars per one full point of price
 
-    @property
-    def point_value(self) -> Decimal:
-        """Dollars per one full point of price."""
-        return self.tick_value / self.tick_size
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "point_value", self.tick_value / self.tick_size)
 
     @property
     def is_micro(self) -> bool:

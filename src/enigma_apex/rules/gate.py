@@ -128,7 +128,7 @@ def max_contracts(p: Priced, v: View, now: datetime) -> Verdict | None:
     cap = t.max_contracts()
     if cap is None:
         return Verdict(Code.MAX_CONTRACTS, 0, "no contract cap is known for this account")
-    ratio = t.profile.micro_ratio
+    ratio = t.micro_ratio
     used = ZERO
     for book in (v.positions, v.working):
         for contract, qty in book.items():
@@ -250,8 +250,11 @@ def price(intent: Intent, view: View) -> Priced:
     if stop is None and view.default_stop_ticks:
         offset = spec.tick_size * view.default_stop_ticks
         stop = intent.entry - offset if intent.side is Side.BUY else intent.entry + offset
-    ticks = ZERO if stop is None else abs(intent.entry - stop) / spec.tick_size + view.costs.slippage_ticks
-    loss = ticks * spec.tick_value
+    loss = (
+        ZERO
+        if stop is None
+        else abs(intent.entry - stop) * spec.point_value + view.costs.slippage_ticks * spec.tick_value
+    )
     return Priced(intent, spec, stop, loss, loss + view.costs.round_trip(spec))
 
 

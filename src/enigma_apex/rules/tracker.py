@@ -202,6 +202,7 @@ class AccountTracker:
         self.policy = policy or Policy()  # the setter precomputes the buffer amounts
         self.reducing_reasons: dict[str, str] = {}  # runtime only (e.g. executor disconnected)
         self._window: tuple[datetime, datetime] | None = None  # (open, close) of the session last asked about
+        self.micro_ratio = profile.micro_ratio
         if state is None:
             start = profile.start
             state = TrackerState(
