@@ -594,6 +594,228 @@ def account_bootstrap(
     )
 
 
+# ---------------------------------------------------------------------------- risk manager
+@app.command()
+def size(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Option(help="Account name from the configuration.")],
+    symbol: Annotated[str, typer.Option(help="MNQ, NQ 12-26, NQZ6, NQ1!, …")],
+    side: Annotated[str, typer.Option(help="long or short.")],
+    entry: Annotated[str, typer.Option(help="Entry price.")],
+    stop: Annotated[str, typer.Option(help="Stop price.")],
+    target: Annotated[str | None, typer.Option(help="Target price.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Contracts for an entry, from the account's real risk capital, with the full breakdown."""
+    from enigma_apex.app.risk import RiskService
+    from enigma_apex.domain.orders import Side
+    from enigma_apex.domain.symbols import parse_symbol
+    from enigma_apex.domain.values import positive_price
+
+    if side not in ("long", "short"):
+        raise _fail(f"--side must be long or short, not {side!r}", 2)
+    try:
+        contract = parse_symbol(symbol, on=_clock().now().date())
+        tick = contract.spec.tick_size
+        entry_price = positive_price(entry, tick, "entry")
+        stop_price = positive_price(stop, tick, "stop")
+        target_price = positive_price(target, tick, "target") if target is not None else None
+    except EnigmaError as exc:
+        raise _fail(str(exc), 2) from None
+    store, guardian = _guardian(ctx)
+    try:
+        risk = RiskService(guardian.settings, guardian, store.engine)
+        order_side = Side.BUY if side == "long" else Side.SELL
+        result, stats = risk.size(account, contract, order_side, entry_price, stop_price, target_price)
+    except EnigmaError as exc:
+        raise _fail(str(exc), 2) from None
+    finally:
+        store.close()
+    if as_json:
+        _echo(json.dumps({**result.as_dict(), "stats": stats.as_dict()}, indent=2, default=str))
+        return
+    _echo(f"{account}: {result.quantity} x {result.contract} ({result.code}, {result.mode})")
+    for key, value in result.breakdown.items():
+        _echo(f"  {key}: {json.dumps(value, default=str)}")
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Trade statistics in R per account and per setup, raw and shrunk."""
+    from enigma_apex.app.risk import RiskService
+
+    store, guardian = _guardian(ctx)
+    try:
+        if account is not None:
+            guardian.tracker(account)
+        figures = RiskService(guardian.settings, guardian, store.engine).stats(account)
+    except EnigmaError as exc:
+        raise _fail(str(exc), 2) from None
+    finally:
+        store.close()
+    if as_json:
+        _echo(json.dumps({k: v.as_dict() for k, v in figures.items()}, indent=2))
+        return
+    _echo(f"{'account / setup':<40} {'n':>4} {'win%':>6} {'payoff':>7} {'E[R]':>7} {'p*':>6} {'b*':>6}")
+    for key, st in figures.items():
+        d = st.as_dict()
+        win = "-" if st.win_rate is None else f"{st.win_rate * 100:.1f}"
+        _echo(
+            f"{key:<40} {st.trades:>4} {win:>6} {d['payoff'] or '-':>7} {d['expectancy_r'] or '-':>7} "
+            f"{float(st.shrunk_win_rate):>6.3f} {float(st.shrunk_payoff):>6.3f}"
+        )
+
+
+@app.command()
+def passprob(
+    ctx: typer.Context,
+    profile: Annotated[str, typer.Option(help="Evaluation profile id.")],
+    stop_ticks: Annotated[float, typer.Option(help="Stop distance in ticks (1 R).")],
+    symbol: Annotated[str, typer.Option(help="Instrument traded (MNQ, ES, …).")],
+    trades_per_day: Annotated[int, typer.Option(help="Trades a day.")],
+    paths: Annotated[int, typer.Option(help="Simulated evaluations.")] = 10000,
+    platform: Annotated[str | None, typer.Option(help="rithmic, tradovate or wealthcharts.")] = None,
+    win_rate: Annotated[float | None, typer.Option(help="Win probability (0-1).")] = None,
+    payoff: Annotated[float | None, typer.Option(help="Average win / average loss, in R.")] = None,
+    from_history: Annotated[
+        str | None, typer.Option(help="Take win rate and payoff from this account's trades.")
+    ] = None,
+    sizing: Annotated[str, typer.Option(help="kelly or fixed.")] = "kelly",
+    kelly_fraction: Annotated[float, typer.Option(help="Fraction of full Kelly.")] = 0.5,
+    contracts: Annotated[int, typer.Option(help="Contracts per trade with --sizing fixed.")] = 1,
+    max_contracts: Annotated[int | None, typer.Option(help="Cap when the profile publishes none.")] = None,
+    commission: Annotated[float | None, typer.Option(help="Round-trip commission per contract (USD).")] = None,
+    slippage_ticks: Annotated[float | None, typer.Option(help="Slippage on a stop, ticks.")] = None,
+    max_days: Annotated[int | None, typer.Option(help="Trading days allowed (default: the profile's limit).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same answer).")] = 1,
+    optimize: Annotated[
+        bool, typer.Option("--optimize", help="Search the fraction / contracts that maximise P(pass).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Probability of passing an evaluation with a sizing policy, by Monte-Carlo under the firm's rules."""
+    import math
+    import time as _time
+
+    from enigma_apex.domain.symbols import parse_symbol
+    from enigma_apex.sizing import passprob as pp
+
+    registry = _registry(ctx)
+    if profile not in registry:
+        from enigma_apex.rules.profiles import unknown_profile_message
+
+        raise _fail(unknown_profile_message(profile, registry.ids()), 2)
+    prof = registry.get(profile)
+    if prof.target is None:
+        raise _fail(f"{profile} has no profit target: passprob simulates evaluations", 2)
+    if sizing not in ("kelly", "fixed") or paths < 1 or trades_per_day < 1 or stop_ticks <= 0:
+        raise _fail("check --sizing (kelly|fixed), --paths, --trades-per-day and --stop-ticks", 2)
+    if platform not in (None, "rithmic", "tradovate", "wealthcharts"):
+        raise _fail(f"--platform must be rithmic, tradovate or wealthcharts, not {platform!r}", 2)
+    try:
+        contract = parse_symbol(symbol, on=_clock().now().date())
+    except EnigmaError as exc:
+        raise _fail(str(exc), 2) from None
+    spec = contract.spec
+    if from_history is not None:
+        from enigma_apex.app.risk import RiskService
+
+        store, guardian = _guardian(ctx)
+        try:
+            st = RiskService(guardian.settings, guardian, store.engine).stats(from_history).get(from_history)
+        finally:
+            store.close()
+        if st is None:
+            raise _fail(f"no statistics for {from_history}", 2)
+        win_rate, payoff = float(st.shrunk_win_rate), float(st.shrunk_payoff)
+    if win_rate is None or payoff is None or not 0 < win_rate < 1 or payoff <= 0:
+        raise _fail("give --win-rate (0-1) and --payoff (> 0), or --from-history ACCOUNT", 2)
+    from enigma_apex.domain.accounts import Platform
+
+    cap = max_contracts or (prof.max_micros if spec.is_micro else prof.max_minis)
+    if cap is None:
+        raise _fail(f"{profile} publishes no contract cap: give --max-contracts", 2)
+    days = max_days or (math.ceil(prof.time_limit_days * 5 / 7) if prof.time_limit_days else 60)
+    blocks_pass = prof.consistency_blocks in ("pass", "target")
+    lock = prof.lock_level(Platform(platform) if platform else None)
+    cfg = pp.SimConfig(
+        start=float(prof.start),
+        target=float(prof.target),
+        drawdown=float(prof.drawdown),
+        kind=prof.drawdown_kind,
+        lock_level=None if lock is None else float(lock),
+        dll=float(prof.tiers[0].dll) if prof.tiers and prof.tiers[0].dll else (float(prof.dll) if prof.dll else None),
+        max_contracts=cap,
+        min_trading_days=prof.min_trading_days,
+        consistency_limit=float(prof.consistency_limit(0) or 0) if blocks_pass and prof.consistency_limit(0) else None,
+        consistency_strict=prof.consistency_boundary == "strict",
+        win_rate=win_rate,
+        payoff=payoff,
+        stop_ticks=stop_ticks,
+        tick_value=float(spec.tick_value),
+        commission=commission if commission is not None else (1.50 if spec.is_micro else 4.50),
+        slippage_ticks=slippage_ticks if slippage_ticks is not None else 2.0,
+        trades_per_day=trades_per_day,
+        max_days=days,
+        sizing=sizing,
+        kelly_fraction=kelly_fraction,
+        contracts=contracts,
+    )
+    grid: list[float] | list[int] = (
+        [round(0.05 * i, 2) for i in range(1, 21)] if sizing == "kelly" else list(range(1, cap + 1))
+    )
+    runs = (len(grid) if optimize else 1) * paths
+    started = _time.perf_counter()
+    with typer.progressbar(length=runs, label="simulating", file=sys.stderr, hidden=runs < 200_000 or as_json) as bar:
+        if optimize:
+            curve = pp.optimize(cfg, paths, seed, grid, progress=bar.update)
+        else:
+            curve = [
+                (
+                    kelly_fraction if sizing == "kelly" else float(contracts),
+                    pp.simulate(cfg, paths, seed, progress=bar.update),
+                )
+            ]
+    seconds = _time.perf_counter() - started
+    header = {
+        "profile": profile,
+        "platform": platform,
+        "symbol": str(contract),
+        "win_rate": win_rate,
+        "payoff": payoff,
+        "full_kelly": round(cfg.full_kelly, 4),
+        "sizing": sizing,
+        "max_days": days,
+        "paths": paths,
+        "seconds": round(seconds, 3),
+        "paths_per_s": round(runs / seconds),
+    }
+    if as_json:
+        rows = [{"value": v, **r.as_dict()} for v, r in curve]
+        best = max(rows, key=lambda r: r["p_pass"])
+        _echo(json.dumps({**header, "results": rows, "best": best} if optimize else {**header, **rows[0]}, indent=2))
+        return
+    _echo(
+        f"{profile} {symbol}: p={win_rate:.3f} b={payoff:.3f} (full Kelly {cfg.full_kelly:.3f}), "
+        f"{trades_per_day}/day, {days} trading days, {paths} paths in {seconds:.2f} s"
+    )
+    label = "Kelly fraction" if sizing == "kelly" else "contracts"
+    for value, r in curve:
+        days_txt = "-" if r.median_days_to_pass is None else f"{r.median_days_to_pass:.0f}/{r.p90_days_to_pass:.0f}"
+        _echo(
+            f"  {label} {value:>5}: P(pass) {r.p_pass:6.1%} ± {r.stderr_pass:.1%}  P(fail) {r.p_fail:6.1%}  "
+            f"running {r.p_running:6.1%}  days to pass median/p90 {days_txt}  "
+            f"final median {r.final_balance['median']:.0f}"
+        )
+    if optimize:
+        top_value, top = max(curve, key=lambda c: c[1].p_pass)
+        _echo(f"best: {label} {top_value} with P(pass) {top.p_pass:.1%}")
+
+
 # ---------------------------------------------------------------------------- benchmarks
 @bench_app.command("store")
 def bench_store(
@@ -640,6 +862,19 @@ def bench_rules(
             _echo(f"{name:<14} p50 {fig['p50_us']:>7} us   p99 {fig['p99_us']:>7} us   ({fig['n']} calls)")
         else:
             _echo(f"{name:<14} {fig}")
+
+
+@bench_app.command("sizing")
+def bench_sizing(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    calls: Annotated[int, typer.Option(help="Sizing calls to time.")] = 20000,
+    paths: Annotated[int, typer.Option(help="Simulated paths for the simulator figure.")] = 10000,
+) -> None:
+    """Microseconds per sizing call (p50/p99) and the pass-probability simulator's paths per second."""
+    from enigma_apex.bench import sizing
+
+    results = sizing.run(calls=calls, paths=paths)
+    _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 
 def main() -> None:

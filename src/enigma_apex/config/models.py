@@ -237,6 +237,36 @@ class SizingSection(Section):
         description="Trades needed before Kelly replaces the base risk.",
         json_schema_extra=LIVE,
     )
+    max_risk_pct_of_buffer: Decimal = Field(
+        Decimal(25),
+        gt=0,
+        le=100,
+        description="Cap on dollars at risk per trade, % of the risk capital.",
+        json_schema_extra=LIVE,
+    )
+    prior_win_rate: Decimal = Field(
+        Decimal("0.5"),
+        gt=0,
+        lt=1,
+        description="Prior mean of the win rate (Beta prior) for shrinkage.",
+        json_schema_extra=LIVE,
+    )
+    prior_payoff: Decimal = Field(
+        Decimal(1), gt=0, description="Prior average win in R (the prior average loss is 1 R).", json_schema_extra=LIVE
+    )
+    prior_strength: Decimal = Field(
+        Decimal(20), ge=0, le=10_000, description="Weight of the priors, in trades.", json_schema_extra=LIVE
+    )
+    ai_max_shift: Decimal = Field(
+        Decimal("0.05"),
+        ge=0,
+        le=Decimal("0.25"),
+        description="Most the AI analyst's confidence may move the win rate, either way.",
+        json_schema_extra=LIVE,
+    )
+    power_buckets: list[int] = Field(
+        [50, 70, 85], description="AlgoBox power-score bucket edges for per-setup statistics.", json_schema_extra=LIVE
+    )
 
 
 class AISection(Section):

@@ -1,0 +1,218 @@
+"""The risk manager over a real database and through the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from typer.testing import CliRunner
+
+from enigma_apex import bootstrap
+from enigma_apex.adapters.store import repository
+from enigma_apex.adapters.store.trades import load_trades
+from enigma_apex.cli import app
+from enigma_apex.config import loader
+from enigma_apex.domain.clock import ManualClock
+from enigma_apex.domain.orders import Bracket, Fill, OrderIntent, Side
+from enigma_apex.domain.signals import Direction, Signal, SignalSource
+from enigma_apex.domain.symbols import Contract
+
+D = Decimal
+ENV = {"ENIGMA_APEX_CONFIG": "", "ENIGMA_APEX__HUB__USE_KEYRING": "false"}
+MNQ = Contract("MNQ", 2026, 12)
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args), env=ENV)
+
+
+def initialised(tmp_path):
+    assert run("init", str(tmp_path)).exit_code == 0
+    config = tmp_path / "enigma-apex.toml"
+    config.write_text(config.read_text().replace("port = 8080", "port = 0"))
+    return config
+
+
+def record_trades(config, n_wins: int, n_losses: int):
+    """Round trips with 10-point stops on MNQ ($20 of risk per contract), from AlgoBox signals with power 87."""
+    settings = loader.load(config, environ={}, secret_lookup=lambda _k: None).settings
+    clock = ManualClock(datetime(2026, 11, 2, 15, tzinfo=UTC))
+    store, _ = bootstrap.open_store(settings, clock)
+    outcomes = [True] * n_wins + [False] * n_losses
+    for i, win in enumerate(outcomes):
+        signal = Signal(f"S{i}", SignalSource.ALGOBOX, MNQ, Direction.LONG, clock.now(), power=87)
+        key = f"k{i}"
+
+        def write(ctx, signal=signal, key=key, win=win, i=i):
+            repository.insert_signal(ctx, signal)
+            decision = repository.insert_decision(
+                ctx,
+                signal_id=signal.signal_id,
+                account="PAPER-1",
+                action="take",
+                quantity=1,
+                ai={},
+                verdicts=[],
+                sizing={},
+            )
+            intent = OrderIntent(key, "PAPER-1", MNQ, Side.BUY, 1, bracket=Bracket(D("20990"), D("21015")))
+            repository.insert_order(ctx, intent, executor="paper", decision_id=decision)
+            exit_price = D("21015") if win else D("20990")
+            for n, (side, price) in enumerate(((Side.BUY, D(21000)), (Side.SELL, exit_price))):
+                repository.insert_fill(
+                    ctx,
+                    Fill(
+                        f"F{i}-{n}",
+                        key,
+                        "PAPER-1",
+                        MNQ,
+                        side,
+                        1,
+                        price,
+                        D("0.75"),
+                        ctx.clock.now() + timedelta(minutes=i * 10 + n),
+                    ),
+                )
+
+        store.writer.write(write)
+    return store
+
+
+def test_trades_are_rebuilt_from_fills_in_r(tmp_path):
+    store = record_trades(initialised(tmp_path), 3, 2)
+    with store.engine.connect() as conn:
+        trades = load_trades(conn, "PAPER-1")
+    store.close()
+    assert len(trades) == 5
+    assert {t.setup for t in trades} == {"algobox:MNQ:pwr85-100"}
+    wins = [t for t in trades if t.pnl > 0]
+    assert wins[0].risk == D(20) and wins[0].pnl == D("28.50")  # 15 points x $2 - $1.50 commission
+    assert wins[0].r == D("1.425")
+
+
+def test_stats_cli_per_account_and_setup(tmp_path):
+    config = initialised(tmp_path)
+    record_trades(config, 6, 4).close()
+    result = run("-c", str(config), "stats", "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["PAPER-1"]["trades"] == 10 and figures["PAPER-1"]["win_rate"] == "0.6000"
+    assert "PAPER-1/algobox:MNQ:pwr85-100" in figures
+    assert run("-c", str(config), "stats", "--account", "NOPE").exit_code == 2
+
+
+def test_size_cli_prints_contracts_and_breakdown(tmp_path):
+    config = initialised(tmp_path)
+    result = run(
+        "-c",
+        str(config),
+        "size",
+        "--account",
+        "PAPER-1",
+        "--symbol",
+        "MNQ",
+        "--side",
+        "long",
+        "--entry",
+        "21000",
+        "--stop",
+        "20990",
+        "--target",
+        "21020",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["mode"] == "base_risk" and body["breakdown"]["risk_capital"]["value"] == "1800.00"
+    assert body["breakdown"]["per_contract"]["worst_case"] == "22.50"  # 10 pts x $2 + 2 ticks x $0.50 + $1.50
+    assert body["code"] in ("OK", "GATE_CLOSED")  # the gate decides with the real clock
+    for bad in (("--entry", "21000.10"), ("--stop", "abc"), ("--symbol", "XYZ")):
+        args = ["--account", "PAPER-1", "--symbol", "MNQ", "--side", "long", "--entry", "21000", "--stop", "20990"]
+        i = args.index(bad[0])
+        args[i + 1] = bad[1]
+        assert run("-c", str(config), "size", *args).exit_code == 2
+
+
+def test_passprob_cli_and_its_optimiser(tmp_path):
+    base = [
+        "-c",
+        str(tmp_path / "none.toml"),
+        "passprob",
+        "--profile",
+        "apex4-intraday-eval-50k",
+        "--platform",
+        "rithmic",
+        "--win-rate",
+        "0.5",
+        "--payoff",
+        "1.5",
+        "--stop-ticks",
+        "40",
+        "--symbol",
+        "MNQ",
+        "--trades-per-day",
+        "4",
+        "--paths",
+        "2000",
+        "--seed",
+        "3",
+        "--json",
+    ]
+    one = json.loads(run(*base).output)
+    assert 0 <= one["p_pass"] <= 1 and one["max_days"] == 22 and one["paths"] == 2000
+    assert json.loads(run(*base).output)["p_pass"] == one["p_pass"]  # seeded
+    best = json.loads(run(*base, "--optimize").output)
+    assert len(best["results"]) == 20 and best["best"]["p_pass"] >= one["p_pass"] - 0.05
+    fixed = json.loads(run(*base[:-1], "--sizing", "fixed", "--contracts", "3", "--json").output)
+    assert fixed["sizing"] == "fixed"
+    assert (
+        run(
+            "-c",
+            str(tmp_path / "none.toml"),
+            "passprob",
+            "--profile",
+            "apex4-intraday-pa-50k",
+            "--win-rate",
+            "0.5",
+            "--payoff",
+            "1",
+            "--stop-ticks",
+            "10",
+            "--symbol",
+            "MNQ",
+            "--trades-per-day",
+            "1",
+        ).exit_code
+        == 2
+    )
+
+
+def test_passprob_from_history(tmp_path):
+    config = initialised(tmp_path)
+    record_trades(config, 6, 4).close()
+    result = run(
+        "-c",
+        str(config),
+        "passprob",
+        "--profile",
+        "apex4-eod-eval-50k",
+        "--from-history",
+        "PAPER-1",
+        "--stop-ticks",
+        "40",
+        "--symbol",
+        "MNQ",
+        "--trades-per-day",
+        "3",
+        "--paths",
+        "500",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert 0.5 < json.loads(result.output)["win_rate"] < 0.6  # shrunk toward the prior
+
+
+def test_bench_sizing_prints_figures():
+    figures = json.loads(run("bench", "sizing", "--json", "--calls", "300", "--paths", "500").output)
+    assert figures["sizing_call"]["n"] == 300 and figures["simulator"]["paths_per_s"] > 0
