@@ -416,18 +416,28 @@ def firms(
     _echo(f"{len(rows)} profiles; sources and conflicts: docs/rules.md")
 
 
+PLATFORMS = (None, "rithmic", "tradovate", "wealthcharts")
+
+
+def _profile_or_fail(ctx: typer.Context, profile_id: str, platform: str | None) -> Any:
+    """The profile, or exit 2 naming the close ids / the allowed platforms."""
+    from enigma_apex.rules.profiles import unknown_profile_message
+
+    if platform not in PLATFORMS:
+        raise _fail(f"--platform must be rithmic, tradovate or wealthcharts, not {platform!r}", 2)
+    registry = _registry(ctx)
+    if profile_id not in registry:
+        raise _fail(unknown_profile_message(profile_id, registry.ids()), 2)
+    return registry.get(profile_id)
+
+
 def _replay_tracker(ctx: typer.Context, profile_id: str, platform: str | None) -> Any:
     from enigma_apex.adapters.exchange_calendar import cme_days
     from enigma_apex.domain.accounts import Platform
     from enigma_apex.rules.calendar import SessionCalendar
     from enigma_apex.rules.tracker import AccountTracker
 
-    registry = _registry(ctx)
-    if profile_id not in registry:
-        from enigma_apex.rules.profiles import unknown_profile_message
-
-        raise _fail(unknown_profile_message(profile_id, registry.ids()), 2)
-    profile = registry.get(profile_id)
+    profile = _profile_or_fail(ctx, profile_id, platform)
     calendar = SessionCalendar.for_firm(profile.session_tz, profile.session_close, profile.session_reset, cme_days())
     return AccountTracker("replay", profile, calendar, platform=Platform(platform) if platform else None)
 
@@ -453,8 +463,6 @@ def replay(
 
     if (events is None) == (nt_trades is None):
         raise _fail("give exactly one of --events FILE.jsonl or --nt-trades FILE.csv", 2)
-    if platform not in (None, "rithmic", "tradovate", "wealthcharts"):
-        raise _fail(f"--platform must be rithmic, tradovate or wealthcharts, not {platform!r}", 2)
     tracker = _replay_tracker(ctx, profile, platform)
     source = events if events is not None else nt_trades
     if source is None:  # pragma: no cover - excluded above
@@ -704,18 +712,11 @@ def passprob(
     from enigma_apex.domain.symbols import parse_symbol
     from enigma_apex.sizing import passprob as pp
 
-    registry = _registry(ctx)
-    if profile not in registry:
-        from enigma_apex.rules.profiles import unknown_profile_message
-
-        raise _fail(unknown_profile_message(profile, registry.ids()), 2)
-    prof = registry.get(profile)
+    prof = _profile_or_fail(ctx, profile, platform)
     if prof.target is None:
         raise _fail(f"{profile} has no profit target: passprob simulates evaluations", 2)
     if sizing not in ("kelly", "fixed") or paths < 1 or trades_per_day < 1 or stop_ticks <= 0:
         raise _fail("check --sizing (kelly|fixed), --paths, --trades-per-day and --stop-ticks", 2)
-    if platform not in (None, "rithmic", "tradovate", "wealthcharts"):
-        raise _fail(f"--platform must be rithmic, tradovate or wealthcharts, not {platform!r}", 2)
     try:
         contract = parse_symbol(symbol, on=_clock().now().date())
     except EnigmaError as exc:

@@ -502,38 +502,28 @@ class AccountTracker:
             )
             actions.append(Action(ActionKind.FLATTEN, self.account, "threshold touched", ts, code="TRAILING_THRESHOLD"))
         elif not s.breached and latch:
-            used = self.drawdown_used_pct
-            if used >= pol.flatten_dd_pct and not s.dd_latched:
-                s.dd_latched = f"{used:.0f}% of the drawdown used (flatten level {pol.flatten_dd_pct}%)"
-                actions.append(Action(ActionKind.FLATTEN, self.account, s.dd_latched, ts, code="TRAILING_THRESHOLD"))
-            elif used >= pol.warn_dd_pct and not s.warned_dd:
-                s.warned_dd = True
-                actions.append(
-                    Action(
-                        ActionKind.WARN,
-                        self.account,
-                        f"{used:.0f}% of the drawdown used",
-                        ts,
-                        code="TRAILING_THRESHOLD",
-                    )
-                )
+            self._levels(
+                ts,
+                actions,
+                self.drawdown_used_pct,
+                pol.warn_dd_pct,
+                pol.flatten_dd_pct,
+                "dd",
+                "TRAILING_THRESHOLD",
+                "of the drawdown used",
+            )
             dll = self.dll
             if dll is not None:
-                used_dll = self.day_loss / dll * HUNDRED
-                if used_dll >= pol.flatten_dll_pct and not s.dll_latched:
-                    s.dll_latched = f"{used_dll:.0f}% of the daily loss limit used; paused until the next session"
-                    actions.append(Action(ActionKind.FLATTEN, self.account, s.dll_latched, ts, code="DAILY_LOSS_LIMIT"))
-                elif used_dll >= pol.warn_dll_pct and not s.warned_dll:
-                    s.warned_dll = True
-                    actions.append(
-                        Action(
-                            ActionKind.WARN,
-                            self.account,
-                            f"{used_dll:.0f}% of the daily loss limit used",
-                            ts,
-                            code="DAILY_LOSS_LIMIT",
-                        )
-                    )
+                self._levels(
+                    ts,
+                    actions,
+                    self.day_loss / dll * HUNDRED,
+                    pol.warn_dll_pct,
+                    pol.flatten_dll_pct,
+                    "dll",
+                    "DAILY_LOSS_LIMIT",
+                    "of the daily loss limit used",
+                )
             if pol.consistency_guard and not s.consistency_latched:
                 room = self.consistency_room_today()
                 if room is not None and self.day_pnl >= room > ZERO:
@@ -542,6 +532,32 @@ class AccountTracker:
                         Action(ActionKind.FLATTEN, self.account, s.consistency_latched, ts, code="CONSISTENCY")
                     )
         self._emit_state(ts, actions)
+
+    def _levels(
+        self,
+        ts: datetime,
+        actions: list[Action],
+        used: Decimal,
+        warn: Decimal,
+        flatten: Decimal,
+        latch: str,
+        code: str,
+        what: str,
+    ) -> None:
+        """One buffer: flatten and latch the halt at the flatten level, warn once at the warn level.
+
+        The drawdown latch ("dd") holds until an explicit resume; the DLL latch ends with the session."""
+        s = self.s
+        latched, warned = f"{latch}_latched", f"warned_{latch}"
+        if used >= flatten and not getattr(s, latched):
+            reason = f"{used:.0f}% {what} (flatten level {flatten}%)"
+            if latch == "dll":
+                reason += "; paused until the next session"
+            setattr(s, latched, reason)
+            actions.append(Action(ActionKind.FLATTEN, self.account, reason, ts, code=code))
+        elif used >= warn and not getattr(s, warned):
+            setattr(s, warned, True)
+            actions.append(Action(ActionKind.WARN, self.account, f"{used:.0f}% {what}", ts, code=code))
 
     def _emit_state(self, ts: datetime, actions: list[Action]) -> None:
         state, reason = self.trading_state()
