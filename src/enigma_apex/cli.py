@@ -32,12 +32,14 @@ token_app = typer.Typer(help="Client tokens (stored only as hashes).", no_args_i
 secret_app = typer.Typer(help="Secrets in the OS keyring.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print measured figures.", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts and their distance to ruin.", no_args_is_help=True)
+protocol_app = typer.Typer(help="The WebSocket protocol.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(secret_app, name="secret")
 app.add_typer(bench_app, name="bench")
 app.add_typer(account_app, name="account")
+app.add_typer(protocol_app, name="protocol")
 
 
 def _echo(line: str = "") -> None:
@@ -815,6 +817,21 @@ def passprob(
     if optimize:
         top_value, top = max(curve, key=lambda c: c[1].p_pass)
         _echo(f"best: {label} {top_value} with P(pass) {top.p_pass:.1%}")
+
+
+# ---------------------------------------------------------------------------- protocol
+@protocol_app.command("schema")
+def protocol_schema(
+    directory: Annotated[Path, typer.Argument(help="Folder to write one JSON Schema per message into.")],
+) -> None:
+    """Write the JSON Schema of every message type (docs/schema/ holds the current ones)."""
+    from enigma_apex.protocol.codec import json_schemas
+
+    directory.mkdir(parents=True, exist_ok=True)
+    schemas = json_schemas()
+    for name, schema in schemas.items():
+        (directory / f"{name}.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _echo(f"wrote {len(schemas)} schemas to {directory}")
 
 
 # ---------------------------------------------------------------------------- benchmarks

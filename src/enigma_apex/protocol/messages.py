@@ -1,0 +1,313 @@
+"""Every WebSocket message: a versioned JSON envelope with type-specific fields (pure).
+
+Envelope fields on every message: ``v`` (protocol version, 1), ``type``, ``id`` (unique per sender,
+1-64 characters), ``ts`` (ISO-8601 with offset), and optionally ``seq`` (the sender's sequence
+number, used on order flow to executors) and ``ack`` (the highest ``seq`` received from the peer).
+Unknown fields are refused. Prices and money are decimal strings (numbers are accepted on input).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+VERSION = 1
+
+Price = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=20)]
+Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20)]
+Account = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Key = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Symbol = Annotated[str, Field(min_length=1, max_length=32)]
+Text = Annotated[str, Field(max_length=500)]
+Quantity = Annotated[int, Field(ge=1, le=10_000)]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    ts: AwareDatetime
+    seq: Annotated[int, Field(ge=0)] | None = None
+    ack: Annotated[int, Field(ge=0)] | None = None
+
+
+# ------------------------------------------------------------------ session
+class Hello(Message):
+    """First message of every client: authenticate within 5 seconds."""
+
+    type: Literal["hello"] = "hello"
+    token: Annotated[str, Field(min_length=8, max_length=256)]
+    client: Annotated[str, Field(min_length=1, max_length=64)]
+    client_version: Annotated[str, Field(max_length=32)] = ""
+    resume_seq: Annotated[int, Field(ge=0)] | None = None  # executors: the last order-flow seq processed
+
+
+class Welcome(Message):
+    type: Literal["welcome"] = "welcome"
+    session: str
+    role: str
+    accounts: list[Account]
+    server_version: str
+    heartbeat_s: int
+    max_frame_bytes: int
+
+
+class Error(Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: Text
+    path: str | None = None  # JSON path of the bad field, e.g. "$.bracket.stop"
+    ref: str | None = None  # the id of the message that caused it
+
+
+class Ping(Message):
+    type: Literal["ping"] = "ping"
+
+
+class Pong(Message):
+    type: Literal["pong"] = "pong"
+
+
+Topic = Literal["risk", "market", "decisions", "orders", "signals", "health"]
+
+
+class Subscribe(Message):
+    type: Literal["subscribe"] = "subscribe"
+    topics: Annotated[list[Topic], Field(min_length=1, max_length=6)]
+
+
+# ------------------------------------------------------------------ signals and decisions
+class SignalMsg(Message):
+    type: Literal["signal"] = "signal"
+    symbol: Symbol
+    side: Literal["long", "short", "exit"]
+    entry: Price | None = None
+    stop: Price | None = None
+    target: Price | None = None
+    group: Annotated[str, Field(max_length=64)] | None = None
+    power: Annotated[int, Field(ge=0, le=100)] | None = None
+    confluence: Annotated[int, Field(ge=1, le=4)] | None = None
+    note: Text | None = None
+
+
+class VerdictMsg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    max_quantity: int
+    reason: Text
+
+
+class DecisionMsg(Message):
+    type: Literal["decision"] = "decision"
+    signal_id: str
+    account: Account
+    action: Literal["take", "skip", "reduce", "alert", "confirm", "expired", "refused"]
+    symbol: Symbol
+    quantity: Annotated[int, Field(ge=0)]
+    verdicts: list[VerdictMsg] = []
+    reason: Text = ""
+
+
+class Approve(Message):
+    """A dashboard or phone approves a signal waiting in `confirm` mode."""
+
+    type: Literal["approve"] = "approve"
+    signal_id: str
+
+
+class Reject(Message):
+    type: Literal["reject"] = "reject"
+    signal_id: str
+
+
+# ------------------------------------------------------------------ order flow (hub -> executor)
+class Bracket(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stop: Price | None = None
+    target: Price | None = None
+
+
+class OrderPlace(Message):
+    type: Literal["order.place"] = "order.place"
+    key: Key  # idempotency key: an executor places each key at most once
+    account: Account
+    symbol: Symbol  # NinjaTrader notation, e.g. "MNQ 12-26"
+    side: Literal["buy", "sell"]
+    quantity: Quantity
+    order_type: Literal["market", "limit", "stop", "stop_limit"] = "market"
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+    bracket: Bracket | None = None
+    tif: Literal["day", "gtc"] = "day"
+    purpose: Literal["entry", "exit", "flatten"] = "entry"
+
+
+class OrderCancel(Message):
+    type: Literal["order.cancel"] = "order.cancel"
+    key: Key  # the idempotency key of this cancel
+    account: Account
+    order_key: Key  # the order to cancel
+
+
+class Flatten(Message):
+    type: Literal["flatten"] = "flatten"
+    key: Key
+    account: Account
+    reason: Text = ""
+    cancel_working: bool = True
+
+
+class Ack(Message):
+    """An executor acknowledges an order-flow message (by its key; ``ack`` carries the seq)."""
+
+    type: Literal["ack"] = "ack"
+    key: Key
+    status: Literal["accepted", "rejected", "duplicate"]
+    reason: Text = ""
+
+
+# ------------------------------------------------------------------ executor reports (executor -> hub)
+class OrderUpdate(Message):
+    type: Literal["order.update"] = "order.update"
+    key: Key
+    account: Account
+    status: Literal["accepted", "working", "partially_filled", "filled", "cancelled", "rejected", "expired"]
+    filled_quantity: Annotated[int, Field(ge=0)] = 0
+    average_price: Price | None = None
+    broker_order_id: Annotated[str, Field(max_length=64)] | None = None
+    reason: Text = ""
+
+
+class FillMsg(Message):
+    type: Literal["fill"] = "fill"
+    fill_id: Key
+    key: Key
+    account: Account
+    symbol: Symbol
+    side: Literal["buy", "sell"]
+    quantity: Quantity
+    price: Price
+    commission: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
+    executed_at: AwareDatetime
+
+
+class PositionMsg(Message):
+    type: Literal["position"] = "position"
+    account: Account
+    symbol: Symbol
+    quantity: Annotated[int, Field(ge=-10_000, le=10_000)]  # signed: long > 0
+    average_price: Price | None = None
+
+
+class AccountUpdate(Message):
+    type: Literal["account.update"] = "account.update"
+    account: Account
+    balance: Money
+    realized_pnl: Money = Decimal(0)
+    open_pnl: Money = Decimal(0)
+
+
+class Bar(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: datetime
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Annotated[int, Field(ge=0)] = 0
+
+
+class MarketData(Message):
+    type: Literal["market.data"] = "market.data"
+    symbol: Symbol
+    last: Price | None = None
+    bid: Price | None = None
+    ask: Price | None = None
+    bars: Annotated[list[Bar], Field(max_length=500)] = []
+
+
+# ------------------------------------------------------------------ risk and control
+class RiskUpdate(Message):
+    type: Literal["risk.update"] = "risk.update"
+    account: Account
+    state: Literal["ACTIVE", "REDUCING", "HALTED", "FAILED"]
+    state_reason: Text = ""
+    equity: Money
+    threshold: Money
+    distance: Money
+    drawdown_used_pct: Money
+    locked: bool
+    contracts_allowed: int
+    dll_remaining: Money | None = None
+
+
+class EmergencyStop(Message):
+    type: Literal["emergency.stop"] = "emergency.stop"
+    reason: Text = "emergency stop"
+    accounts: list[Account] | None = None  # None: every account
+
+
+class Halt(Message):
+    type: Literal["halt"] = "halt"
+    account: Account | None = None  # None: every account
+    reason: Text = ""
+
+
+class Resume(Message):
+    type: Literal["resume"] = "resume"
+    account: Account
+
+
+class ComponentStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["ok", "degraded", "down"]
+    detail: Text = ""
+
+
+class Health(Message):
+    type: Literal["health"] = "health"
+    components: dict[Annotated[str, Field(max_length=48)], ComponentStatus] = {}
+
+
+AnyMessage = Annotated[
+    Hello
+    | Welcome
+    | Error
+    | Ping
+    | Pong
+    | Subscribe
+    | SignalMsg
+    | DecisionMsg
+    | Approve
+    | Reject
+    | OrderPlace
+    | OrderCancel
+    | Flatten
+    | Ack
+    | OrderUpdate
+    | FillMsg
+    | PositionMsg
+    | AccountUpdate
+    | MarketData
+    | RiskUpdate
+    | EmergencyStop
+    | Halt
+    | Resume
+    | Health,
+    Field(discriminator="type"),
+]
+
+TYPES: dict[str, type[Message]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (Hello, Welcome, Error, Ping, Pong, Subscribe, SignalMsg, DecisionMsg, Approve, Reject, OrderPlace,
+                OrderCancel, Flatten, Ack, OrderUpdate, FillMsg, PositionMsg, AccountUpdate, MarketData, RiskUpdate,
+                EmergencyStop, Halt, Resume, Health)
+}  # fmt: skip
