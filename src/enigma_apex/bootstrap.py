@@ -12,6 +12,7 @@ from enigma_apex.adapters.news_file import load_news
 from enigma_apex.adapters.profile_files import load_registry
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.store import Store
+from enigma_apex.app.gateway import GatewayService
 from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.hub import Hub
 from enigma_apex.app.service import HubService
@@ -80,4 +81,6 @@ def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | Non
         guardian.apply_settings(plan.settings)
 
     service.reload_listeners.append(on_reload)
-    return Hub(service, create_app(service), console)
+    gateway = GatewayService(settings, service, guardian)
+    service.gateway = gateway
+    return Hub(service, create_app(service), console, gateway)

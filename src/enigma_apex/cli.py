@@ -819,6 +819,54 @@ def passprob(
         _echo(f"best: {label} {top_value} with P(pass) {top.p_pass:.1%}")
 
 
+# ---------------------------------------------------------------------------- emergency stop
+@app.command()
+def flatten(
+    ctx: typer.Context,
+    account: Annotated[list[str] | None, typer.Option(help="Account to halt and flatten (repeat).")] = None,
+    all_accounts: Annotated[bool, typer.Option("--all", help="Every account.")] = False,
+    reason: Annotated[str, typer.Option(help="Recorded with the halt.")] = "emergency stop (CLI)",
+    token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An admin, dashboard or mobile token.")] = "",
+) -> None:
+    """Emergency stop: HALTED is persisted first, then every owning executor is told to flatten."""
+    import urllib.error
+    import urllib.request
+
+    if bool(account) == all_accounts:
+        raise _fail("give --account A (repeatable) or --all", 2)
+    settings = _load(ctx).settings
+    body = json.dumps({"accounts": None if all_accounts else account, "reason": reason}).encode()
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+    if _hub_answers(settings):
+        if not token:
+            raise _fail("the hub is running: a token is needed (--token or ENIGMA_APEX_TOKEN)", 2)
+        request = urllib.request.Request(
+            f"http://{host}:{settings.http.port}/api/v1/flatten",
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                result = json.loads(response.read())["accounts"]
+        except urllib.error.HTTPError as exc:
+            raise _fail(f"refused ({exc.code}): {exc.read().decode(errors='replace')}") from None
+        for name, status in result.items():
+            _echo(f"{name}: HALTED, {status}")
+        return
+    # The hub is not running: persist HALTED now; executors flatten these accounts when they connect.
+    store, guardian = _guardian(ctx)
+    try:
+        targets = sorted(guardian.trackers) if all_accounts else list(account or [])
+        for name in targets:
+            guardian.halt(name, reason)
+            _echo(f"{name}: HALTED (hub not running: flattened when its executor connects)")
+    except EnigmaError as exc:
+        raise _fail(str(exc), 2) from None
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------------------- protocol
 @protocol_app.command("schema")
 def protocol_schema(

@@ -32,7 +32,7 @@ def init_dir(folder: Path, extra: str = "") -> tuple[Path, dict[str, str]]:
             parts = line.split()
             tokens[parts[0]] = parts[-1]
     config = folder / "enigma-apex.toml"
-    text = config.read_text().replace("port = 8080", "port = 0") + extra
+    text = config.read_text().replace("port = 8080", "port = 0").replace("port = 8765", "port = 0") + extra
     config.write_text(text)
     return config, tokens
 
@@ -78,6 +78,16 @@ class HubProcess:
     def get(self, path: str, token: str | None = None, method: str = "GET") -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         request = urllib.request.Request(self.base + path, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def post_json(self, path: str, body: Any, token: str) -> tuple[int, Any]:
+        data = json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        request = urllib.request.Request(self.base + path, data=data, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())

@@ -153,3 +153,24 @@ def test_live_mode_refuses_to_start_without_required_secrets(tmp_path):
     result = CliRunner().invoke(app, ["-c", str(config), "up"], env={"ENIGMA_APEX__HUB__USE_KEYRING": "false"})
     assert result.exit_code == 2
     assert "live mode refused" in result.output and "ai.api_key" in result.output
+
+
+def test_http_emergency_stop_halts_every_account_and_the_cli_works_offline(tmp_path):
+    env = {"ENIGMA_APEX__HUB__USE_KEYRING": "false"}
+    config, tokens = init_dir(tmp_path)
+    hub = HubProcess(config)
+    try:
+        assert hub.get("/api/v1/flatten", method="POST")[0] == 401
+        status, body = hub.post_json("/api/v1/flatten", {"reason": "test"}, tokens["dashboard"])
+        assert status == 200 and body["accounts"] == {"PAPER-1": "halted; executor not connected"}
+        status, body = hub.post_json("/api/v1/flatten", {"accounts": ["NOPE"]}, tokens["dashboard"])
+        assert status == 404
+        status, body = hub.post_json("/api/v1/resume/PAPER-1", {}, tokens["local-admin"])
+        assert status == 200 and body["state"] == "ACTIVE"
+    finally:
+        hub.stop()
+    result = CliRunner().invoke(app, ["-c", str(config), "flatten", "--all"], env=env)
+    assert result.exit_code == 0 and "PAPER-1: HALTED" in result.output
+    status = CliRunner().invoke(app, ["-c", str(config), "account", "status", "--json"], env=env)
+    assert '"state": "HALTED"' in status.output
+    assert CliRunner().invoke(app, ["-c", str(config), "flatten"], env=env).exit_code == 2

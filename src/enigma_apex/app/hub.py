@@ -38,8 +38,10 @@ class _Server(uvicorn.Server):
 
 
 class Hub:
-    def __init__(self, service: HubService, app: Any, console: Callable[[str], None]) -> None:
+    def __init__(self, service: HubService, app: Any, console: Callable[[str], None], gateway: Any = None) -> None:
         self.service = service
+        self.gateway = gateway
+        self.ws_port: int | None = None
         self.app = app
         self.console = console
         self.stop_event: asyncio.Event | None = None
@@ -101,10 +103,23 @@ class Hub:
             return 1
         base = f"http://{_display_host(settings.http.host)}:{self.http_port}"
         self._status("http", "ok", f"{base}/health")
-        await asyncio.to_thread(
-            store.writer.write,
-            lambda ctx: ctx.audit("hub.started", {"mode": settings.hub.mode, "http_port": self.http_port}),
-        )
+        ws_server = None
+        if self.gateway is not None:
+            from enigma_apex.adapters import ws_server as ws
+
+            try:
+                ws_server = await ws.start(self.gateway)
+            except OSError as exc:
+                where = f"{settings.gateway.host}:{settings.gateway.port}"
+                self._status("gateway", "down", f"cannot bind {where}: {exc.strerror}")
+                server.should_exit = True
+                await serve_task
+                return 1
+            self.ws_port = ws.bound_port(ws_server)
+            scheme = "wss" if settings.gateway.tls_cert else "ws"
+            self._status("gateway", "ok", f"{scheme}://{_display_host(settings.gateway.host)}:{self.ws_port}")
+        ports = {"mode": settings.hub.mode, "http_port": self.http_port, "ws_port": self.ws_port}
+        await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.started", ports))
         self.console(f"enigma-apex is up in {settings.hub.mode} mode. Health: {base}/health  (Ctrl-C to stop)")
         log.info("hub.started", mode=settings.hub.mode, http_port=self.http_port)
 
@@ -112,14 +127,20 @@ class Hub:
         gc.freeze()  # start-up objects live for the whole run: keep them out of every later GC pass
         watcher = asyncio.create_task(self._watch_config())
         ticker = asyncio.create_task(self._tick_guardian())
+        watchdog = asyncio.create_task(self.gateway.watchdog()) if self.gateway is not None else None
         try:
             await self.stop_event.wait()
         finally:
             self.console("enigma-apex is stopping…")
-            for task in (watcher, ticker):
+            for task in (watcher, ticker, watchdog):
+                if task is None:
+                    continue
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if ws_server is not None:
+                ws_server.close()
+                await ws_server.wait_closed()
             server.should_exit = True
             await serve_task
             await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.stopped", {"reason": "signal"}))

@@ -58,6 +58,7 @@ class HubService:
         self.config_hash = ""
         self.reload_listeners: list[Any] = []
         self.guardian = guardian
+        self.gateway: Any = None  # set by the composition root
 
     @property
     def settings(self) -> Settings:

@@ -79,6 +79,58 @@ class HttpSection(Section):
         return _valid_host(value)
 
 
+class GatewaySection(Section):
+    """The WebSocket gateway (NinjaTrader, executors, dashboards, phones)."""
+
+    host: str = Field("127.0.0.1", description="Address to bind. Use the LAN address with TLS for phones.")
+    port: int = Field(8765, ge=0, le=65535, description="TCP port (0 picks a free port).")
+    tls_cert: Path | None = Field(None, description="PEM certificate for wss:// (with tls_key).")
+    tls_key: Path | None = Field(None, description="PEM private key for wss://.")
+    hello_timeout_s: float = Field(5.0, gt=0, le=60, description="A client must authenticate within this time.")
+    heartbeat_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="An executor silent this long is disconnected; its accounts go REDUCING.",
+        json_schema_extra=LIVE,
+    )
+    max_errors_per_min: int = Field(
+        30,
+        ge=1,
+        le=10_000,
+        description="Bad messages tolerated per minute before the connection closes.",
+        json_schema_extra=LIVE,
+    )
+    auth_failures_per_min: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Failed logins per address per minute before refusing that address.",
+        json_schema_extra=LIVE,
+    )
+    max_backlog: int = Field(
+        10_000, ge=100, le=1_000_000, description="Queued messages per client before a slow client is dropped."
+    )
+    flatten_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds to wait for an emergency flatten to be confirmed before alerting.",
+        json_schema_extra=LIVE,
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _valid_host(value)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> GatewaySection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
 class DatabaseSection(Section):
     """The one database all components share."""
 
@@ -417,6 +469,7 @@ class Settings(Section):
 
     hub: HubSection = Field(default_factory=HubSection)
     http: HttpSection = Field(default_factory=HttpSection)
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     guardian: GuardianSection = Field(default_factory=GuardianSection)

@@ -307,7 +307,30 @@ AnyMessage = Annotated[
 
 TYPES: dict[str, type[Message]] = {
     cls.model_fields["type"].default: cls
-    for cls in (Hello, Welcome, Error, Ping, Pong, Subscribe, SignalMsg, DecisionMsg, Approve, Reject, OrderPlace,
-                OrderCancel, Flatten, Ack, OrderUpdate, FillMsg, PositionMsg, AccountUpdate, MarketData, RiskUpdate,
-                EmergencyStop, Halt, Resume, Health)
-}  # fmt: skip
+    for cls in (
+        Hello,
+        Welcome,
+        Error,
+        Ping,
+        Pong,
+        Subscribe,
+        SignalMsg,
+        DecisionMsg,
+        Approve,
+        Reject,
+        OrderPlace,
+        OrderCancel,
+        Flatten,
+        Ack,
+        OrderUpdate,
+        FillMsg,
+        PositionMsg,
+        AccountUpdate,
+        MarketData,
+        RiskUpdate,
+        EmergencyStop,
+        Halt,
+        Resume,
+        Health,
+    )
+}

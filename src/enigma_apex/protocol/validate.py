@@ -39,6 +39,7 @@ def check(message: Message, accounts: Collection[str], today: date) -> ProtocolE
         prices += [(f"$.bracket.{n}", v) for n in ("stop", "target") if (v := getattr(bracket, n)) is not None]
     for path, value in prices:
         if not is_on_tick(value, tick):
-            return ProtocolError(ErrorCode.BAD_PRICE, f"{value} is not a multiple of {contract.root}'s tick {tick}",
-                                 path, ref)  # fmt: skip
+            return ProtocolError(
+                ErrorCode.BAD_PRICE, f"{value} is not a multiple of {contract.root}'s tick {tick}", path, ref
+            )
     return None

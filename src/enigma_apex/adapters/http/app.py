@@ -8,12 +8,20 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 
 from enigma_apex import __version__
 from enigma_apex.adapters.store.tokens import TokenRecord
 from enigma_apex.app.service import HubService
 
 _bearer = HTTPBearer(auto_error=False)
+
+
+class StopRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[str] | None = None  # None: every account
+    reason: str = Field("emergency stop", max_length=500)
 
 
 def create_app(service: HubService) -> FastAPI:
@@ -34,6 +42,30 @@ def create_app(service: HubService) -> FastAPI:
         if record.role not in ("admin", "dashboard"):
             raise HTTPException(403, f"role {record.role!r} may not change settings")
         return record
+
+    def controller(record: Annotated[TokenRecord, Depends(current_token)]) -> TokenRecord:
+        if record.role not in ("admin", "dashboard", "mobile"):
+            raise HTTPException(403, f"role {record.role!r} may not halt, flatten or resume")
+        return record
+
+    @app.post("/api/v1/flatten", summary="Emergency stop: HALTED first, then flatten (given accounts, or all)")
+    async def flatten(body: StopRequest, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:
+        gateway = service.gateway
+        if gateway is None:
+            raise HTTPException(503, "the gateway is not running")
+        unknown = sorted(set(body.accounts or []) - {a.name for a in service.settings.accounts})
+        if unknown:
+            raise HTTPException(404, f"unknown account(s): {', '.join(unknown)}")
+        result = await gateway.emergency_stop(body.accounts, body.reason, f"api:{record.name}")
+        return {"accounts": result}
+
+    @app.post("/api/v1/resume/{account}", summary="Resume an account halted by the operator or a buffer")
+    async def resume(account: str, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:
+        guardian = service.guardian
+        if guardian is None or account not in guardian.trackers:
+            raise HTTPException(404, f"unknown account {account!r}")
+        snap = guardian.resume(account)
+        return {"account": account, "state": snap.state.value.upper(), "reason": snap.state_reason}
 
     @app.get("/health", summary="Liveness and database status (no authentication)")
     def health() -> JSONResponse:

@@ -1,0 +1,543 @@
+"""The gateway service: sessions, roles, order flow with delivery guarantees, the emergency-stop cascade.
+
+Transport-agnostic: a ``Peer`` is one connected client with an outbox; the websockets adapter
+(``adapters/ws_server.py``) feeds frames in and drains outboxes. Order-flow messages are stored
+before they are sent, carry the executor's sequence number and idempotency key, and are sent again
+on every reconnect until acknowledged (executors drop duplicate keys). Broadcasts to dashboards are
+coalesced to the latest value per account or symbol, so a slow reader never builds a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+
+from enigma_apex import __version__
+from enigma_apex.adapters.store import repository
+from enigma_apex.adapters.store import schema as s
+from enigma_apex.app.guardian import GuardianService
+from enigma_apex.app.service import HubService
+from enigma_apex.config.models import Settings
+from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, Side
+from enigma_apex.domain.symbols import Contract, Notation, format_symbol, parse_symbol
+from enigma_apex.protocol import messages as m
+from enigma_apex.protocol import roles
+from enigma_apex.protocol.codec import MAX_FRAME_BYTES, ErrorCode, ProtocolError, decode, encode
+from enigma_apex.protocol.validate import check
+
+log = structlog.get_logger("enigma_apex.gateway")
+
+CLOSE_AUTH = 4001
+CLOSE_RATE = 4008
+CLOSE_SLOW = 4009
+CLOSE_SILENT = 4010
+
+
+@dataclass(eq=False)  # identity equality: a peer is one connection
+class Peer:
+    """One connected client."""
+
+    address: str
+    send_text: Callable[[str], Awaitable[None]]
+    close: Callable[[int, str], Awaitable[None]]
+    session: str = field(default_factory=lambda: secrets.token_hex(6))
+    role: str | None = None
+    name: str = ""
+    accounts: frozenset[str] = frozenset()
+    topics: set[str] = field(default_factory=set)
+    errors: deque[float] = field(default_factory=deque)
+    fifo: deque[str] = field(default_factory=deque)  # must-deliver, in order
+    latest: dict[tuple[str, str], str] = field(default_factory=dict)  # coalesced broadcasts
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_seen: float = field(default_factory=time.monotonic)
+    closed: bool = False
+
+    @property
+    def backlog(self) -> int:
+        return len(self.fifo) + len(self.latest)
+
+
+class GatewayService:
+    def __init__(self, settings: Settings, hub: HubService, guardian: GuardianService) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.guardian = guardian
+        self.store = hub.store
+        self.clock = hub.clock
+        self.peers: set[Peer] = set()
+        self.executors: dict[str, Peer] = {}  # executor name -> peer
+        self.auth_failures: dict[str, deque[float]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._seq: dict[str, int] = {}
+        self._flatten_waiters: dict[str, float] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+        guardian.flatten_sinks.append(self._flatten_from_guardian)
+
+    # ================================================================ helpers
+    def _id(self) -> str:
+        return secrets.token_hex(8)
+
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+    def owner_of(self, account: str) -> str:
+        for entry in self.settings.accounts:
+            if entry.name == account:
+                return entry.executor
+        return ""
+
+    def _push(self, peer: Peer, message: m.Message, coalesce: tuple[str, str] | None = None) -> None:
+        if peer.closed:
+            return
+        text = encode(message)
+        if coalesce is None:
+            peer.fifo.append(text)
+        else:
+            peer.latest[coalesce] = text
+        if peer.backlog > self.settings.gateway.max_backlog:
+            peer.closed = True
+            peer.fifo.clear()
+            peer.latest.clear()
+            log.warning("gateway.slow_client_dropped", session=peer.session, role=peer.role)
+            task = asyncio.ensure_future(peer.close(CLOSE_SLOW, "too slow: backlog over the limit"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        peer.wake.set()
+
+    def _error(self, peer: Peer, error: ProtocolError) -> None:
+        self._push(
+            peer,
+            m.Error(
+                id=self._id(),
+                ts=self._now(),
+                code=error.code,
+                message=error.message[:500],
+                path=error.path,
+                ref=error.ref,
+            ),
+        )
+
+    async def drain(self, peer: Peer) -> None:
+        """The peer's writer: FIFO first, then the latest coalesced values."""
+        while not peer.closed:
+            await peer.wake.wait()
+            peer.wake.clear()
+            while peer.fifo or peer.latest:
+                if peer.fifo:
+                    text = peer.fifo.popleft()
+                else:
+                    key = next(iter(peer.latest))
+                    text = peer.latest.pop(key)
+                await peer.send_text(text)
+
+    # ================================================================ connection lifecycle
+    def rate_limited(self, address: str) -> bool:
+        window = self.auth_failures.get(address)
+        now = time.monotonic()
+        while window and now - window[0] > 60:
+            window.popleft()
+        return window is not None and len(window) >= self.settings.gateway.auth_failures_per_min
+
+    async def authenticate(self, peer: Peer, frame: str | bytes) -> bool:
+        """Handle the first frame. True when the peer is now authenticated."""
+        if self.rate_limited(peer.address):
+            self._error(peer, ProtocolError(ErrorCode.RATE_LIMITED, "too many failed logins from this address"))
+            return False
+        message = decode(frame, MAX_FRAME_BYTES)
+        if not isinstance(message, m.Hello):
+            ref = message.ref if isinstance(message, ProtocolError) else message.id
+            self._error(peer, ProtocolError(ErrorCode.AUTH_REQUIRED, "the first message must be hello", None, ref))
+            return False
+        record = await asyncio.to_thread(self.hub.authenticate, message.token)
+        if record is None:
+            self.auth_failures.setdefault(peer.address, deque()).append(time.monotonic())
+            log.warning("gateway.auth_failed", address=peer.address, client=message.client)
+            self._error(
+                peer, ProtocolError(ErrorCode.AUTH_FAILED, "unknown, revoked or expired token", None, message.id)
+            )
+            return False
+        peer.role, peer.name = record.role, record.name
+        configured = {a.name for a in self.settings.accounts}
+        if record.role == "executor":
+            owned = set(record.accounts) or {a.name for a in self.settings.accounts if a.executor == record.name}
+            peer.accounts = frozenset(owned & configured)
+        else:
+            peer.accounts = frozenset(configured)
+        self.peers.add(peer)
+        self._push(
+            peer,
+            m.Welcome(
+                id=self._id(),
+                ts=self._now(),
+                session=peer.session,
+                role=peer.role,
+                accounts=sorted(peer.accounts),
+                server_version=__version__,
+                heartbeat_s=int(self.settings.gateway.heartbeat_timeout_s),
+                max_frame_bytes=MAX_FRAME_BYTES,
+            ),
+        )
+        log.info("gateway.connected", session=peer.session, role=peer.role, client=message.client, name=peer.name)
+        if peer.role == "executor":
+            await self._executor_connected(peer)
+        return True
+
+    async def _executor_connected(self, peer: Peer) -> None:
+        old = self.executors.get(peer.name)
+        if old is not None and old is not peer:
+            old.closed = True
+            await old.close(1000, "replaced by a new connection")
+        self.executors[peer.name] = peer
+        for account in peer.accounts:
+            await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", None)
+        for text in await asyncio.to_thread(self._unacked, peer.name):  # resend until acknowledged
+            peer.fifo.append(text)
+        for account in sorted(peer.accounts):  # accounts halted while away are flattened again
+            state = self.guardian.tracker(account).trading_state()[0].value
+            if state in ("halted", "failed"):
+                self._send_flatten(peer, account, f"account is {state.upper()}")
+        peer.wake.set()
+
+    async def disconnected(self, peer: Peer) -> None:
+        peer.closed = True
+        self.peers.discard(peer)
+        if peer.role == "executor" and self.executors.get(peer.name) is peer:
+            del self.executors[peer.name]
+            for account in peer.accounts:
+                reason = f"executor {peer.name} disconnected"
+                await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", reason)
+            await asyncio.to_thread(
+                self.store.writer.write,
+                lambda ctx: repository.record_alert(
+                    ctx,
+                    severity="critical",
+                    kind="executor.disconnected",
+                    message=f"executor {peer.name} disconnected; its accounts are REDUCING",
+                ),
+            )
+        log.info("gateway.disconnected", session=peer.session, role=peer.role)
+
+    # ================================================================ incoming frames
+    async def on_frame(self, peer: Peer, frame: str | bytes) -> None:
+        peer.last_seen = time.monotonic()
+        message = decode(frame, MAX_FRAME_BYTES)
+        if isinstance(message, ProtocolError):
+            await self._bad(peer, message)
+            return
+        role = peer.role or ""
+        kind = str(getattr(message, "type", ""))
+        if not roles.may_send(role, kind):
+            await self._bad(
+                peer, ProtocolError(ErrorCode.FORBIDDEN, f"role {peer.role} may not send {kind}", "$.type", message.id)
+            )
+            return
+        problem = check(message, peer.accounts if peer.role == "executor" else self._accounts(), self._now().date())
+        if problem is not None:
+            if problem.code == ErrorCode.UNKNOWN_ACCOUNT and peer.role == "executor":
+                problem = ProtocolError(
+                    ErrorCode.FORBIDDEN,
+                    f"account {getattr(message, 'account', '')!r} is not this executor's",
+                    "$.account",
+                    message.id,
+                )
+            await self._bad(peer, problem)
+            return
+        handler = getattr(self, "_on_" + kind.replace(".", "_"), None)
+        if handler is None:
+            await self._bad(
+                peer, ProtocolError(ErrorCode.FORBIDDEN, f"{kind} is not accepted from clients", "$.type", message.id)
+            )
+            return
+        try:
+            await handler(peer, message)
+        except Exception as exc:
+            log.exception("gateway.handler_failed", type=kind, error=str(exc))
+            self._error(
+                peer,
+                ProtocolError(ErrorCode.INTERNAL, "the hub failed on this message; nothing changed", None, message.id),
+            )
+
+    def _accounts(self) -> set[str]:
+        return {a.name for a in self.settings.accounts}
+
+    async def _bad(self, peer: Peer, error: ProtocolError) -> None:
+        self._error(peer, error)
+        now = time.monotonic()
+        peer.errors.append(now)
+        while peer.errors and now - peer.errors[0] > 60:
+            peer.errors.popleft()
+        if len(peer.errors) > self.settings.gateway.max_errors_per_min:
+            peer.closed = True
+            await peer.close(CLOSE_RATE, "too many bad messages")
+
+    # ---------------------------------------------------------------- session
+    async def _on_ping(self, peer: Peer, message: m.Ping) -> None:
+        self._push(peer, m.Pong(id=self._id(), ts=self._now()))
+
+    async def _on_pong(self, peer: Peer, message: m.Pong) -> None:
+        return None
+
+    async def _on_hello(self, peer: Peer, message: m.Hello) -> None:
+        self._error(peer, ProtocolError(ErrorCode.INVALID, "already authenticated", "$.type", message.id))
+
+    async def _on_subscribe(self, peer: Peer, message: m.Subscribe) -> None:
+        peer.topics.update(message.topics)
+        if "risk" in message.topics:
+            for account in sorted(self._accounts()):
+                self._push(peer, self.risk_message(account), ("risk", account))
+
+    # ---------------------------------------------------------------- executor reports
+    async def _on_ack(self, peer: Peer, message: m.Ack) -> None:
+        status = OrderStatus.REJECTED if message.status == "rejected" else OrderStatus.ACCEPTED
+        if message.key.startswith("flatten:"):
+            self._flatten_waiters.pop(message.key, None)
+            await asyncio.to_thread(
+                self.store.writer.write,
+                lambda ctx: ctx.audit("flatten.ack", {"key": message.key, "status": message.status}, actor=peer.name),
+            )
+            return
+
+        def write(ctx: Any) -> None:
+            row = ctx.conn.execute(select(s.orders.c.status).where(s.orders.c.idempotency_key == message.key)).first()
+            if row is not None and row.status == OrderStatus.PENDING.value:
+                repository.update_order(ctx, message.key, status=status, reason=message.reason)
+
+        await asyncio.to_thread(self.store.writer.write, write)
+
+    async def _on_order_update(self, peer: Peer, message: m.OrderUpdate) -> None:
+        status = OrderStatus(message.status)
+        await asyncio.to_thread(
+            self.store.writer.write,
+            lambda ctx: repository.update_order(
+                ctx,
+                message.key,
+                status=status,
+                filled_quantity=message.filled_quantity,
+                average_price=message.average_price,
+                broker_order_id=message.broker_order_id,
+                reason=message.reason,
+            ),
+        )
+        self.broadcast("orders", message, None)
+
+    async def _on_fill(self, peer: Peer, message: m.FillMsg) -> None:
+        contract = parse_symbol(message.symbol, on=self._now().date())
+        fill = Fill(
+            message.fill_id,
+            message.key,
+            message.account,
+            contract,
+            Side(message.side),
+            message.quantity,
+            message.price,
+            message.commission,
+            message.executed_at,
+        )
+        new = await asyncio.to_thread(self.store.writer.write, lambda ctx: repository.insert_fill(ctx, fill))
+        if new:
+            await asyncio.to_thread(self.guardian.fill, message.account)
+            self.broadcast("orders", message, None)
+
+    async def _on_position(self, peer: Peer, message: m.PositionMsg) -> None:
+        contract = parse_symbol(message.symbol, on=self._now().date())
+        book = self.guardian.book.positions.setdefault(message.account, {})
+        if message.quantity:
+            book[contract] = message.quantity
+        else:
+            book.pop(contract, None)
+        stored = await asyncio.to_thread(self._stored_position, message.account, contract)
+        if stored != message.quantity:
+            reason = f"reconcile: executor reports {message.quantity} {contract}, the hub's fills say {stored}"
+            await asyncio.to_thread(self.guardian.set_reducing, message.account, f"reconcile:{contract}", reason)
+            await asyncio.to_thread(
+                self.store.writer.write,
+                lambda ctx: repository.record_alert(
+                    ctx, severity="warning", kind="reconcile.mismatch", message=reason, account=message.account
+                ),
+            )
+        else:
+            await asyncio.to_thread(self.guardian.set_reducing, message.account, f"reconcile:{contract}", None)
+        self.broadcast("orders", message, ("position", f"{message.account}/{message.symbol}"))
+
+    def _stored_position(self, account: str, contract: Contract) -> int:
+        with self.store.engine.connect() as conn:
+            return repository.get_position(conn, account, contract).quantity
+
+    async def _on_account_update(self, peer: Peer, message: m.AccountUpdate) -> None:
+        await asyncio.to_thread(self.guardian.mark, message.account, message.balance, message.open_pnl)
+        self.broadcast("risk", self.risk_message(message.account), ("risk", message.account))
+
+    async def _on_market_data(self, peer: Peer, message: m.MarketData) -> None:
+        self.broadcast("market", message, ("market", message.symbol))
+
+    async def _on_health(self, peer: Peer, message: m.Health) -> None:
+        self.broadcast("health", message, ("health", peer.name))
+
+    # ---------------------------------------------------------------- control
+    async def _on_emergency_stop(self, peer: Peer, message: m.EmergencyStop) -> None:
+        await self.emergency_stop(message.accounts, message.reason or "emergency stop", f"{peer.role}:{peer.name}")
+
+    async def _on_halt(self, peer: Peer, message: m.Halt) -> None:
+        accounts = None if message.account is None else [message.account]
+        await self.emergency_stop(accounts, message.reason or "halted", f"{peer.role}:{peer.name}")
+
+    async def _on_resume(self, peer: Peer, message: m.Resume) -> None:
+        await asyncio.to_thread(self.guardian.resume, message.account)
+        self.broadcast("risk", self.risk_message(message.account), ("risk", message.account))
+
+    # ================================================================ outgoing
+    def broadcast(self, topic: str, message: m.Message, coalesce: tuple[str, str] | None) -> None:
+        for peer in list(self.peers):
+            if topic in peer.topics:
+                self._push(peer, message, coalesce)
+
+    def risk_message(self, account: str) -> m.RiskUpdate:
+        snap = self.guardian.tracker(account).snapshot()
+        return m.RiskUpdate(
+            id=self._id(),
+            ts=self._now(),
+            account=account,
+            state=snap.state.value.upper(),
+            state_reason=snap.state_reason[:500],
+            equity=snap.equity,
+            threshold=snap.threshold,
+            distance=snap.distance,
+            drawdown_used_pct=snap.drawdown_used_pct,
+            locked=snap.locked,
+            contracts_allowed=snap.contracts_allowed,
+            dll_remaining=snap.dll_remaining,
+        )
+
+    def _next_seq(self, executor: str) -> int:
+        if executor not in self._seq:
+            with self.store.engine.connect() as conn:
+                top = conn.execute(select(func.max(s.orders.c.seq)).where(s.orders.c.executor == executor)).scalar()
+            self._seq[executor] = int(top or 0)
+        self._seq[executor] += 1
+        return self._seq[executor]
+
+    def _unacked(self, executor: str) -> list[str]:
+        """Every stored order of this executor still waiting for its acknowledgement, in sequence order."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.orders)
+                .where((s.orders.c.executor == executor) & (s.orders.c.status == OrderStatus.PENDING.value))
+                .order_by(s.orders.c.seq)
+            ).all()
+        return [encode(self._order_message(row)) for row in rows]
+
+    def _order_message(self, row: Any) -> m.OrderPlace:
+        import json
+
+        bracket = json.loads(row.bracket or "{}")
+        return m.OrderPlace(
+            id=f"o-{row.id[:12]}",
+            ts=self._now(),
+            seq=row.seq,
+            key=row.idempotency_key,
+            account=row.account_id,
+            symbol=row.symbol,
+            side=row.side,
+            quantity=row.quantity,
+            order_type=row.order_type,
+            limit_price=row.limit_price,
+            stop_price=row.stop_price,
+            bracket=m.Bracket(**{k: Decimal(v) for k, v in bracket.items() if v is not None}) if bracket else None,
+            purpose=row.purpose,
+        )
+
+    async def place_order(self, intent: OrderIntent, decision_id: str | None = None) -> repository.StoredOrder:
+        """Store the order (committed) and send it to the account's executor; resent until acknowledged."""
+        executor = self.owner_of(intent.account)
+
+        def write(ctx: Any) -> repository.StoredOrder:
+            existing = repository.get_order(ctx.conn, intent.idempotency_key)
+            if existing is not None:
+                return existing
+            return repository.insert_order(
+                ctx, intent, executor=executor, seq=self._next_seq(executor), decision_id=decision_id
+            )
+
+        stored = await asyncio.to_thread(self.store.writer.write, write)
+        peer = self.executors.get(executor)
+        if peer is not None and stored.status is OrderStatus.PENDING:
+            with self.store.engine.connect() as conn:
+                row = conn.execute(select(s.orders).where(s.orders.c.idempotency_key == intent.idempotency_key)).one()
+            self._push(peer, self._order_message(row))
+        return stored
+
+    def _send_flatten(self, peer: Peer, account: str, reason: str) -> None:
+        key = f"flatten:{account}:{secrets.token_hex(4)}"
+        self._flatten_waiters[key] = time.monotonic()
+        self._push(peer, m.Flatten(id=self._id(), ts=self._now(), seq=0, key=key, account=account, reason=reason[:500]))
+
+    def _flatten_from_guardian(self, account: str, reason: str) -> None:
+        """The guardian's flatten sink (may run in a worker thread)."""
+        loop = self.loop
+        if loop is None:
+            return
+
+        def send() -> None:
+            peer = self.executors.get(self.owner_of(account))
+            if peer is not None:
+                self._send_flatten(peer, account, reason)
+
+        loop.call_soon_threadsafe(send)
+
+    async def emergency_stop(self, accounts: list[str] | None, reason: str, actor: str) -> dict[str, str]:
+        """HALTED is persisted first, then every owning executor gets a flatten. Returns account -> status."""
+        targets = sorted(self._accounts() if accounts is None else set(accounts) & self._accounts())
+        result: dict[str, str] = {}
+        for account in targets:
+            await asyncio.to_thread(self.guardian.halt, account, f"{reason} ({actor})")
+            connected = self.owner_of(account) in self.executors
+            result[account] = "flatten sent" if connected else "halted; executor not connected"
+            self.broadcast("risk", self.risk_message(account), ("risk", account))
+        await asyncio.to_thread(
+            self.store.writer.write,
+            lambda ctx: ctx.audit(
+                "emergency.stop", {"accounts": targets, "reason": reason, "result": result}, actor=actor
+            ),
+        )
+        return result
+
+    async def watchdog(self) -> None:
+        """Disconnect executors that went silent; alert on flattens nobody confirmed."""
+        cfg = self.settings.gateway
+        while True:
+            await asyncio.sleep(min(1.0, cfg.heartbeat_timeout_s / 3))
+            now = time.monotonic()
+            for peer in list(self.executors.values()):
+                if now - peer.last_seen > cfg.heartbeat_timeout_s and not peer.closed:
+                    log.warning("gateway.executor_silent", name=peer.name)
+                    peer.closed = True
+                    await peer.close(CLOSE_SILENT, "no heartbeat")
+                    await self.disconnected(peer)
+            for key, started in list(self._flatten_waiters.items()):
+                if now - started > cfg.flatten_timeout_s:
+                    del self._flatten_waiters[key]
+                    account = key.split(":")[1]
+                    message = f"flatten {key} not acknowledged within {cfg.flatten_timeout_s} s"
+                    await asyncio.to_thread(
+                        self.store.writer.write,
+                        lambda ctx, a=account, t=message: repository.record_alert(
+                            ctx, severity="critical", kind="flatten.unconfirmed", account=a, message=t
+                        ),
+                    )
+
+
+def order_symbol(contract: Contract) -> str:
+    return format_symbol(contract, Notation.NINJATRADER)
+
+
+__all__ = ["GatewayService", "OrderPurpose", "Peer", "order_symbol"]

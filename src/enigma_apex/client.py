@@ -1,0 +1,126 @@
+"""An asyncio client for the hub's WebSocket gateway (used by executors, the CLI, the dashboard, tests).
+
+It authenticates with ``hello``, sends a ``ping`` every heartbeat, reconnects with exponential
+backoff and jitter after any drop, and tells the hub on reconnect the last order-flow ``seq`` it
+processed (``resume_seq``); the hub then re-sends whatever was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from enigma_apex.protocol import messages as m
+from enigma_apex.protocol.codec import ProtocolError, decode, encode
+
+Handler = Callable[[m.Message], Awaitable[None] | None]
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class HubClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        name: str,
+        on_message: Handler | None = None,
+        *,
+        heartbeat_s: float = 5.0,
+        backoff: tuple[float, float] = (0.1, 5.0),
+        ssl: Any = None,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.name = name
+        self.on_message = on_message
+        self.heartbeat_s = heartbeat_s
+        self.backoff = backoff
+        self.ssl = ssl
+        self.last_seq: int | None = None
+        self.welcome: m.Welcome | None = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self._ws: ClientConnection | None = None
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Connect, and reconnect after every drop, until ``stop``."""
+        delay = self.backoff[0]
+        while not self._stopping:
+            try:
+                async with connect(self.url, ssl=self.ssl, compression=None, max_size=1024 * 1024) as ws:
+                    self._ws = ws
+                    await ws.send(
+                        encode(
+                            m.Hello(id=new_id(), ts=now(), token=self.token, client=self.name, resume_seq=self.last_seq)
+                        )
+                    )
+                    first = decode(await ws.recv())
+                    if not isinstance(first, m.Welcome):
+                        raise PermissionError(getattr(first, "message", "authentication refused"))
+                    self.welcome = first
+                    self.connections += 1
+                    self.connected.set()
+                    delay = self.backoff[0]
+                    beat = asyncio.create_task(self._heartbeat(ws))
+                    try:
+                        async for frame in ws:
+                            message = decode(frame)
+                            if isinstance(message, ProtocolError):
+                                continue
+                            if message.seq:
+                                self.last_seq = max(self.last_seq or 0, message.seq)
+                            if self.on_message is not None:
+                                result = self.on_message(message)
+                                if asyncio.iscoroutine(result):
+                                    await result
+                    finally:
+                        beat.cancel()
+            except PermissionError:
+                raise
+            except (OSError, ConnectionClosed, TimeoutError):
+                pass
+            finally:
+                self._ws = None
+                self.connected.clear()
+            if self._stopping:
+                break
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not cryptography
+            delay = min(delay * 2, self.backoff[1])
+
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await asyncio.sleep(self.heartbeat_s)
+                await ws.send(encode(m.Ping(id=new_id(), ts=now())))
+
+    async def send(self, message: m.Message) -> None:
+        await self.connected.wait()
+        if self._ws is None:
+            raise ConnectionError("not connected")
+        await self._ws.send(encode(message))
+
+    async def drop(self) -> None:
+        """Close the TCP connection abruptly (tests of reconnect)."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            await self._ws.close()

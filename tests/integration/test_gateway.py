@@ -1,0 +1,409 @@
+"""The WebSocket gateway on a real server (port 0): auth, roles, bad input, order flow, reconnect, stop cascade."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from websockets.asyncio.client import connect
+
+from enigma_apex import bootstrap
+from enigma_apex.adapters import ws_server
+from enigma_apex.adapters.clock import SystemClock
+from enigma_apex.adapters.store import schema as s
+from enigma_apex.adapters.store import tokens
+from enigma_apex.app.gateway import GatewayService
+from enigma_apex.app.service import HubService
+from enigma_apex.client import HubClient, new_id, now
+from enigma_apex.config.models import Settings
+from enigma_apex.domain.orders import Bracket, OrderIntent, Side
+from enigma_apex.domain.symbols import Contract
+from enigma_apex.protocol import messages as m
+from enigma_apex.protocol.codec import decode, encode
+
+MNQ = Contract("MNQ", 2026, 12)
+
+
+@asynccontextmanager
+async def running_hub(tmp_path, **gateway):
+    cfg = Settings.model_validate(
+        {
+            "hub": {"data_dir": str(tmp_path / "data")},
+            "gateway": {"port": 0, **gateway},
+            "accounts": [
+                {"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"},
+                {"name": "A2", "profile": "topstep-combine-50k", "executor": "nt8"},
+                {"name": "A3", "profile": "apex4-eod-eval-50k", "executor": "other"},
+            ],
+        }
+    )
+    clock = SystemClock()
+    store, _ = bootstrap.open_store(cfg, clock)
+    guardian = bootstrap.build_guardian(cfg, store, clock)
+    service = HubService(cfg, None, store, clock, clock.monotonic(), guardian=guardian)
+    gateway_service = GatewayService(cfg, service, guardian)
+    service.gateway = gateway_service
+    made = {}
+    for name, role, expires in (
+        ("nt8", "executor", None),
+        ("tv", "signal", None),
+        ("dash", "dashboard", None),
+        ("obs", "observer", None),
+        ("old", "dashboard", clock.now() - timedelta(days=1)),
+    ):
+        made[name] = store.writer.write(
+            lambda ctx, n=name, r=role, e=expires: tokens.create_token(ctx, name=n, role=r, expires_at=e)
+        )[0]
+    server = await ws_server.start(gateway_service)
+    watchdog = asyncio.create_task(gateway_service.watchdog())
+    url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
+    try:
+        yield url, made, gateway_service, store, guardian
+    finally:
+        watchdog.cancel()
+        server.close()
+        await server.wait_closed()
+        store.close()
+
+
+def hello(token, name="test"):
+    return encode(m.Hello(id=new_id(), ts=now(), token=token, client=name))
+
+
+async def recv(ws, kind=None, timeout=5.0):
+    while True:
+        message = decode(await asyncio.wait_for(ws.recv(), timeout))
+        if kind is None or getattr(message, "type", None) == kind:
+            return message
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_auth_success_failure_expiry_and_hello_timeout(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, hello_timeout_s=0.5) as (url, made, *_):
+            async with connect(url) as ws:
+                await ws.send(hello(made["dash"]))
+                welcome = await recv(ws)
+                assert isinstance(welcome, m.Welcome) and welcome.role == "dashboard"
+                assert welcome.accounts == ["A1", "A2", "A3"]
+            for token, code in (("eat_not_a_real_token", "AUTH_FAILED"), (made["old"], "AUTH_FAILED")):
+                async with connect(url) as ws:
+                    await ws.send(hello(token))
+                    error = await recv(ws)
+                    assert error.code == code
+                    await ws.wait_closed()
+                    assert ws.close_code == 4001
+            async with connect(url) as ws:
+                await ws.send(encode(m.Ping(id="p", ts=now())))
+                assert (await recv(ws)).code == "AUTH_REQUIRED"
+            async with connect(url) as ws:
+                await ws.wait_closed()  # said nothing: closed after the hello timeout
+                assert ws.close_code == 4001
+
+    run(scenario())
+
+
+def test_failed_logins_are_rate_limited_per_address(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, auth_failures_per_min=2) as (url, made, *_):
+            for _ in range(2):
+                async with connect(url) as ws:
+                    await ws.send(hello("eat_wrong_token_123"))
+                    assert (await recv(ws)).code == "AUTH_FAILED"
+            async with connect(url) as ws:
+                await ws.send(hello(made["dash"]))  # even a good token waits out the window
+                assert (await recv(ws)).code == "RATE_LIMITED"
+
+    run(scenario())
+
+
+def test_roles_limit_what_each_client_may_send(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, _gateway, _store, guardian):
+            async with connect(url) as ws:
+                await ws.send(hello(made["tv"]))
+                await recv(ws, "welcome")
+                await ws.send(encode(m.EmergencyStop(id="e1", ts=now())))
+                error = await recv(ws, "error")
+                assert (error.code, error.ref) == ("FORBIDDEN", "e1")
+            async with connect(url) as ws:
+                await ws.send(hello(made["obs"]))
+                await recv(ws, "welcome")
+                await ws.send(encode(m.Halt(id="h1", ts=now(), account="A1")))
+                assert (await recv(ws, "error")).code == "FORBIDDEN"
+            async with connect(url) as ws:
+                await ws.send(hello(made["nt8"]))
+                await recv(ws, "welcome")
+                update = m.AccountUpdate(id="u1", ts=now(), account="A3", balance=Decimal(1))  # not its account
+                await ws.send(encode(update))
+                assert (await recv(ws, "error")).code == "FORBIDDEN"
+            assert guardian.tracker("A1").trading_state()[0].value != "halted"
+
+    run(scenario())
+
+
+def test_bad_input_gets_coded_errors_and_the_connection_stays_open(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, max_errors_per_min=8) as (url, made, *_), connect(url) as ws:
+            await ws.send(hello(made["nt8"]))
+            await recv(ws, "welcome")
+            bad = [
+                ("{not json", "BAD_JSON", None),
+                (
+                    json.dumps({"v": 1, "type": "warp", "id": "x", "ts": "2026-11-23T10:00:00Z"}),
+                    "UNKNOWN_TYPE",
+                    "$.type",
+                ),
+                (
+                    json.dumps(
+                        {
+                            "v": 1,
+                            "type": "account.update",
+                            "id": "x",
+                            "ts": "2026-11-23T10:00:00Z",
+                            "account": "A1",
+                            "balance": "NaN",
+                        }
+                    ),
+                    "INVALID",
+                    "$.balance",
+                ),
+                (
+                    json.dumps(
+                        {
+                            "v": 1,
+                            "type": "position",
+                            "id": "x",
+                            "ts": "2026-11-23T10:00:00Z",
+                            "account": "A1",
+                            "symbol": "MNQ 12-26",
+                            "quantity": 1,
+                            "average_price": "21000.10",
+                        }
+                    ),
+                    "BAD_PRICE",
+                    "$.average_price",
+                ),
+                (
+                    json.dumps(
+                        {
+                            "v": 1,
+                            "type": "position",
+                            "id": "x",
+                            "ts": "2026-11-23T10:00:00Z",
+                            "account": "A1",
+                            "symbol": "FOO 12-26",
+                            "quantity": 1,
+                        }
+                    ),
+                    "UNKNOWN_SYMBOL",
+                    "$.symbol",
+                ),
+                ("x" * 70_000, "TOO_LARGE", None),
+            ]
+            for frame, code, path in bad:
+                await ws.send(frame)
+                error = await recv(ws, "error")
+                assert (error.code, error.path) == (code, path), frame[:80]
+            await ws.send(encode(m.Ping(id="still", ts=now())))
+            assert isinstance(await recv(ws, "pong"), m.Pong)  # still open
+            for _ in range(5):
+                await ws.send("{")
+            await ws.wait_closed()
+            assert ws.close_code == 4008  # too many errors in a minute
+
+    run(scenario())
+
+
+class Executor:
+    """A test executor that behaves as the NinjaTrader add-on must: each key is placed once."""
+
+    def __init__(self, url, token):
+        self.seen: dict[str, int] = {}
+        self.flattened: list[str] = []
+        self.client = HubClient(url, token, "test-executor", self.on_message, heartbeat_s=0.5)
+
+    async def on_message(self, message):
+        if isinstance(message, m.OrderPlace | m.Flatten):
+            status = "duplicate" if message.key in self.seen else "accepted"
+            self.seen[message.key] = self.seen.get(message.key, 0) + 1
+            if isinstance(message, m.Flatten) and status == "accepted":
+                self.flattened.append(message.account)
+            await self.client.send(m.Ack(id=new_id(), ts=now(), ack=message.seq, key=message.key, status=status))
+
+
+def test_orders_are_stored_sent_acknowledged_and_never_placed_twice_across_reconnects(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, gateway, store, _guardian):
+            executor = Executor(url, made["nt8"])
+            task = asyncio.create_task(executor.client.run())
+            await executor.client.connected.wait()
+            intent = OrderIntent("sig1:A1", "A1", MNQ, Side.BUY, 2, bracket=Bracket(Decimal("20990"), Decimal("21020")))
+            await gateway.place_order(intent)
+            await executor.client.drop()  # the TCP connection dies between send and ack (maybe)
+            second = OrderIntent("sig2:A1", "A1", MNQ, Side.SELL, 1)
+            await gateway.place_order(second)  # placed while the executor is away: stored, sent on reconnect
+            await gateway.place_order(intent)  # the same key again: nothing new
+            for _ in range(200):
+                if executor.client.connections >= 2 and {"sig1:A1", "sig2:A1"} <= set(executor.seen):
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            with store.engine.connect() as conn:
+                rows = conn.execute(select(s.orders.c.idempotency_key, s.orders.c.status, s.orders.c.seq)).all()
+            assert sorted(r.idempotency_key for r in rows) == ["sig1:A1", "sig2:A1"]
+            assert {r.status for r in rows} == {"accepted"}
+            assert sorted(r.seq for r in rows) == [1, 2]
+            assert set(executor.seen) == {"sig1:A1", "sig2:A1"}  # every key delivered; repeats acked as duplicates
+            await executor.client.stop()
+            task.cancel()
+
+    run(scenario())
+
+
+def test_account_updates_mark_the_guardian_and_reach_subscribed_dashboards(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, _gateway, _store, _guardian):
+            async with connect(url) as dash, connect(url) as nt:
+                await dash.send(hello(made["dash"]))
+                await recv(dash, "welcome")
+                await dash.send(encode(m.Subscribe(id="s", ts=now(), topics=["risk"])))
+                await recv(dash, "risk.update")
+                await nt.send(hello(made["nt8"]))
+                await recv(nt, "welcome")
+                await nt.send(
+                    encode(
+                        m.AccountUpdate(
+                            id="u", ts=now(), account="A1", balance=Decimal("50400"), open_pnl=Decimal("-25.50")
+                        )
+                    )
+                )
+                while True:
+                    update = await recv(dash, "risk.update")
+                    if update.account == "A1" and update.equity == Decimal("50374.50"):
+                        break
+                assert (
+                    update.threshold == Decimal("48374.50") and update.state == "ACTIVE"
+                )  # the intraday peak includes open P&L
+
+    run(scenario())
+
+
+def test_emergency_stop_persists_halted_then_flattens_every_owned_account(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, _gateway, store, guardian):
+            executor = Executor(url, made["nt8"])
+            task = asyncio.create_task(executor.client.run())
+            await executor.client.connected.wait()
+            async with connect(url) as dash:
+                await dash.send(hello(made["dash"]))
+                await recv(dash, "welcome")
+                await dash.send(encode(m.EmergencyStop(id="stop", ts=now(), reason="phone button")))
+                for _ in range(200):
+                    if sorted(executor.flattened) == ["A1", "A2"]:
+                        break
+                    await asyncio.sleep(0.02)
+            assert sorted(executor.flattened) == ["A1", "A2"]
+            for account in ("A1", "A2", "A3"):  # A3's executor is away: halted, flattened when it connects
+                assert guardian.tracker(account).trading_state()[0].value == "halted"
+            with store.engine.connect() as conn:
+                states = conn.execute(select(s.account_state.c.state)).scalars().all()
+            assert set(states) == {"halted"}
+            await executor.client.stop()
+            task.cancel()
+
+    run(scenario())
+
+
+def test_disconnect_and_reconcile_mismatch_put_accounts_in_reducing(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, heartbeat_timeout_s=1.0) as (url, made, _gateway, store, guardian):
+            async with connect(url) as nt:
+                await nt.send(hello(made["nt8"]))
+                await recv(nt, "welcome")
+                await nt.send(
+                    encode(
+                        m.PositionMsg(
+                            id="p",
+                            ts=now(),
+                            account="A1",
+                            symbol="MNQ 12-26",
+                            quantity=2,
+                            average_price=Decimal("21000"),
+                        )
+                    )
+                )
+                await nt.send(encode(m.Ping(id="q", ts=now())))
+                await recv(nt, "pong")
+                state, reason = guardian.tracker("A1").trading_state()
+                assert state.value == "reducing" and "reconcile" in reason
+            for _ in range(100):
+                if guardian.tracker("A2").trading_state()[0].value == "reducing":
+                    break
+                await asyncio.sleep(0.02)
+            assert "disconnected" in guardian.tracker("A2").trading_state()[1]
+            with store.engine.connect() as conn:
+                kinds = set(conn.execute(select(s.alerts.c.kind)).scalars())
+            assert {"reconcile.mismatch", "executor.disconnected"} <= kinds
+            async with connect(url) as nt:  # silent executor: dropped after the heartbeat timeout
+                await nt.send(hello(made["nt8"]))
+                await recv(nt, "welcome")
+                await nt.wait_closed()
+                assert nt.close_code == 4010
+
+    run(scenario())
+
+
+FRAMES = st.one_of(
+    st.text(max_size=300),
+    st.fixed_dictionaries(
+        {
+            "v": st.just(1),
+            "type": st.sampled_from(
+                ["account.update", "fill", "position", "ack", "ping", "order.update", "market.data", "signal", "halt"]
+            ),
+            "id": st.text(min_size=1, max_size=10),
+            "ts": st.just("2026-11-23T10:00:00Z"),
+        },
+        optional={
+            "account": st.sampled_from(["A1", "A2", "A3", "ZZ", 5]),
+            "balance": st.one_of(st.integers(), st.text(max_size=5), st.floats()),
+            "symbol": st.sampled_from(["MNQ 12-26", "ES", "??", 1]),
+            "quantity": st.integers(-5, 5),
+            "key": st.text(max_size=5),
+            "price": st.sampled_from(["21000.25", "1e400", "-1", "x"]),
+        },
+    ).map(json.dumps),
+)
+
+
+def test_fuzzed_frames_never_break_the_server(tmp_path_factory):
+    frames: list[str] = []
+
+    @settings(max_examples=150, deadline=None)
+    @given(FRAMES)
+    def collect(frame):
+        frames.append(frame)
+
+    collect()
+
+    async def scenario():
+        async with running_hub(tmp_path_factory.mktemp("fuzz"), max_errors_per_min=10_000) as (url, made, *_):
+            async with connect(url) as ws:
+                await ws.send(hello(made["nt8"]))
+                await recv(ws, "welcome")
+                for frame in frames:
+                    await ws.send(frame)
+                await ws.send(encode(m.Ping(id="alive", ts=now())))
+                assert isinstance(await recv(ws, "pong", timeout=20), m.Pong)
+
+    run(scenario())
