@@ -943,6 +943,21 @@ def bench_sizing(
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 
+@bench_app.command("gateway")
+def bench_gateway(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    events: Annotated[int, typer.Option(help="Broadcast events per run.")] = 2000,
+    updates: Annotated[int, typer.Option(help="account.update messages from the executors.")] = 2000,
+    orders: Annotated[int, typer.Option(help="Orders dispatched.")] = 200,
+    stops: Annotated[int, typer.Option(help="Emergency stops timed.")] = 20,
+) -> None:
+    """Broadcast deliveries/s (and the ratio to bare websockets), ingress, order dispatch and stop latency."""
+    from enigma_apex.bench import gateway
+
+    results = gateway.run(events, updates, orders, stops)
+    _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
+
+
 def main() -> None:
     try:
         app()

@@ -407,3 +407,52 @@ def test_fuzzed_frames_never_break_the_server(tmp_path_factory):
                 assert isinstance(await recv(ws, "pong", timeout=20), m.Pong)
 
     run(scenario())
+
+
+def test_an_unacknowledged_flatten_raises_a_critical_alert(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, flatten_timeout_s=0.3) as (url, made, gateway, store, _guardian):
+            async with connect(url) as nt:  # an executor that never acknowledges
+                await nt.send(hello(made["nt8"]))
+                await recv(nt, "welcome")
+                await gateway.emergency_stop(["A1"], "test", "test")
+                assert (await recv(nt, "flatten")).account == "A1"
+                for _ in range(100):
+                    with store.engine.connect() as conn:
+                        kinds = set(conn.execute(select(s.alerts.c.kind)).scalars())
+                    if "flatten.unconfirmed" in kinds:
+                        break
+                    await nt.send(encode(m.Ping(id=new_id(), ts=now())))
+                    await asyncio.sleep(0.05)
+                assert "flatten.unconfirmed" in kinds
+
+    run(scenario())
+
+
+def test_a_slow_dashboard_is_dropped_instead_of_building_a_backlog(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, max_backlog=100) as (_url, _made, gateway, _store, _guardian):
+            from enigma_apex.app.gateway import Peer
+
+            closed: list[int] = []
+            blocked = asyncio.Event()
+
+            async def never_sends(text):
+                await blocked.wait()
+
+            async def close(code, reason):
+                closed.append(code)
+
+            peer = Peer(address="test", send_text=never_sends, close=close, role="dashboard")
+            peer.topics.add("orders")
+            gateway.peers.add(peer)
+            drain = asyncio.create_task(gateway.drain(peer))
+            for i in range(150):  # uncoalesced messages pile up behind a reader that never reads
+                gateway.broadcast("orders", m.Pong(id=f"x{i}", ts=now()), None)
+            await asyncio.sleep(0.05)
+            assert closed == [4009] and peer.backlog == 0
+            for i in range(500):  # coalesced broadcasts keep one value per key: no backlog at all
+                gateway.broadcast("orders", m.Pong(id=f"y{i}", ts=now()), ("k", "same"))
+            drain.cancel()
+
+    run(scenario())

@@ -216,8 +216,7 @@ class GatewayService:
             for account in peer.accounts:
                 reason = f"executor {peer.name} disconnected"
                 await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", reason)
-            await asyncio.to_thread(
-                self.store.writer.write,
+            await self.store.writer.write_async(
                 lambda ctx: repository.record_alert(
                     ctx,
                     severity="critical",
@@ -301,8 +300,7 @@ class GatewayService:
         status = OrderStatus.REJECTED if message.status == "rejected" else OrderStatus.ACCEPTED
         if message.key.startswith("flatten:"):
             self._flatten_waiters.pop(message.key, None)
-            await asyncio.to_thread(
-                self.store.writer.write,
+            await self.store.writer.write_async(
                 lambda ctx: ctx.audit("flatten.ack", {"key": message.key, "status": message.status}, actor=peer.name),
             )
             return
@@ -312,12 +310,11 @@ class GatewayService:
             if row is not None and row.status == OrderStatus.PENDING.value:
                 repository.update_order(ctx, message.key, status=status, reason=message.reason)
 
-        await asyncio.to_thread(self.store.writer.write, write)
+        await self.store.writer.write_async(write)
 
     async def _on_order_update(self, peer: Peer, message: m.OrderUpdate) -> None:
         status = OrderStatus(message.status)
-        await asyncio.to_thread(
-            self.store.writer.write,
+        await self.store.writer.write_async(
             lambda ctx: repository.update_order(
                 ctx,
                 message.key,
@@ -343,7 +340,7 @@ class GatewayService:
             message.commission,
             message.executed_at,
         )
-        new = await asyncio.to_thread(self.store.writer.write, lambda ctx: repository.insert_fill(ctx, fill))
+        new = await self.store.writer.write_async(lambda ctx: repository.insert_fill(ctx, fill))
         if new:
             await asyncio.to_thread(self.guardian.fill, message.account)
             self.broadcast("orders", message, None)
@@ -359,8 +356,7 @@ class GatewayService:
         if stored != message.quantity:
             reason = f"reconcile: executor reports {message.quantity} {contract}, the hub's fills say {stored}"
             await asyncio.to_thread(self.guardian.set_reducing, message.account, f"reconcile:{contract}", reason)
-            await asyncio.to_thread(
-                self.store.writer.write,
+            await self.store.writer.write_async(
                 lambda ctx: repository.record_alert(
                     ctx, severity="warning", kind="reconcile.mismatch", message=reason, account=message.account
                 ),
@@ -460,19 +456,18 @@ class GatewayService:
         """Store the order (committed) and send it to the account's executor; resent until acknowledged."""
         executor = self.owner_of(intent.account)
 
-        def write(ctx: Any) -> repository.StoredOrder:
-            existing = repository.get_order(ctx.conn, intent.idempotency_key)
-            if existing is not None:
-                return existing
-            return repository.insert_order(
-                ctx, intent, executor=executor, seq=self._next_seq(executor), decision_id=decision_id
-            )
+        def write(ctx: Any) -> tuple[repository.StoredOrder, Any]:
+            stored = repository.get_order(ctx.conn, intent.idempotency_key)
+            if stored is None:
+                stored = repository.insert_order(
+                    ctx, intent, executor=executor, seq=self._next_seq(executor), decision_id=decision_id
+                )
+            row = ctx.conn.execute(select(s.orders).where(s.orders.c.idempotency_key == intent.idempotency_key)).one()
+            return stored, row
 
-        stored = await asyncio.to_thread(self.store.writer.write, write)
+        stored, row = await self.store.writer.write_async(write)
         peer = self.executors.get(executor)
         if peer is not None and stored.status is OrderStatus.PENDING:
-            with self.store.engine.connect() as conn:
-                row = conn.execute(select(s.orders).where(s.orders.c.idempotency_key == intent.idempotency_key)).one()
             self._push(peer, self._order_message(row))
         return stored
 
@@ -497,14 +492,13 @@ class GatewayService:
     async def emergency_stop(self, accounts: list[str] | None, reason: str, actor: str) -> dict[str, str]:
         """HALTED is persisted first, then every owning executor gets a flatten. Returns account -> status."""
         targets = sorted(self._accounts() if accounts is None else set(accounts) & self._accounts())
+        await asyncio.to_thread(self.guardian.halt_many, targets, f"{reason} ({actor})")
         result: dict[str, str] = {}
         for account in targets:
-            await asyncio.to_thread(self.guardian.halt, account, f"{reason} ({actor})")
             connected = self.owner_of(account) in self.executors
             result[account] = "flatten sent" if connected else "halted; executor not connected"
             self.broadcast("risk", self.risk_message(account), ("risk", account))
-        await asyncio.to_thread(
-            self.store.writer.write,
+        await self.store.writer.write_async(
             lambda ctx: ctx.audit(
                 "emergency.stop", {"accounts": targets, "reason": reason, "result": result}, actor=actor
             ),
@@ -528,12 +522,14 @@ class GatewayService:
                     del self._flatten_waiters[key]
                     account = key.split(":")[1]
                     message = f"flatten {key} not acknowledged within {cfg.flatten_timeout_s} s"
-                    await asyncio.to_thread(
-                        self.store.writer.write,
-                        lambda ctx, a=account, t=message: repository.record_alert(
-                            ctx, severity="critical", kind="flatten.unconfirmed", account=a, message=t
-                        ),
-                    )
+                    await self.store.writer.write_async(_alert_op("flatten.unconfirmed", account, message))
+
+
+def _alert_op(kind: str, account: str | None, message: str) -> Callable[[Any], int]:
+    def op(ctx: Any) -> int:
+        return repository.record_alert(ctx, severity="critical", kind=kind, account=account, message=message)
+
+    return op
 
 
 def order_symbol(contract: Contract) -> str:

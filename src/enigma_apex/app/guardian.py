@@ -261,33 +261,50 @@ class GuardianService:
         audit: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         if persist or actions or audit:
-            state, reason = t.trading_state()
-            stored = repository.StoredAccountState(
-                account=t.account,
-                state=state,
-                state_reason=reason,
-                peak=t.peak,
-                threshold=t.s.threshold,
-                locked=t.s.locked,
-                balance=t.s.balance,
-                open_pnl=t.s.open_pnl,
-                session_date=t.s.session,
-                day_start_balance=t.s.day_start,
-                day_pnl=t.day_pnl,
-                detail=json.dumps(t.s.to_json()),
-            )
-
-            def write(ctx: WriteContext) -> None:
-                repository.save_account_state(ctx, stored)
-                for action in actions:
-                    self._record(ctx, action)
-                if audit is not None:
-                    ctx.audit(audit[0], audit[1], account=t.account)
-
-            self.writer.write(write)
+            self.writer.write(self._write_op(t, actions, audit))
         for action in actions:
             if action.kind is ActionKind.FLATTEN:
                 self._flatten(action.account, action.reason)
+
+    def _write_op(
+        self, t: AccountTracker, actions: list[Action], audit: tuple[str, dict[str, Any]] | None
+    ) -> Callable[[WriteContext], None]:
+        """The database write that records a tracker's state, its actions and an optional audit row."""
+        state, reason = t.trading_state()
+        stored = repository.StoredAccountState(
+            account=t.account,
+            state=state,
+            state_reason=reason,
+            peak=t.peak,
+            threshold=t.s.threshold,
+            locked=t.s.locked,
+            balance=t.s.balance,
+            open_pnl=t.s.open_pnl,
+            session_date=t.s.session,
+            day_start_balance=t.s.day_start,
+            day_pnl=t.day_pnl,
+            detail=json.dumps(t.s.to_json()),
+        )
+
+        def write(ctx: WriteContext) -> None:
+            repository.save_account_state(ctx, stored)
+            for action in actions:
+                self._record(ctx, action)
+            if audit is not None:
+                ctx.audit(audit[0], audit[1], account=t.account)
+
+        return write
+
+    def halt_many(self, accounts: list[str], reason: str) -> list[Snapshot]:
+        """The emergency stop: every account HALTED in one committed transaction, then the flattens."""
+        with self._lock:
+            now = self.clock.now()
+            trackers = [self.tracker(a) for a in accounts]
+            ops = [self._write_op(t, t.halt(now, reason), None) for t in trackers]
+            self.writer.write(lambda ctx: [op(ctx) for op in ops])
+            for account in accounts:
+                self._flatten(account, reason)
+            return [t.snapshot() for t in trackers]
 
     @staticmethod
     def _record(ctx: WriteContext, action: Action) -> None:

@@ -1,0 +1,257 @@
+"""`enigma-apex bench gateway`: broadcast, ingress, order dispatch and the emergency-stop cascade.
+
+Everything runs on loopback in one process and one event loop (the clients share the hub's loop),
+so the figures are lower bounds; the bare `websockets` broadcast server runs in the same conditions,
+which is what the ratio compares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import broadcast, serve
+
+from enigma_apex import bootstrap
+from enigma_apex.adapters import ws_server
+from enigma_apex.adapters.clock import SystemClock
+from enigma_apex.adapters.store import tokens
+from enigma_apex.app.gateway import GatewayService
+from enigma_apex.app.service import HubService
+from enigma_apex.bench.stats import percentile
+from enigma_apex.client import new_id, now
+from enigma_apex.config.models import Settings
+from enigma_apex.domain.orders import OrderIntent, Side
+from enigma_apex.domain.symbols import Contract
+from enigma_apex.protocol import messages as m
+from enigma_apex.protocol.codec import decode, encode
+
+EXECUTORS = 5
+ACCOUNTS_PER_EXECUTOR = 4
+
+
+def run(broadcast_events: int = 2000, updates: int = 2000, orders: int = 200, stops: int = 20) -> dict[str, Any]:
+    return asyncio.run(_run(broadcast_events, updates, orders, stops))
+
+
+async def _run(events: int, updates: int, orders: int, stops: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        accounts = [
+            {"name": f"B{e}-{a}", "profile": "apex4-intraday-eval-50k", "executor": f"exec{e}"}
+            for e in range(EXECUTORS)
+            for a in range(ACCOUNTS_PER_EXECUTOR)
+        ]
+        cfg = Settings.model_validate(
+            {
+                "hub": {"data_dir": str(Path(folder) / "data")},
+                "gateway": {"port": 0, "max_backlog": 1_000_000},
+                "accounts": accounts,
+                "database": {"sqlite_synchronous": "NORMAL"},
+            }
+        )
+        clock = SystemClock()
+        store, _ = bootstrap.open_store(cfg, clock)
+        guardian = bootstrap.build_guardian(cfg, store, clock)
+        service = HubService(cfg, None, store, clock, clock.monotonic(), guardian=guardian)
+        gateway = GatewayService(cfg, service, guardian)
+        secrets_ = {}
+        for name, role in [(f"exec{e}", "executor") for e in range(EXECUTORS)] + [
+            (f"dash{i}", "dashboard") for i in range(50)
+        ]:
+            secrets_[name] = store.writer.write(_token_op(name, role))
+        server = await ws_server.start(gateway)
+        url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
+        try:
+            results: dict[str, Any] = {}
+            for clients in (10, 50):
+                ours = await _broadcast_ours(url, gateway, secrets_, clients, events)
+                bare = await _broadcast_bare(clients, events)
+                results[f"broadcast_{clients}_clients"] = {
+                    "deliveries_per_s": round(ours),
+                    "bare_websockets_per_s": round(bare),
+                    "ratio_to_bare": round(ours / bare, 2),
+                }
+            results["account_update_ingress"] = await _ingress(url, secrets_, cfg, updates)
+            results["order_dispatch"] = await _orders(url, gateway, secrets_, orders)
+            results["emergency_stop"] = await _stops(url, gateway, guardian, secrets_, stops)
+        finally:
+            server.close()
+            await server.wait_closed()
+            store.close()
+    ingress = results["account_update_ingress"]["messages_per_s"]
+    results["seed_design_ratios"] = {
+        "throughput_vs_1000_msg_s": round(ingress / 1000, 1),
+        "order_p99_vs_500_ms": round(500 / max(results["order_dispatch"]["p99_ms"], 1e-3), 1),
+        "stop_p99_vs_1_s": round(1000 / max(results["emergency_stop"]["p99_ms"], 1e-3), 1),
+    }
+    results["targets"] = {
+        "broadcast_10_clients_per_s": 50000,
+        "ratio_to_bare": 0.7,
+        "order_p99_ms": 5,
+        "stop_p99_ms": 20,
+    }
+    return results
+
+
+def _token_op(name: str, role: str) -> Any:
+    def op(ctx: Any) -> str:
+        return tokens.create_token(ctx, name=name, role=role)[0]
+
+    return op
+
+
+async def _hello(ws: Any, token: str) -> None:
+    await ws.send(encode(m.Hello(id=new_id(), ts=now(), token=token, client="bench")))
+    await ws.recv()
+
+
+async def _count_until_end(ws: Any) -> int:
+    count = 0
+    async for frame in ws:
+        if '"end"' in frame:
+            return count
+        count += 1
+    return count
+
+
+async def _broadcast_ours(
+    url: str, gateway: GatewayService, secrets_: dict[str, str], clients: int, events: int
+) -> float:
+    sockets = [await connect(url, compression=None) for _ in range(clients)]
+    for i, ws in enumerate(sockets):
+        await _hello(ws, secrets_[f"dash{i}"])
+        await ws.send(encode(m.Subscribe(id=new_id(), ts=now(), topics=["market"])))
+    await asyncio.sleep(0.2)
+    counters = [asyncio.create_task(_count_until_end(ws)) for ws in sockets]
+    start = time.perf_counter()
+    for i in range(events):
+        message = m.MarketData(id=f"md{i}", ts=now(), symbol="MNQ 12-26", last=Decimal("21000.25"))
+        gateway.broadcast("market", message, None)  # uncoalesced: every event is a delivery
+        if i % 50 == 0:
+            await asyncio.sleep(0)
+    for peer in list(gateway.peers):
+        if "market" in peer.topics:
+            peer.fifo.append('{"id":"end"}')
+            peer.wake.set()
+    received = sum(await asyncio.gather(*counters))
+    elapsed = time.perf_counter() - start
+    for ws in sockets:
+        await ws.close()
+    await asyncio.sleep(0.1)
+    return received / elapsed
+
+
+async def _broadcast_bare(clients: int, events: int) -> float:
+    conns: set[Any] = set()
+
+    async def handler(connection: Any) -> None:
+        conns.add(connection)
+        await connection.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        sockets = [await connect(f"ws://127.0.0.1:{port}", compression=None) for _ in range(clients)]
+        while len(conns) < clients:  # noqa: ASYNC110 - the server handler registers connections
+            await asyncio.sleep(0.01)
+        counters = [asyncio.create_task(_count_until_end(ws)) for ws in sockets]
+        start = time.perf_counter()
+        for i in range(events):
+            text = encode(m.MarketData(id=f"md{i}", ts=now(), symbol="MNQ 12-26", last=Decimal("21000.25")))
+            broadcast(conns, text)
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+        broadcast(conns, '{"id":"end"}')
+        received = sum(await asyncio.gather(*counters))
+        elapsed = time.perf_counter() - start
+        for ws in sockets:
+            await ws.close()
+    return received / elapsed
+
+
+async def _ingress(url: str, secrets_: dict[str, str], cfg: Settings, updates: int) -> dict[str, Any]:
+    sockets = [await connect(url, compression=None) for _ in range(EXECUTORS)]
+    for e, ws in enumerate(sockets):
+        await _hello(ws, secrets_[f"exec{e}"])
+
+    async def feed(e: int, ws: Any) -> None:
+        names = [a.name for a in cfg.accounts if a.executor == f"exec{e}"]
+        for i in range(updates // EXECUTORS):
+            balance = Decimal(50000 + (i % 40) * 5)
+            await ws.send(
+                encode(m.AccountUpdate(id=new_id(), ts=now(), account=names[i % len(names)], balance=balance))
+            )
+        await ws.send(encode(m.Ping(id="fin", ts=now())))
+        async for frame in ws:
+            if '"pong"' in frame:
+                break
+
+    start = time.perf_counter()
+    await asyncio.gather(*(feed(e, ws) for e, ws in enumerate(sockets)))
+    elapsed = time.perf_counter() - start
+    for ws in sockets:
+        await ws.close()
+    await asyncio.sleep(0.1)
+    return {"executors": EXECUTORS, "messages": updates, "messages_per_s": round(updates / elapsed)}
+
+
+async def _orders(url: str, gateway: GatewayService, secrets_: dict[str, str], orders: int) -> dict[str, Any]:
+    ws = await connect(url, compression=None)
+    await _hello(ws, secrets_["exec0"])
+    contract = Contract("MNQ", 2026, 12)
+    latencies = []
+    for i in range(orders):
+        intent = OrderIntent(f"bench-{i}-{new_id()}", "B0-0", contract, Side.BUY if i % 2 else Side.SELL, 1)
+        start = time.perf_counter()
+        await gateway.place_order(intent)
+        while True:
+            message = decode(await ws.recv())
+            if isinstance(message, m.OrderPlace) and message.key == intent.idempotency_key:
+                break
+        latencies.append((time.perf_counter() - start) * 1000)
+        await ws.send(encode(m.Ack(id=new_id(), ts=now(), key=intent.idempotency_key, status="accepted")))
+    await ws.close()
+    return {
+        "orders": orders,
+        "p50_ms": round(percentile(latencies, 50), 3),
+        "p99_ms": round(percentile(latencies, 99), 3),
+        "path": "stored (committed) -> order.place received by a connected executor",
+    }
+
+
+async def _stops(
+    url: str, gateway: GatewayService, guardian: Any, secrets_: dict[str, str], stops: int
+) -> dict[str, Any]:
+    sockets = [await connect(url, compression=None) for _ in range(EXECUTORS)]
+    for e, ws in enumerate(sockets):
+        await _hello(ws, secrets_[f"exec{e}"])
+    latencies = []
+    for _ in range(stops):
+
+        async def wait_flattens(ws: Any) -> None:
+            seen = 0
+            while seen < ACCOUNTS_PER_EXECUTOR:
+                if isinstance(decode(await ws.recv()), m.Flatten):
+                    seen += 1
+
+        waiters = [asyncio.create_task(wait_flattens(ws)) for ws in sockets]
+        start = time.perf_counter()
+        await gateway.emergency_stop(None, "bench", "bench")
+        await asyncio.gather(*waiters)
+        latencies.append((time.perf_counter() - start) * 1000)
+        for name in list(guardian.trackers):
+            await asyncio.to_thread(guardian.resume, name)
+    for ws in sockets:
+        await ws.close()
+    return {
+        "accounts": EXECUTORS * ACCOUNTS_PER_EXECUTOR,
+        "executors": EXECUTORS,
+        "runs": stops,
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "path": "HALTED persisted for every account, then flatten received by every executor",
+    }
