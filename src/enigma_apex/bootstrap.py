@@ -15,6 +15,8 @@ from enigma_apex.adapters.store.store import Store
 from enigma_apex.app.gateway import GatewayService
 from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.hub import Hub
+from enigma_apex.app.pipeline import SignalPipeline
+from enigma_apex.app.risk import RiskService
 from enigma_apex.app.service import HubService
 from enigma_apex.config.loader import Loaded
 from enigma_apex.config.models import Settings
@@ -59,6 +61,17 @@ def build_guardian(settings: Settings, store: Store, clock: Clock) -> GuardianSe
     return guardian
 
 
+def build_gateway(service: HubService, guardian: GuardianService) -> tuple[GatewayService, SignalPipeline]:
+    """The gateway with the signal pipeline (risk manager, guardian) behind it."""
+    settings, store = service.settings, service.store
+    gateway = GatewayService(settings, service, guardian)
+    risk = RiskService(settings, guardian, store.engine)
+    pipeline = SignalPipeline(settings, store, guardian, risk, service.clock, gateway, gateway.publish_decision)
+    gateway.pipeline = pipeline
+    service.gateway = gateway
+    return gateway, pipeline
+
+
 def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | None = None) -> Hub:
     settings = loaded.settings
     clock = clock or SystemClock()
@@ -76,11 +89,13 @@ def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | Non
     service = HubService(settings, loaded.path, store, clock, clock.monotonic(), guardian=guardian)
     service.config_hash = loaded.text_hash
 
+    gateway, pipeline = build_gateway(service, guardian)
+
     def on_reload(plan: ReloadPlan) -> None:
         logs.set_level(plan.settings.logging.level)
         guardian.apply_settings(plan.settings)
+        pipeline.settings = pipeline.risk.settings = plan.settings
+        pipeline.risk.invalidate()
 
     service.reload_listeners.append(on_reload)
-    gateway = GatewayService(settings, service, guardian)
-    service.gateway = gateway
     return Hub(service, create_app(service), console, gateway)

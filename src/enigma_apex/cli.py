@@ -42,6 +42,14 @@ app.add_typer(account_app, name="account")
 app.add_typer(protocol_app, name="protocol")
 
 
+@bench_app.callback()
+def _bench_quiet() -> None:
+    """Benchmarks log only errors, to stderr: stdout carries the figures (and stays valid JSON with --json)."""
+    from enigma_apex.adapters import logging as bench_logs
+
+    bench_logs.configure(None, level="ERROR")
+
+
 def _echo(line: str = "") -> None:
     typer.echo(line)
 
@@ -950,11 +958,13 @@ def bench_gateway(
     updates: Annotated[int, typer.Option(help="account.update messages from the executors.")] = 2000,
     orders: Annotated[int, typer.Option(help="Orders dispatched.")] = 200,
     stops: Annotated[int, typer.Option(help="Emergency stops timed.")] = 20,
+    signals: Annotated[int, typer.Option(help="Signals sent through the pipeline to an executor.")] = 200,
 ) -> None:
-    """Broadcast deliveries/s (and the ratio to bare websockets), ingress, order dispatch and stop latency."""
+    """Broadcast deliveries/s (and the ratio to bare websockets), ingress, order dispatch, signal-to-order and
+    stop latency."""
     from enigma_apex.bench import gateway
 
-    results = gateway.run(events, updates, orders, stops)
+    results = gateway.run(events, updates, orders, stops, signals)
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import asynccontextmanager
-from datetime import timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -13,78 +11,15 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from websockets.asyncio.client import connect
 
-from enigma_apex import bootstrap
-from enigma_apex.adapters import ws_server
-from enigma_apex.adapters.clock import SystemClock
 from enigma_apex.adapters.store import schema as s
-from enigma_apex.adapters.store import tokens
-from enigma_apex.app.gateway import GatewayService
-from enigma_apex.app.service import HubService
 from enigma_apex.client import HubClient, new_id, now
-from enigma_apex.config.models import Settings
 from enigma_apex.domain.orders import Bracket, OrderIntent, Side
 from enigma_apex.domain.symbols import Contract
 from enigma_apex.protocol import messages as m
-from enigma_apex.protocol.codec import decode, encode
+from enigma_apex.protocol.codec import encode
+from tests.integration.gatewaykit import hello, recv, run, running_hub
 
 MNQ = Contract("MNQ", 2026, 12)
-
-
-@asynccontextmanager
-async def running_hub(tmp_path, **gateway):
-    cfg = Settings.model_validate(
-        {
-            "hub": {"data_dir": str(tmp_path / "data")},
-            "gateway": {"port": 0, **gateway},
-            "accounts": [
-                {"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"},
-                {"name": "A2", "profile": "topstep-combine-50k", "executor": "nt8"},
-                {"name": "A3", "profile": "apex4-eod-eval-50k", "executor": "other"},
-            ],
-        }
-    )
-    clock = SystemClock()
-    store, _ = bootstrap.open_store(cfg, clock)
-    guardian = bootstrap.build_guardian(cfg, store, clock)
-    service = HubService(cfg, None, store, clock, clock.monotonic(), guardian=guardian)
-    gateway_service = GatewayService(cfg, service, guardian)
-    service.gateway = gateway_service
-    made = {}
-    for name, role, expires in (
-        ("nt8", "executor", None),
-        ("tv", "signal", None),
-        ("dash", "dashboard", None),
-        ("obs", "observer", None),
-        ("old", "dashboard", clock.now() - timedelta(days=1)),
-    ):
-        made[name] = store.writer.write(
-            lambda ctx, n=name, r=role, e=expires: tokens.create_token(ctx, name=n, role=r, expires_at=e)
-        )[0]
-    server = await ws_server.start(gateway_service)
-    watchdog = asyncio.create_task(gateway_service.watchdog())
-    url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
-    try:
-        yield url, made, gateway_service, store, guardian
-    finally:
-        watchdog.cancel()
-        server.close()
-        await server.wait_closed()
-        store.close()
-
-
-def hello(token, name="test"):
-    return encode(m.Hello(id=new_id(), ts=now(), token=token, client=name))
-
-
-async def recv(ws, kind=None, timeout=5.0):
-    while True:
-        message = decode(await asyncio.wait_for(ws.recv(), timeout))
-        if kind is None or getattr(message, "type", None) == kind:
-            return message
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def test_auth_success_failure_expiry_and_hello_timeout(tmp_path):

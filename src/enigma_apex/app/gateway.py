@@ -26,9 +26,11 @@ from enigma_apex import __version__
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.app.guardian import GuardianService
+from enigma_apex.app.pipeline import AccountDecision, Outcome, SignalPipeline
 from enigma_apex.app.service import HubService
 from enigma_apex.config.models import Settings
 from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, Side
+from enigma_apex.domain.signals import Direction, Signal, SignalSource
 from enigma_apex.domain.symbols import Contract, Notation, format_symbol, parse_symbol
 from enigma_apex.protocol import messages as m
 from enigma_apex.protocol import roles
@@ -81,6 +83,7 @@ class GatewayService:
         self._seq: dict[str, int] = {}
         self._flatten_waiters: dict[str, float] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self.pipeline: SignalPipeline | None = None  # set by the composition root
         guardian.flatten_sinks.append(self._flatten_from_guardian)
 
     # ================================================================ helpers
@@ -97,9 +100,12 @@ class GatewayService:
         return ""
 
     def _push(self, peer: Peer, message: m.Message, coalesce: tuple[str, str] | None = None) -> None:
+        if not peer.closed:
+            self._enqueue(peer, encode(message), coalesce)
+
+    def _enqueue(self, peer: Peer, text: str, coalesce: tuple[str, str] | None = None) -> None:
         if peer.closed:
             return
-        text = encode(message)
         if coalesce is None:
             peer.fifo.append(text)
         else:
@@ -342,6 +348,8 @@ class GatewayService:
         )
         new = await self.store.writer.write_async(lambda ctx: repository.insert_fill(ctx, fill))
         if new:
+            if self.pipeline is not None:
+                self.pipeline.risk.invalidate()
             await asyncio.to_thread(self.guardian.fill, message.account)
             self.broadcast("orders", message, None)
 
@@ -374,10 +382,74 @@ class GatewayService:
         self.broadcast("risk", self.risk_message(message.account), ("risk", message.account))
 
     async def _on_market_data(self, peer: Peer, message: m.MarketData) -> None:
+        if self.pipeline is not None and message.last is not None:
+            self.pipeline.quotes[parse_symbol(message.symbol, on=self._now().date())] = message.last
         self.broadcast("market", message, ("market", message.symbol))
 
     async def _on_health(self, peer: Peer, message: m.Health) -> None:
         self.broadcast("health", message, ("health", peer.name))
+
+    # ---------------------------------------------------------------- signals
+    async def _on_signal(self, peer: Peer, message: m.SignalMsg) -> None:
+        pipeline = self._pipeline(peer, message.id)
+        if pipeline is None:
+            return
+        signal = signal_from_message(message, self._now(), peer.name)
+        raw = message.model_dump(mode="json")
+        outcome = await pipeline.submit(signal, dedup_key=f"ws:{peer.name}:{message.id}", raw=raw)
+        self._answer(peer, message.id, outcome)
+
+    async def _on_approve(self, peer: Peer, message: m.Approve) -> None:
+        pipeline = self._pipeline(peer, message.id)
+        if pipeline is not None:
+            outcome = await pipeline.approve(message.signal_id, f"{peer.role}:{peer.name}")
+            self._answer(peer, message.id, outcome, approval=True)
+
+    async def _on_reject(self, peer: Peer, message: m.Reject) -> None:
+        pipeline = self._pipeline(peer, message.id)
+        if pipeline is not None:
+            outcome = await pipeline.reject(message.signal_id, f"{peer.role}:{peer.name}")
+            self._answer(peer, message.id, outcome, approval=True)
+
+    def _pipeline(self, peer: Peer, ref: str) -> SignalPipeline | None:
+        if self.pipeline is None:
+            self._error(peer, ProtocolError(ErrorCode.UNAVAILABLE, "the signal pipeline is not running", None, ref))
+        return self.pipeline
+
+    def _answer(self, peer: Peer, ref: str, outcome: Outcome, *, approval: bool = False) -> None:
+        """Tell the sender the outcome. Decisions also go to every ``decisions`` subscriber."""
+        if outcome.duplicate:
+            code, text = (
+                (ErrorCode.NOT_PENDING, f"signal {outcome.signal_id} is not waiting for approval")
+                if approval
+                else (ErrorCode.DUPLICATE, "this signal was already received; nothing done")
+            )
+            self._error(peer, ProtocolError(code, text, None, ref))
+            return
+        if "decisions" not in peer.topics:
+            for decision in outcome.decisions:
+                self._push(peer, self.decision_message(decision))
+
+    def publish_decision(self, decision: AccountDecision) -> None:
+        self.broadcast("decisions", self.decision_message(decision), None)
+
+    def decision_message(self, d: AccountDecision) -> m.DecisionMsg:
+        return m.DecisionMsg(
+            id=self._id(),
+            ts=self._now(),
+            decision_id=d.decision_id,
+            signal_id=d.signal_id,
+            account=d.account,
+            action=d.action,
+            symbol=d.symbol,
+            quantity=d.quantity,
+            verdicts=[
+                m.VerdictMsg(code=str(v["code"]), max_quantity=int(v["max_quantity"]), reason=str(v["reason"])[:500])
+                for v in d.verdicts
+            ],
+            reason=d.reason[:500],
+            order_keys=list(d.order_keys),
+        )
 
     # ---------------------------------------------------------------- control
     async def _on_emergency_stop(self, peer: Peer, message: m.EmergencyStop) -> None:
@@ -432,6 +504,24 @@ class GatewayService:
             ).all()
         return [encode(self._order_message(row)) for row in rows]
 
+    def _intent_message(self, intent: OrderIntent, seq: int) -> m.OrderPlace:
+        bracket = intent.bracket
+        return m.OrderPlace(
+            id=f"o-{secrets.token_hex(6)}",
+            ts=self._now(),
+            seq=seq,
+            key=intent.idempotency_key,
+            account=intent.account,
+            symbol=repository.symbol_of(intent.contract),
+            side=intent.side.value,
+            quantity=intent.quantity,
+            order_type=intent.order_type.value,
+            limit_price=intent.limit_price,
+            stop_price=intent.stop_price,
+            bracket=None if bracket is None else m.Bracket(stop=bracket.stop, target=bracket.target),
+            purpose=intent.purpose.value,
+        )
+
     def _order_message(self, row: Any) -> m.OrderPlace:
         import json
 
@@ -452,24 +542,30 @@ class GatewayService:
             purpose=row.purpose,
         )
 
-    async def place_order(self, intent: OrderIntent, decision_id: str | None = None) -> repository.StoredOrder:
-        """Store the order (committed) and send it to the account's executor; resent until acknowledged."""
+    def store_order(self, ctx: Any, intent: OrderIntent, decision_id: str | None = None) -> tuple[Any, str]:
+        """Inside a write transaction: store the order with the executor's next sequence number (a repeated
+        idempotency key returns the stored order unchanged). ``send_order`` sends it once committed."""
         executor = self.owner_of(intent.account)
-
-        def write(ctx: Any) -> tuple[repository.StoredOrder, Any]:
-            stored = repository.get_order(ctx.conn, intent.idempotency_key)
-            if stored is None:
-                stored = repository.insert_order(
-                    ctx, intent, executor=executor, seq=self._next_seq(executor), decision_id=decision_id
-                )
+        seq = self._next_seq(executor)
+        stored = repository.insert_order(ctx, intent, executor=executor, seq=seq, decision_id=decision_id)
+        if not stored.created:
+            self._seq[executor] -= 1  # the number was not used
             row = ctx.conn.execute(select(s.orders).where(s.orders.c.idempotency_key == intent.idempotency_key)).one()
-            return stored, row
+            return stored, encode(self._order_message(row))
+        return stored, encode(self._intent_message(intent, seq))
 
-        stored, row = await self.store.writer.write_async(write)
-        peer = self.executors.get(executor)
-        if peer is not None and stored.status is OrderStatus.PENDING:
-            self._push(peer, self._order_message(row))
-        return stored
+    def send_order(self, stored: tuple[Any, str]) -> None:
+        """After the commit: send a pending order to its executor (it is resent on reconnect until acknowledged)."""
+        order, text = stored
+        peer = self.executors.get(order.executor)
+        if peer is not None and order.status is OrderStatus.PENDING:
+            self._enqueue(peer, text)
+
+    async def place_order(self, intent: OrderIntent) -> repository.StoredOrder:
+        """Store the order (committed), then send it to the account's executor."""
+        stored = await self.store.writer.write_async(lambda ctx: self.store_order(ctx, intent))
+        self.send_order(stored)
+        return stored[0]  # type: ignore[no-any-return]
 
     def _send_flatten(self, peer: Peer, account: str, reason: str) -> None:
         key = f"flatten:{account}:{secrets.token_hex(4)}"
@@ -517,6 +613,8 @@ class GatewayService:
                     peer.closed = True
                     await peer.close(CLOSE_SILENT, "no heartbeat")
                     await self.disconnected(peer)
+            if self.pipeline is not None:
+                await self.pipeline.expire_and_record()
             for key, started in list(self._flatten_waiters.items()):
                 if now - started > cfg.flatten_timeout_s:
                     del self._flatten_waiters[key]
@@ -530,6 +628,25 @@ def _alert_op(kind: str, account: str | None, message: str) -> Callable[[Any], i
         return repository.record_alert(ctx, severity="critical", kind=kind, account=account, message=message)
 
     return op
+
+
+def signal_from_message(message: m.SignalMsg, now: datetime, sender: str) -> Signal:
+    """A protocol ``signal`` as a domain signal (the symbol was checked by the protocol validator)."""
+    return Signal(
+        signal_id=repository.new_id(),
+        source=SignalSource.API,
+        contract=parse_symbol(message.symbol, on=now.date()),
+        direction=Direction(message.side),
+        received_at=now,
+        entry=message.entry,
+        stop=message.stop,
+        target=message.target,
+        group=message.group,
+        power=message.power,
+        confluence=message.confluence,
+        note=(message.note or "")[:500],
+        extra=(("sender", sender),),
+    )
 
 
 def order_symbol(contract: Contract) -> str:

@@ -39,6 +39,11 @@ class RiskService:
         self.settings = settings
         self.guardian = guardian
         self.engine = engine
+        self._stats: dict[str | None, dict[str, TradeStats]] = {}  # cleared by every fill (see invalidate)
+
+    def invalidate(self) -> None:
+        """Forget cached statistics: called when a fill arrives, so the next size sees it."""
+        self._stats = {}
 
     @property
     def prior(self) -> Prior:
@@ -47,6 +52,9 @@ class RiskService:
 
     def stats(self, account: str | None = None) -> dict[str, TradeStats]:
         """Statistics per account (key = account) and per setup (key = 'account/setup')."""
+        cached = self._stats.get(account)
+        if cached is not None:
+            return cached
         with self.engine.connect() as conn:
             trades = load_trades(conn, account, tuple(self.settings.sizing.power_buckets))
         groups: dict[str, list[TradeRecord]] = {}
@@ -55,7 +63,9 @@ class RiskService:
             groups.setdefault(f"{t.account}/{t.setup}", []).append(t)
         if account is not None:
             groups.setdefault(account, [])
-        return {key: compute(items, self.prior) for key, items in sorted(groups.items())}
+        result = {key: compute(items, self.prior) for key, items in sorted(groups.items())}
+        self._stats[account] = result
+        return result
 
     def room(self, account: str, intent: Intent) -> AccountRoom:
         """The guardian's figures for sizing. Size-dependent verdicts (threshold, DLL, MAE, cap) are left to

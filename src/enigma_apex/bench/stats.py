@@ -21,3 +21,7 @@ def summary_us(samples_s: list[float]) -> dict[str, float]:
         "p99_us": round(percentile(us, 99), 1),
         "mean_us": round(statistics.fmean(us), 1) if us else float("nan"),
     }
+
+
+def summary_ms(samples_ms: list[float], digits: int = 3) -> dict[str, float]:
+    return {"p50_ms": round(percentile(samples_ms, 50), digits), "p99_ms": round(percentile(samples_ms, 99), digits)}

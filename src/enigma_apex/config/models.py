@@ -369,6 +369,13 @@ class SignalsSection(Section):
         description="auto: execute; confirm: wait for approval; alert: notify only.",
         json_schema_extra=LIVE,
     )
+    confirm_timeout_s: Decimal = Field(
+        Decimal(60),
+        gt=0,
+        le=3600,
+        description="A signal waiting for approval (confirm mode) expires after this many seconds.",
+        json_schema_extra=LIVE,
+    )
 
 
 AccountName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

@@ -103,14 +103,18 @@ class VerdictMsg(BaseModel):
 
 
 class DecisionMsg(Message):
+    """What the hub decided for one account on one signal (account empty when no account was routed)."""
+
     type: Literal["decision"] = "decision"
+    decision_id: str
     signal_id: str
-    account: Account
-    action: Literal["take", "skip", "reduce", "alert", "confirm", "expired", "refused"]
+    account: Account | None = None
+    action: Literal["take", "skip", "reduce", "alert", "confirm", "expired", "refused", "rejected"]
     symbol: Symbol
     quantity: Annotated[int, Field(ge=0)]
     verdicts: list[VerdictMsg] = []
     reason: Text = ""
+    order_keys: list[str] = []
 
 
 class Approve(Message):

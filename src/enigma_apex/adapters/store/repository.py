@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.adapters.store.audit import canonical_json
@@ -29,7 +29,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _symbol(contract: Contract) -> str:
+def symbol_of(contract: Contract) -> str:
     return format_symbol(contract, Notation.NINJATRADER)
 
 
@@ -137,42 +137,73 @@ def load_account_states(conn: Connection) -> dict[str, StoredAccountState]:
     return out
 
 
+# Statements built once with bound parameters: compiled once, cached by SQLAlchemy (the hot write paths).
+_SAVE_STATE = (
+    update(s.account_state)
+    .where(s.account_state.c.account_id == bindparam("b_account"))
+    .values(
+        {
+            c: bindparam(c)
+            for c in (
+                "state",
+                "state_reason",
+                "peak",
+                "threshold",
+                "locked",
+                "balance",
+                "open_pnl",
+                "session_date",
+                "day_start_balance",
+                "day_pnl",
+                "detail",
+                "updated_at",
+            )
+        }
+    )
+)
+_SET_STATE = (
+    update(s.account_state)
+    .where(s.account_state.c.account_id == bindparam("b_account"))
+    .values(state=bindparam("state"), state_reason=bindparam("state_reason"), updated_at=bindparam("updated_at"))
+)
+
+
 def save_account_state(ctx: WriteContext, st: StoredAccountState) -> None:
     ctx.conn.execute(
-        update(s.account_state)
-        .where(s.account_state.c.account_id == st.account)
-        .values(
-            state=st.state.value,
-            state_reason=st.state_reason,
-            peak=st.peak,
-            threshold=st.threshold,
-            locked=st.locked,
-            balance=st.balance,
-            open_pnl=st.open_pnl,
-            session_date=st.session_date.isoformat() if st.session_date else None,
-            day_start_balance=st.day_start_balance,
-            day_pnl=st.day_pnl,
-            detail=st.detail,
-            updated_at=ctx.clock.now(),
-        )
+        _SAVE_STATE,
+        {
+            "b_account": st.account,
+            "state": st.state.value,
+            "state_reason": st.state_reason,
+            "peak": st.peak,
+            "threshold": st.threshold,
+            "locked": st.locked,
+            "balance": st.balance,
+            "open_pnl": st.open_pnl,
+            "session_date": st.session_date.isoformat() if st.session_date else None,
+            "day_start_balance": st.day_start_balance,
+            "day_pnl": st.day_pnl,
+            "detail": st.detail,
+            "updated_at": ctx.clock.now(),
+        },
     )
 
 
 def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
     """Persist a trading-state change (HALTED survives restarts) with its audit row."""
     ctx.conn.execute(
-        s.trading_state_changes.insert().values(
+        s.trading_state_changes.insert(),
+        dict(
             account_id=event.account,
             old_state=event.old.value,
             new_state=event.new.value,
             reason=event.reason,
             ts=event.ts,
-        )
+        ),
     )
     ctx.conn.execute(
-        update(s.account_state)
-        .where(s.account_state.c.account_id == event.account)
-        .values(state=event.new.value, state_reason=event.reason, updated_at=event.ts)
+        _SET_STATE,
+        {"b_account": event.account, "state": event.new.value, "state_reason": event.reason, "updated_at": event.ts},
     )
     ctx.audit(
         "state.changed",
@@ -191,10 +222,11 @@ def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = Non
     ):
         return False
     ctx.conn.execute(
-        s.signals.insert().values(
+        s.signals.insert(),
+        dict(
             id=signal.signal_id,
             source=signal.source.value,
-            symbol=_symbol(signal.contract),
+            symbol=symbol_of(signal.contract),
             direction=signal.direction.value,
             entry=signal.entry,
             stop=signal.stop,
@@ -205,14 +237,14 @@ def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = Non
             dedup_key=dedup_key,
             received_at=signal.received_at,
             raw=canonical_json(raw if raw is not None else {}),
-        )
+        ),
     )
     ctx.audit(
         "signal.received",
         {
             "id": signal.signal_id,
             "source": signal.source.value,
-            "symbol": _symbol(signal.contract),
+            "symbol": symbol_of(signal.contract),
             "direction": signal.direction.value,
         },
     )
@@ -229,10 +261,12 @@ def insert_decision(
     ai: Any,
     verdicts: Any,
     sizing: Any,
+    decision_id: str | None = None,
 ) -> str:
-    decision_id = new_id()
+    decision_id = decision_id or new_id()
     ctx.conn.execute(
-        s.decisions.insert().values(
+        s.decisions.insert(),
+        dict(
             id=decision_id,
             signal_id=signal_id,
             account_id=account,
@@ -242,7 +276,7 @@ def insert_decision(
             ai=canonical_json(ai),
             verdicts=canonical_json(verdicts),
             sizing=canonical_json(sizing),
-        )
+        ),
     )
     ctx.audit(
         "decision",
@@ -285,14 +319,15 @@ def insert_order(
     order_id = new_id()
     bracket = {} if intent.bracket is None else {"stop": intent.bracket.stop, "target": intent.bracket.target}
     ctx.conn.execute(
-        s.orders.insert().values(
+        s.orders.insert(),
+        dict(
             id=order_id,
             idempotency_key=intent.idempotency_key,
             account_id=intent.account,
             decision_id=decision_id,
             executor=executor,
             seq=seq,
-            symbol=_symbol(intent.contract),
+            symbol=symbol_of(intent.contract),
             side=intent.side.value,
             quantity=intent.quantity,
             order_type=intent.order_type.value,
@@ -305,14 +340,14 @@ def insert_order(
             reason="",
             created_at=now,
             updated_at=now,
-        )
+        ),
     )
     ctx.audit(
         "order.stored",
         {
             "id": order_id,
             "key": intent.idempotency_key,
-            "symbol": _symbol(intent.contract),
+            "symbol": symbol_of(intent.contract),
             "side": intent.side.value,
             "quantity": intent.quantity,
             "purpose": intent.purpose.value,
@@ -321,8 +356,20 @@ def insert_order(
         },
         account=intent.account,
     )
-    row = ctx.conn.execute(select(s.orders).where(s.orders.c.id == order_id)).one()
-    return _order_from_row(row, created=True)
+    return StoredOrder(
+        order_id,
+        intent.idempotency_key,
+        intent.account,
+        executor,
+        seq,
+        intent.contract,
+        intent.side,
+        intent.quantity,
+        OrderStatus.PENDING,
+        0,
+        None,
+        created=True,
+    )
 
 
 def update_order(
@@ -377,9 +424,10 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
     if ctx.conn.execute(select(s.fills.c.id).where(s.fills.c.id == fill.fill_id)).first():
         return False
     order = ctx.conn.execute(select(s.orders.c.id).where(s.orders.c.idempotency_key == fill.idempotency_key)).first()
-    symbol = _symbol(fill.contract)
+    symbol = symbol_of(fill.contract)
     ctx.conn.execute(
-        s.fills.insert().values(
+        s.fills.insert(),
+        dict(
             id=fill.fill_id,
             order_id=order.id if order else None,
             account_id=fill.account,
@@ -389,7 +437,7 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
             price=fill.price,
             commission=fill.commission,
             ts=fill.ts,
-        )
+        ),
     )
     current = get_position(ctx.conn, fill.account, fill.contract)
     updated, realised = current.apply(fill)
@@ -397,13 +445,14 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
         s.positions.delete().where((s.positions.c.account_id == fill.account) & (s.positions.c.symbol == symbol))
     )
     ctx.conn.execute(
-        s.positions.insert().values(
+        s.positions.insert(),
+        dict(
             account_id=fill.account,
             symbol=symbol,
             quantity=updated.quantity,
             average_price=updated.average_price,
             updated_at=fill.ts,
-        )
+        ),
     )
     ctx.audit(
         "fill",
@@ -425,7 +474,7 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
 
 def get_position(conn: Connection, account: str, contract: Contract) -> Position:
     row = conn.execute(
-        select(s.positions).where((s.positions.c.account_id == account) & (s.positions.c.symbol == _symbol(contract)))
+        select(s.positions).where((s.positions.c.account_id == account) & (s.positions.c.symbol == symbol_of(contract)))
     ).first()
     if row is None:
         return Position(account, contract)
@@ -442,9 +491,8 @@ def list_positions(conn: Connection, account: str | None = None) -> list[Positio
 # ---------------------------------------------------------------- health, alerts, config changes
 def record_component_health(ctx: WriteContext, event: ComponentHealth) -> None:
     ctx.conn.execute(
-        s.component_health.insert().values(
-            component=event.component, status=event.status, detail=event.detail, ts=event.ts
-        )
+        s.component_health.insert(),
+        dict(component=event.component, status=event.status, detail=event.detail, ts=event.ts),
     )
     ctx.audit(
         "component.health", {"component": event.component, "status": event.status, "detail": event.detail}, ts=event.ts
@@ -462,7 +510,8 @@ def record_alert(
     detail: Any = None,
 ) -> int:
     result = ctx.conn.execute(
-        s.alerts.insert().values(
+        s.alerts.insert(),
+        dict(
             ts=ctx.clock.now(),
             severity=severity,
             kind=kind,
@@ -470,7 +519,7 @@ def record_alert(
             message=message,
             status=status,
             detail=canonical_json(detail or {}),
-        )
+        ),
     )
     ctx.audit("alert", {"severity": severity, "kind": kind, "message": message}, account=account)
     key = result.inserted_primary_key
@@ -482,7 +531,8 @@ def record_config_change(
 ) -> None:
     old_text, new_text = json.dumps(old, default=str), json.dumps(new, default=str)
     ctx.conn.execute(
-        s.config_changes.insert().values(
+        s.config_changes.insert(),
+        dict(
             ts=ctx.clock.now(),
             key=key,
             old_value=old_text,
@@ -490,7 +540,7 @@ def record_config_change(
             applied=applied,
             source=source,
             note=note,
-        )
+        ),
     )
     ctx.audit(
         "config.changed" if applied else "config.refused",

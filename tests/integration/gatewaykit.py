@@ -1,0 +1,85 @@
+"""A real hub core on a real WebSocket server (port 0) for integration tests: gateway, guardian, pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from enigma_apex import bootstrap
+from enigma_apex.adapters import ws_server
+from enigma_apex.adapters.clock import SystemClock
+from enigma_apex.adapters.store import tokens
+from enigma_apex.app.service import HubService
+from enigma_apex.client import new_id, now
+from enigma_apex.config.models import Settings
+from enigma_apex.domain.clock import Clock
+from enigma_apex.protocol import messages as m
+from enigma_apex.protocol.codec import decode, encode
+
+ACCOUNTS = [
+    {"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"},
+    {"name": "A2", "profile": "topstep-combine-50k", "executor": "nt8"},
+    {"name": "A3", "profile": "apex4-eod-eval-50k", "executor": "other"},
+]
+
+
+@asynccontextmanager
+async def running_hub(tmp_path, clock: Clock | None = None, accounts=None, signals=None, **gateway):
+    cfg = Settings.model_validate(
+        {
+            "hub": {"data_dir": str(tmp_path / "data")},
+            "gateway": {"port": 0, **gateway},
+            "signals": signals or {},
+            "accounts": ACCOUNTS if accounts is None else accounts,
+        }
+    )
+    clock = clock or SystemClock()
+    store, _ = bootstrap.open_store(cfg, clock)
+    guardian = bootstrap.build_guardian(cfg, store, clock)
+    service = HubService(cfg, None, store, clock, clock.monotonic(), guardian=guardian)
+    gateway_service, _pipeline = bootstrap.build_gateway(service, guardian)
+    made = {}
+    for name, role, expires in (
+        ("nt8", "executor", None),
+        ("other", "executor", None),
+        ("tv", "signal", None),
+        ("dash", "dashboard", None),
+        ("obs", "observer", None),
+        ("old", "dashboard", clock.now() - timedelta(days=1)),
+    ):
+        made[name] = store.writer.write(
+            lambda ctx, n=name, r=role, e=expires: tokens.create_token(ctx, name=n, role=r, expires_at=e)
+        )[0]
+    server = await ws_server.start(gateway_service)
+    watchdog = asyncio.create_task(gateway_service.watchdog())
+    url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
+    try:
+        yield url, made, gateway_service, store, guardian
+    finally:
+        watchdog.cancel()
+        server.close()
+        await server.wait_closed()
+        store.close()
+
+
+def hello(token: str, name: str = "test") -> str:
+    return encode(m.Hello(id=new_id(), ts=now(), token=token, client=name))
+
+
+async def recv(ws: Any, kind: str | None = None, timeout: float = 5.0) -> Any:
+    while True:
+        message = decode(await asyncio.wait_for(ws.recv(), timeout))
+        if kind is None or getattr(message, "type", None) == kind:
+            return message
+
+
+async def login(ws: Any, token: str) -> Any:
+    """Authenticate a connected client; returns the welcome."""
+    await ws.send(hello(token))
+    return await recv(ws, "welcome")
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
