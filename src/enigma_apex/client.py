@@ -3,6 +3,11 @@
 It authenticates with ``hello``, sends a ``ping`` every heartbeat, reconnects with exponential
 backoff and jitter after any drop, and tells the hub on reconnect the last order-flow ``seq`` it
 processed (``resume_seq``); the hub then re-sends whatever was not acknowledged.
+
+As an executor (``executor=True``) it also keeps the idempotency keys of the order-flow messages it
+has passed on (the most recent ``keys_kept``): a key that comes again is answered with
+``ack status=duplicate`` and never reaches the handler, so a resend cannot place an order twice.
+The handler acknowledges first deliveries itself (``accepted`` or ``rejected``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import contextlib
 import random
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +49,8 @@ class HubClient:
         heartbeat_s: float = 5.0,
         backoff: tuple[float, float] = (0.1, 5.0),
         ssl: Any = None,
+        executor: bool = False,
+        keys_kept: int = 100_000,
     ) -> None:
         self.url = url
         self.token = token
@@ -57,6 +65,10 @@ class HubClient:
         self.connections = 0
         self._ws: ClientConnection | None = None
         self._stopping = False
+        self.executor = executor
+        self.keys_kept = keys_kept
+        self.seen_keys: OrderedDict[str, None] = OrderedDict()
+        self.duplicates = 0
 
     async def run(self) -> None:
         """Connect, and reconnect after every drop, until ``stop``."""
@@ -85,6 +97,8 @@ class HubClient:
                                 continue
                             if message.seq:
                                 self.last_seq = max(self.last_seq or 0, message.seq)
+                            if self.executor and await self._duplicate(ws, message):
+                                continue
                             if self.on_message is not None:
                                 result = self.on_message(message)
                                 if asyncio.iscoroutine(result):
@@ -102,6 +116,20 @@ class HubClient:
                 break
             await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not cryptography
             delay = min(delay * 2, self.backoff[1])
+
+    async def _duplicate(self, ws: ClientConnection, message: m.Message) -> bool:
+        """True (and acknowledged as a duplicate) when this order-flow key was passed on before."""
+        if not isinstance(message, m.OrderPlace | m.OrderCancel | m.Flatten):
+            return False
+        if message.key in self.seen_keys:
+            self.duplicates += 1
+            ack = m.Ack(id=new_id(), ts=now(), ack=message.seq, key=message.key, status="duplicate")
+            await ws.send(encode(ack))
+            return True
+        self.seen_keys[message.key] = None
+        while len(self.seen_keys) > self.keys_kept:
+            self.seen_keys.popitem(last=False)
+        return False
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosed):

@@ -165,15 +165,14 @@ class Executor:
     def __init__(self, url, token):
         self.seen: dict[str, int] = {}
         self.flattened: list[str] = []
-        self.client = HubClient(url, token, "test-executor", self.on_message, heartbeat_s=0.5)
+        self.client = HubClient(url, token, "test-executor", self.on_message, heartbeat_s=0.5, executor=True)
 
     async def on_message(self, message):
-        if isinstance(message, m.OrderPlace | m.Flatten):
-            status = "duplicate" if message.key in self.seen else "accepted"
+        if isinstance(message, m.OrderPlace | m.Flatten):  # the client library already dropped duplicates
             self.seen[message.key] = self.seen.get(message.key, 0) + 1
-            if isinstance(message, m.Flatten) and status == "accepted":
+            if isinstance(message, m.Flatten):
                 self.flattened.append(message.account)
-            await self.client.send(m.Ack(id=new_id(), ts=now(), ack=message.seq, key=message.key, status=status))
+            await self.client.send(m.Ack(id=new_id(), ts=now(), ack=message.seq, key=message.key, status="accepted"))
 
 
 def test_orders_are_stored_sent_acknowledged_and_never_placed_twice_across_reconnects(tmp_path):
@@ -198,8 +197,43 @@ def test_orders_are_stored_sent_acknowledged_and_never_placed_twice_across_recon
             assert sorted(r.idempotency_key for r in rows) == ["sig1:A1", "sig2:A1"]
             assert {r.status for r in rows} == {"accepted"}
             assert sorted(r.seq for r in rows) == [1, 2]
-            assert set(executor.seen) == {"sig1:A1", "sig2:A1"}  # every key delivered; repeats acked as duplicates
+            assert executor.seen == {
+                "sig1:A1": 1,
+                "sig2:A1": 1,
+            }  # every key delivered once; repeats acked as duplicates
             await executor.client.stop()
+            task.cancel()
+
+    run(scenario())
+
+
+def test_the_executor_client_acknowledges_a_resent_key_as_duplicate_without_passing_it_on(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, gateway, store, _guardian):
+            delivered = []
+            client = HubClient(url, made["nt8"], "slow-executor", delivered.append, heartbeat_s=0.5, executor=True)
+            task = asyncio.create_task(client.run())
+            await client.connected.wait()
+            await gateway.place_order(OrderIntent("sig9:A1", "A1", MNQ, Side.BUY, 1))
+            for _ in range(250):  # the handler got it but never acknowledged (a crash before the ack)
+                if any(getattr(x, "key", None) == "sig9:A1" for x in delivered):
+                    break
+                await asyncio.sleep(0.02)
+            await client.drop()  # the hub resends the unacknowledged order on reconnect
+            for _ in range(250):
+                if client.duplicates:
+                    break
+                await asyncio.sleep(0.02)
+            assert client.duplicates == 1 and client.connections == 2
+            assert [x.key for x in delivered if isinstance(x, m.OrderPlace)] == ["sig9:A1"]
+            for _ in range(250):  # the hub records the duplicate acknowledgement: the order is no longer resent
+                with store.engine.connect() as conn:
+                    status = conn.execute(select(s.orders.c.status)).scalar_one()
+                if status == "accepted":
+                    break
+                await asyncio.sleep(0.02)
+            assert status == "accepted"
+            await client.stop()
             task.cancel()
 
     run(scenario())
