@@ -33,6 +33,7 @@ from enigma_apex.domain.orders import Bracket, OrderIntent, OrderPurpose, OrderT
 from enigma_apex.domain.signals import Direction, Signal
 from enigma_apex.domain.symbols import Contract
 from enigma_apex.rules.gate import Intent
+from enigma_apex.sizing.sizer import SizeResult
 
 log = structlog.get_logger("enigma_apex.pipeline")
 
@@ -264,6 +265,12 @@ class SignalPipeline:
             offset = contract.spec.tick_size * ticks
             stop = price - offset if side is Side.BUY else price + offset
         result, _stats = self.risk.size(account, contract, side, price, stop, signal.target)
+        if signal.max_quantity is not None:  # the source's own size caps ours (in the contract we trade)
+            units = contract.spec.micro_ratio if result.contract != contract else 1
+            cap = signal.max_quantity * units
+            if result.quantity > cap:
+                breakdown = {**result.breakdown, "source_cap": cap}
+                result = SizeResult(result.contract, cap, result.code, result.mode, breakdown)
         check = self.guardian.check(
             Intent(account, result.contract, side, max(result.quantity, 1), price, stop, signal.target)
         )

@@ -376,6 +376,31 @@ class SignalsSection(Section):
         description="A signal waiting for approval (confirm mode) expires after this many seconds.",
         json_schema_extra=LIVE,
     )
+    tradingview_secret: SecretStr | None = Field(
+        None,
+        description="Secret path segment of the TradingView webhook URL (secret); empty: the webhook is off.",
+        json_schema_extra=SECRET_LIVE,
+    )
+    webhook_max_age_s: Decimal = Field(
+        Decimal(60),
+        gt=0,
+        le=3600,
+        description="A webhook alert whose own time is older than this is refused as stale.",
+        json_schema_extra=LIVE,
+    )
+    webhook_dedup_s: Decimal = Field(
+        Decimal(30),
+        gt=0,
+        le=3600,
+        description="Equal alerts without a time of their own within this window are one alert.",
+        json_schema_extra=LIVE,
+    )
+    webhook_group: str = Field(
+        "default",
+        min_length=1,
+        description="Account group that TradingView alerts are routed to.",
+        json_schema_extra=LIVE,
+    )
 
 
 AccountName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

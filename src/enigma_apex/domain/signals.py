@@ -37,6 +37,7 @@ class Signal:
     power: int | None = None  # AlgoBox power level
     confluence: int | None = None  # AlgoBox confluence level (1..4)
     note: str = ""
+    max_quantity: int | None = None  # the source's own size: an upper bound for the sizer, never a target
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from enigma_apex import __version__
 from enigma_apex.adapters.store.tokens import TokenRecord
 from enigma_apex.app.service import HubService
+from enigma_apex.app.webhooks import TradingViewWebhook
+from enigma_apex.intake.tradingview import MAX_BODY_BYTES
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -66,6 +68,27 @@ def create_app(service: HubService) -> FastAPI:
             raise HTTPException(404, f"unknown account {account!r}")
         snap = guardian.resume(account)
         return {"account": account, "state": snap.state.value.upper(), "reason": snap.state_reason}
+
+    @app.post(
+        "/webhooks/tradingview/{secret}",
+        summary="TradingView alert (the secret is in the path: TradingView cannot send headers)",
+    )
+    async def tradingview(secret: str, request: Request) -> JSONResponse:
+        gateway = service.gateway
+        if gateway is None or gateway.pipeline is None:
+            raise HTTPException(503, "the signal pipeline is not running")
+        hook = getattr(app.state, "tradingview", None)
+        if hook is None or hook.pipeline is not gateway.pipeline:
+            hook = app.state.tradingview = TradingViewWebhook(gateway.pipeline)
+        if not hook.secret_matches(secret):
+            raise HTTPException(404, "not found")  # a wrong secret and a disabled webhook look the same
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                break
+        answer = await hook.receive(body)
+        return JSONResponse(answer.body, status_code=answer.status)
 
     @app.get("/health", summary="Liveness and database status (no authentication)")
     def health() -> JSONResponse:

@@ -1,0 +1,1 @@
+"""Signal intake: parsers for outside signal formats (pure)."""
