@@ -17,7 +17,7 @@ here too, so the state the gate reads is always the one the numbers imply.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from enum import Enum
@@ -99,7 +99,7 @@ class TrackerState:
     close_flattened: date | None = None  # session whose pre-close flatten was already requested
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _STATE_FIELDS}  # shallow: asdict deep-copies every value
         data["day_history"] = [[d.isoformat(), str(v)] for d, v in self.day_history]
         for key, value in list(data.items()):
             if isinstance(value, Decimal):
@@ -133,6 +133,9 @@ class TrackerState:
             else:
                 kwargs[key] = value
         return cls(**kwargs)
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(TrackerState))
 
 
 @dataclass(frozen=True, slots=True)
