@@ -97,3 +97,22 @@ def test_the_webhook_is_off_without_a_secret(tmp_path):
                 assert response.status_code == 404
 
     run(scenario())
+
+
+def test_a_pipeline_failure_answers_503_and_executes_nothing(tmp_path):
+    signals = {"default_mode": "auto", "tradingview_secret": SECRET}
+
+    async def scenario():
+        async with running_hub(tmp_path, ManualClock(NOW), ACCOUNTS, signals) as (_url, _made, gateway, store, _g):
+
+            async def broken(*_args, **_kwargs):
+                raise RuntimeError("database is gone")
+
+            gateway.pipeline.submit = broken
+            app = create_app(gateway.hub)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as http:
+                response = await http.post(f"/webhooks/tradingview/{SECRET}", json={"ticker": "NQ1!", "action": "buy"})
+            assert response.status_code == 503 and "nothing was executed" in response.json()["error"]
+            assert table(store, s.orders) == []
+
+    run(scenario())

@@ -10,6 +10,7 @@ coalesced to the latest value per account or symbol, so a slow reader never buil
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections import deque
@@ -523,8 +524,6 @@ class GatewayService:
         )
 
     def _order_message(self, row: Any) -> m.OrderPlace:
-        import json
-
         bracket = json.loads(row.bracket or "{}")
         return m.OrderPlace(
             id=f"o-{row.id[:12]}",

@@ -62,6 +62,8 @@ class TradingViewWebhook:
         done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN_S)
         if not done:
             return Answer(202, {"signal_id": signal.signal_id, "status": "accepted; still being decided"})
+        if task.exception() is not None:  # logged by _finished; the database did not take the alert
+            return Answer(503, {"error": "the hub could not store this alert; nothing was executed"})
         outcome = task.result()
         if outcome.duplicate:
             return Answer(200, {"signal_id": None, "status": "duplicate alert; nothing done"})
