@@ -64,6 +64,7 @@ class Peer:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
+    sent_keys: set[str] = field(default_factory=set)  # order keys sent on this connection (each sent once)
 
     @property
     def backlog(self) -> int:
@@ -207,8 +208,10 @@ class GatewayService:
         self.executors[peer.name] = peer
         for account in peer.accounts:
             await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", None)
-        for text in await asyncio.to_thread(self._unacked, peer.name):  # resend until acknowledged
-            peer.fifo.append(text)
+        for key, text in await asyncio.to_thread(self._unacked, peer.name):  # resend until acknowledged
+            if key not in peer.sent_keys:  # an order placed while this list was read went out already
+                peer.sent_keys.add(key)
+                peer.fifo.append(text)
         for account in sorted(peer.accounts):  # accounts halted while away are flattened again
             state = self.guardian.tracker(account).trading_state()[0].value
             if state in ("halted", "failed"):
@@ -495,7 +498,7 @@ class GatewayService:
         self._seq[executor] += 1
         return self._seq[executor]
 
-    def _unacked(self, executor: str) -> list[str]:
+    def _unacked(self, executor: str) -> list[tuple[str, str]]:
         """Every stored order of this executor still waiting for its acknowledgement, in sequence order."""
         with self.store.engine.connect() as conn:
             rows = conn.execute(
@@ -503,7 +506,7 @@ class GatewayService:
                 .where((s.orders.c.executor == executor) & (s.orders.c.status == OrderStatus.PENDING.value))
                 .order_by(s.orders.c.seq)
             ).all()
-        return [encode(self._order_message(row)) for row in rows]
+        return [(row.idempotency_key, encode(self._order_message(row))) for row in rows]
 
     def _intent_message(self, intent: OrderIntent, seq: int) -> m.OrderPlace:
         bracket = intent.bracket
@@ -557,7 +560,8 @@ class GatewayService:
         """After the commit: send a pending order to its executor (it is resent on reconnect until acknowledged)."""
         order, text = stored
         peer = self.executors.get(order.executor)
-        if peer is not None and order.status is OrderStatus.PENDING:
+        if peer is not None and order.status is OrderStatus.PENDING and order.idempotency_key not in peer.sent_keys:
+            peer.sent_keys.add(order.idempotency_key)
             self._enqueue(peer, text)
 
     async def place_order(self, intent: OrderIntent) -> repository.StoredOrder:
