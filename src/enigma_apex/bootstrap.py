@@ -12,6 +12,7 @@ from enigma_apex.adapters.news_file import load_news
 from enigma_apex.adapters.profile_files import load_registry
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.store import Store
+from enigma_apex.app.analyst import AnalystService
 from enigma_apex.app.gateway import GatewayService
 from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.hub import Hub
@@ -66,7 +67,10 @@ def build_gateway(service: HubService, guardian: GuardianService) -> tuple[Gatew
     settings, store = service.settings, service.store
     gateway = GatewayService(settings, service, guardian)
     risk = RiskService(settings, guardian, store.engine)
-    pipeline = SignalPipeline(settings, store, guardian, risk, service.clock, gateway, gateway.publish_decision)
+    analyst = AnalystService(settings, service.clock, store.engine, guardian, risk)
+    pipeline = SignalPipeline(
+        settings, store, guardian, risk, service.clock, gateway, gateway.publish_decision, analyst
+    )
     gateway.pipeline = pipeline
     service.gateway = gateway
     return gateway, pipeline
@@ -96,6 +100,8 @@ def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | Non
         guardian.apply_settings(plan.settings)
         pipeline.settings = pipeline.risk.settings = plan.settings
         pipeline.risk.invalidate()
+        if pipeline.analyst is not None:
+            pipeline.analyst.apply_settings(plan.settings)
 
     service.reload_listeners.append(on_reload)
     return Hub(service, create_app(service), console, gateway)

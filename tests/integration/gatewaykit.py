@@ -26,13 +26,15 @@ ACCOUNTS = [
 
 
 @asynccontextmanager
-async def running_hub(tmp_path, clock: Clock | None = None, accounts=None, signals=None, **gateway):
+async def running_hub(tmp_path, clock: Clock | None = None, accounts=None, signals=None, extra=None, **gateway):
+    """``extra``: more top-level configuration sections (``ai``, ``groups``, ``ocr``, ...)."""
     cfg = Settings.model_validate(
         {
             "hub": {"data_dir": str(tmp_path / "data")},
             "gateway": {"port": 0, **gateway},
             "signals": signals or {},
             "accounts": ACCOUNTS if accounts is None else accounts,
+            **(extra or {}),
         }
     )
     clock = clock or SystemClock()
@@ -59,6 +61,7 @@ async def running_hub(tmp_path, clock: Clock | None = None, accounts=None, signa
         yield url, made, gateway_service, store, guardian
     finally:
         watchdog.cancel()
+        await gateway_service.pipeline.close()
         server.close()
         await server.wait_closed()
         store.close()

@@ -143,6 +143,8 @@ class Hub:
                 await ws_server.wait_closed()
             server.should_exit = True
             await serve_task
+            if self.gateway is not None and self.gateway.pipeline is not None:
+                await self.gateway.pipeline.close()
             await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.stopped", {"reason": "signal"}))
             log.info("hub.stopped")
         return 0

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal, Protocol
 
 import structlog
@@ -25,6 +25,8 @@ import structlog
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.store import Store
 from enigma_apex.adapters.store.writer import WriteContext
+from enigma_apex.analysis.answer import NOT_ANALYSED, Analysis
+from enigma_apex.app.analyst import AnalystService
 from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.risk import RiskService
 from enigma_apex.config.models import AccountEntry, Settings
@@ -110,6 +112,8 @@ class _Pending:
     signal: Signal
     accounts: list[str]
     expires_at: datetime
+    analysis: Analysis
+    analysis_id: str | None
 
 
 def order_key(signal_id: str, account: str) -> str:
@@ -126,6 +130,7 @@ class SignalPipeline:
         clock: Clock,
         desk: OrderDesk,
         publish: Publish | None = None,
+        analyst: AnalystService | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -134,42 +139,69 @@ class SignalPipeline:
         self.clock = clock
         self.desk = desk
         self.publish = publish
+        self.analyst = analyst
         self.quotes: dict[Contract, Decimal] = {}  # last traded price per contract, from executors' market data
         self.pending: dict[str, _Pending] = {}
+
+    async def close(self) -> None:
+        """Release the analyst's HTTP connections (at shutdown)."""
+        if self.analyst is not None:
+            await self.analyst.close()
 
     # ------------------------------------------------------------------ intake
     def accounts_for(self, signal: Signal) -> list[AccountEntry]:
         group = signal.group or "default"
         return [a for a in self.settings.accounts if a.group == group]
 
+    def group_mode(self, group: str) -> tuple[str, Decimal, bool]:
+        """(mode, approval window in seconds, analyse?) of an account group."""
+        signals = self.settings.signals
+        cfg = self.settings.groups.get(group)
+        if cfg is None:
+            return signals.default_mode, signals.confirm_timeout_s, True
+        return cfg.mode or signals.default_mode, cfg.confirm_timeout_s or signals.confirm_timeout_s, cfg.analyse
+
     async def submit(self, signal: Signal, dedup_key: str | None = None, raw: Any = None) -> Outcome:
-        """Decide for every account of the signal's group, then store the signal, the decisions and the orders in
-        one transaction, and only then send the orders. A repeated ``dedup_key`` stores and sends nothing."""
+        """Analyse, then decide for every account of the signal's group, then store the signal, the analysis,
+        the decisions and the orders in one transaction, and only then send the orders. A repeated
+        ``dedup_key`` stores and sends nothing."""
         accounts = [a.name for a in self.accounts_for(signal)]
-        mode = self.settings.signals.default_mode
-        if signal.direction is Direction.EXIT and mode == "confirm":
+        group = signal.group or "default"
+        mode, window, analyse = self.group_mode(group)
+        exit_signal = signal.direction is Direction.EXIT
+        if exit_signal and mode == "confirm":
             mode = "auto"  # closing risk never waits for a person
-        deadline = self.clock.now() + timedelta(seconds=float(self.settings.signals.confirm_timeout_s))
+        analysis = NOT_ANALYSED
+        if accounts and analyse and not exit_signal and self.analyst is not None:
+            analysis = await self.analyst.analyse(signal, accounts)
+        analysis_id = repository.new_id() if analysis.source != "none" else None
+        deadline = self.clock.now() + timedelta(seconds=float(window))
         plans: list[tuple[str | None, _Plan]]
         if not accounts:
-            reason = f"no account is in group {signal.group or 'default'!r}"
+            reason = f"no account is in group {group!r}"
             plans = [(None, _Plan("skip", signal.contract, reason=reason))]
         elif mode == "auto":
-            plans = await asyncio.to_thread(self._plan_all, signal, accounts)
+            plans = await asyncio.to_thread(self._plan_all, signal, accounts, analysis)
         elif mode == "confirm":
             reason = f"waiting for approval until {deadline.isoformat(timespec='seconds')}"
-            plans = [(a, _Plan("confirm", signal.contract, reason=reason)) for a in accounts]
+            plans = [(a, _Plan("confirm", self.contract_for(signal, a), reason=reason)) for a in accounts]
         else:
-            plans = [(a, _Plan("alert", signal.contract, reason="alert mode: not executed")) for a in accounts]
+            plans = [
+                (a, _Plan("alert", self.contract_for(signal, a), reason="alert mode: not executed")) for a in accounts
+            ]
 
         def first_time(ctx: WriteContext) -> bool:
-            return repository.insert_signal(ctx, signal, dedup_key, raw)
+            if not repository.insert_signal(ctx, signal, dedup_key, raw):
+                return False
+            if analysis_id is not None:
+                repository.insert_analysis(ctx, signal.signal_id, analysis, analysis_id)
+            return True
 
-        outcome = await self._commit(signal, plans, first_time)
+        outcome = await self._commit(signal, plans, first_time, analysis, analysis_id)
         if outcome.duplicate:
             log.info("signal.duplicate", signal=signal.signal_id, dedup_key=dedup_key)
         elif mode == "confirm" and accounts:
-            self.pending[signal.signal_id] = _Pending(signal, accounts, deadline)
+            self.pending[signal.signal_id] = _Pending(signal, accounts, deadline, analysis, analysis_id)
         return outcome
 
     async def approve(self, signal_id: str, actor: str) -> Outcome:
@@ -179,8 +211,8 @@ class SignalPipeline:
         if pending is None:
             return Outcome(signal_id, duplicate=True)
         log.info("signal.approved", signal=signal_id, actor=actor)
-        plans = await asyncio.to_thread(self._plan_all, pending.signal, pending.accounts)
-        return await self._commit(pending.signal, plans)
+        plans = await asyncio.to_thread(self._plan_all, pending.signal, pending.accounts, pending.analysis)
+        return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id)
 
     async def reject(self, signal_id: str, actor: str) -> Outcome:
         await self.expire_and_record()
@@ -188,7 +220,8 @@ class SignalPipeline:
         if pending is None:
             return Outcome(signal_id, duplicate=True)
         plan = _Plan("rejected", pending.signal.contract, reason=f"rejected by {actor}")
-        return await self._commit(pending.signal, [(a, plan) for a in pending.accounts])
+        plans: list[tuple[str | None, _Plan]] = [(a, plan) for a in pending.accounts]
+        return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id)
 
     async def expire_and_record(self) -> None:
         """Record an ``expired`` decision for every confirmation past its deadline."""
@@ -196,7 +229,8 @@ class SignalPipeline:
         for signal_id in [sid for sid, p in self.pending.items() if p.expires_at <= now]:
             pending = self.pending.pop(signal_id)
             plan = _Plan("expired", pending.signal.contract, reason="not approved in time")
-            await self._commit(pending.signal, [(a, plan) for a in pending.accounts])
+            plans: list[tuple[str | None, _Plan]] = [(a, plan) for a in pending.accounts]
+            await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id)
 
     # ------------------------------------------------------------------ one transaction, then the orders leave
     async def _commit(
@@ -204,15 +238,18 @@ class SignalPipeline:
         signal: Signal,
         plans: list[tuple[str | None, _Plan]],
         before: Callable[[WriteContext], bool] | None = None,
+        analysis: Analysis = NOT_ANALYSED,
+        analysis_id: str | None = None,
     ) -> Outcome:
         decided = [(repository.new_id(), account, plan) for account, plan in plans]
+        ai = {"analysis_id": analysis_id, **analysis.as_dict()}
 
         def op(ctx: WriteContext) -> list[Any] | None:
             if before is not None and not before(ctx):
                 return None
             stored: list[Any] = []
             for decision_id, account, plan in decided:
-                self._record_op(decision_id, signal, account, plan)(ctx)
+                self._record_op(decision_id, signal, account, plan, ai)(ctx)
                 stored.extend(self.desk.store_order(ctx, intent, decision_id) for intent in plan.intents)
             return stored
 
@@ -241,16 +278,33 @@ class SignalPipeline:
         return Outcome(signal.signal_id, False, decisions)
 
     # ------------------------------------------------------------------ per account
-    def _plan_all(self, signal: Signal, accounts: list[str]) -> list[tuple[str | None, _Plan]]:
-        return [(account, self.plan(signal, account)) for account in accounts]
+    def _plan_all(
+        self, signal: Signal, accounts: list[str], analysis: Analysis = NOT_ANALYSED
+    ) -> list[tuple[str | None, _Plan]]:
+        return [(account, self.plan(signal, account, analysis)) for account in accounts]
 
-    def plan(self, signal: Signal, account: str) -> _Plan:
+    def contract_for(self, signal: Signal, account: str) -> Contract:
+        """The contract this account trades for the signal: its symbol map may swap mini and micro."""
+        entry = self.guardian.accounts.get(account)
+        root = entry.symbols.get(signal.contract.root) if entry is not None else None
+        if root is None:
+            return signal.contract
+        return Contract(root, signal.contract.year, signal.contract.month)
+
+    def plan(self, signal: Signal, account: str, analysis: Analysis = NOT_ANALYSED) -> _Plan:
         """Gate and size one account's order for a signal (no writes)."""
         if signal.direction is Direction.EXIT:
             return self._plan_exit(signal, account)
-        contract = signal.contract
+        contract = self.contract_for(signal, account)
+        if analysis.action == "skip":
+            why = analysis.fallback_reason and f"; scorer used: {analysis.fallback_reason}"
+            return _Plan(
+                "skip", contract, reason=f"analyst ({analysis.source}) says skip, score {analysis.score}{why or ''}"
+            )
         side = Side.BUY if signal.direction is Direction.LONG else Side.SELL
-        price = signal.entry if signal.entry is not None else self.quotes.get(contract)
+        price = (
+            signal.entry if signal.entry is not None else self.quotes.get(contract, self.quotes.get(signal.contract))
+        )
         if price is None:
             return _Plan("refused", contract, reason=f"no entry price in the signal and no market data for {contract}")
         stop = signal.stop
@@ -264,13 +318,10 @@ class SignalPipeline:
                 )
             offset = contract.spec.tick_size * ticks
             stop = price - offset if side is Side.BUY else price + offset
-        result, _stats = self.risk.size(account, contract, side, price, stop, signal.target)
-        if signal.max_quantity is not None:  # the source's own size caps ours (in the contract we trade)
-            units = contract.spec.micro_ratio if result.contract != contract else 1
-            cap = signal.max_quantity * units
-            if result.quantity > cap:
-                breakdown = {**result.breakdown, "source_cap": cap}
-                result = SizeResult(result.contract, cap, result.code, result.mode, breakdown)
+        confidence = analysis.confidence if analysis.source != "none" else None
+        result, _stats = self.risk.size(account, contract, side, price, stop, signal.target, confidence)
+        entry = self.guardian.accounts[account]
+        result = _scaled(result, contract, signal, entry.multiplier, analysis, self.settings.ai.reduce_factor)
         check = self.guardian.check(
             Intent(account, result.contract, side, max(result.quantity, 1), price, stop, signal.target)
         )
@@ -283,7 +334,8 @@ class SignalPipeline:
             gate_reason = result.breakdown.get("gate_reason") or result.breakdown.get("reason")
             if gate_reason:
                 reason = f"{result.code}: {gate_reason}"
-            return _Plan("refused", result.contract, 0, reason, verdicts, sizing)
+            action: Action = "skip" if result.code in ("ANALYST_REDUCE", "MULTIPLIER") else "refused"
+            return _Plan(action, result.contract, 0, reason, verdicts, sizing)
         intent = OrderIntent(
             idempotency_key=order_key(signal.signal_id, account),
             account=account,
@@ -318,7 +370,9 @@ class SignalPipeline:
         return _Plan("take", held[0][0], sum(abs(q) for _, q in held), f"exit {what}", intents=intents)
 
     # ------------------------------------------------------------------ records
-    def _record_op(self, decision_id: str, signal: Signal, account: str | None, plan: _Plan) -> Record:
+    def _record_op(
+        self, decision_id: str, signal: Signal, account: str | None, plan: _Plan, ai: dict[str, Any]
+    ) -> Record:
         def op(ctx: WriteContext) -> str:
             return repository.insert_decision(
                 ctx,
@@ -326,13 +380,52 @@ class SignalPipeline:
                 account=account,
                 action=plan.action,
                 quantity=plan.quantity,
-                ai={"used": False, "reason": "no analyst in the path"},
+                ai=ai,
                 verdicts=list(plan.verdicts),
                 sizing={**plan.sizing, "reason": plan.reason},
                 decision_id=decision_id,
             )
 
         return op
+
+
+def _scaled(
+    result: SizeResult,
+    traded: Contract,
+    signal: Signal,
+    multiplier: Decimal,
+    analysis: Analysis,
+    reduce_factor: Decimal,
+) -> SizeResult:
+    """The sizer's result after the source's own size (times the account's multiplier), a multiplier below 1 and
+    the analyst's ``reduce``: each can only lower it. Every step is kept in the breakdown."""
+    quantity, code, steps = result.quantity, result.code, []
+    if quantity <= 0:
+        return result
+    units = traded.spec.micro_ratio if result.contract != traded else 1  # the sizer may have moved to micros
+    if signal.max_quantity is not None:  # the source's size caps ours (copy-trading: times the multiplier)
+        cap = int((Decimal(signal.max_quantity) * multiplier * units).to_integral_value(rounding=ROUND_FLOOR))
+        if quantity > cap:
+            quantity = cap
+            steps.append({"step": "source quantity x multiplier", "cap": cap})
+            code = "MULTIPLIER" if cap == 0 else code
+    elif multiplier < 1:
+        quantity = int((quantity * multiplier).to_integral_value(rounding=ROUND_FLOOR))
+        steps.append({"step": f"multiplier {multiplier}", "after": quantity})
+        code = "MULTIPLIER" if quantity == 0 else code
+    if quantity and analysis.action == "reduce":
+        quantity = int((quantity * reduce_factor).to_integral_value(rounding=ROUND_FLOOR))
+        steps.append({"step": f"analyst reduce x{reduce_factor}", "after": quantity})
+        code = "ANALYST_REDUCE" if quantity == 0 else code
+    if not steps:
+        return result
+    breakdown = {**result.breakdown, "after_sizer": steps}
+    if quantity == 0:
+        breakdown["reason"] = {
+            "MULTIPLIER": "the account's multiplier rounds the size to zero",
+            "ANALYST_REDUCE": "the analyst's reduce rounds the size to zero",
+        }.get(code, "size rounds to zero")
+    return SizeResult(result.contract, quantity, code, result.mode, breakdown)
 
 
 def _code(contract: Contract) -> str:

@@ -101,7 +101,7 @@ def load(
     elif data_dir is None:
         _set(raw, ["hub", "data_dir"], str((base / "data").resolve()))
 
-    for dotted_key in ("rules.profile_dir", "rules.news_calendar"):
+    for dotted_key in ("rules.profile_dir", "rules.news_calendar", "ai.prompt_file"):
         value = _get(raw, dotted_key)
         if isinstance(value, str) and value and not Path(value).is_absolute():
             _set(raw, dotted_key.split("."), str((base / value).resolve()))

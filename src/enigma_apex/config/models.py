@@ -338,9 +338,63 @@ class AISection(Section):
         Decimal("1.5"),
         gt=0,
         le=30,
-        description="Hard time budget per call (seconds).",
+        description="Hard time budget per call (seconds); past it the deterministic scorer decides.",
         json_schema_extra=LIVE,
     )
+    failure_threshold: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Consecutive failures (timeout, error, invalid answer) that open the circuit breaker.",
+        json_schema_extra=LIVE,
+    )
+    cooldown_s: Decimal = Field(
+        Decimal(60),
+        gt=0,
+        le=3600,
+        description="While the breaker is open the model is not asked; the scorer decides.",
+        json_schema_extra=LIVE,
+    )
+    reduce_factor: Decimal = Field(
+        Decimal("0.5"),
+        gt=0,
+        lt=1,
+        description="Share of the sized quantity kept when the analyst answers `reduce`.",
+        json_schema_extra=LIVE,
+    )
+    take_score: int = Field(
+        50, ge=0, le=100, description="Deterministic scorer: at or above this score, take.", json_schema_extra=LIVE
+    )
+    skip_score: int = Field(
+        30,
+        ge=0,
+        le=100,
+        description="Deterministic scorer: below this score, skip (between: reduce).",
+        json_schema_extra=LIVE,
+    )
+    price_input_per_mtok: Decimal = Field(
+        Decimal(0), ge=0, description="USD per million prompt tokens, for the recorded cost.", json_schema_extra=LIVE
+    )
+    price_output_per_mtok: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        description="USD per million completion tokens, for the recorded cost.",
+        json_schema_extra=LIVE,
+    )
+    prompt_file: Path | None = Field(
+        None,
+        description="Your own prompt template (see docs/analyst.md), relative to this file; empty: the built-in one.",
+        json_schema_extra=LIVE,
+    )
+    recent_signals: int = Field(
+        10, ge=0, le=100, description="Recent signals and their outcomes put in the prompt.", json_schema_extra=LIVE
+    )
+
+    @model_validator(mode="after")
+    def _scores(self) -> AISection:
+        if self.skip_score > self.take_score:
+            raise ValueError(f"skip_score {self.skip_score} is above take_score {self.take_score}")
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -404,6 +458,88 @@ class SignalsSection(Section):
 
 
 AccountName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class GroupSection(Section):
+    """One account group: how the signals routed to it are handled (``[groups.<name>]``)."""
+
+    mode: Literal["auto", "confirm", "alert"] | None = Field(
+        None,
+        description="auto, confirm or alert for this group; empty: [signals] default_mode.",
+        json_schema_extra=LIVE,
+    )
+    confirm_timeout_s: Decimal | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="Approval window for this group; empty: [signals] confirm_timeout_s.",
+        json_schema_extra=LIVE,
+    )
+    analyse: bool = Field(
+        True, description="Score this group's signals (AI or deterministic scorer).", json_schema_extra=LIVE
+    )
+
+
+class Region(Section):
+    """A screen rectangle in pixels."""
+
+    left: int = Field(0, description="Left edge (px).")
+    top: int = Field(0, description="Top edge (px).")
+    width: int = Field(600, ge=8, le=8000, description="Width (px).")
+    height: int = Field(60, ge=8, le=8000, description="Height (px).")
+
+
+def _default_patterns() -> dict[str, str]:
+    return {
+        "direction": r"\b(LONG|SHORT|BUY|SELL)\b",
+        "power": r"PWR\s*:?\s*(\d{1,3})",
+        "confluence": r"\bL\s*([1-4])\b",
+        "macvu": r"MACVU\s*:?\s*(BULL|BEAR|UP|DOWN|ON|OFF|FLAT)",
+        "price": r"@\s*(\d{2,6}(?:[.,]\d{1,2})?)",
+        "symbol": r"\b(M?NQ|M?ES|M?YM|M?RTY|M?CL|M?GC)\b",
+    }
+
+
+class OCRSection(Section):
+    """AlgoBox Enigma screen reader."""
+
+    enabled: bool = Field(False, description="Read the Enigma panel from the screen while the hub runs.")
+    engine: Literal["rapidocr", "tesseract"] = Field(
+        "rapidocr",
+        description="rapidocr: models in the wheel, no system install (Windows); tesseract: needs Tesseract installed.",
+    )
+    tesseract_cmd: Path | None = Field(None, description="Path of the tesseract program when it is not on PATH.")
+    region: Region = Field(default_factory=Region, description="Screen region of the Enigma panel (see ocr calibrate).")
+    monitor: int = Field(1, ge=0, le=16, description="Monitor number as mss counts them (0: all monitors).")
+    rate_hz: Decimal = Field(Decimal(4), gt=0, le=30, description="Screen reads per second.")
+    stable_frames: int = Field(2, ge=1, le=10, description="Equal consecutive readings needed before a signal.")
+    symbol: str = Field("MNQ", min_length=1, description="Instrument traded when the panel shows none.")
+    group: str = Field("default", min_length=1, description="Account group that Enigma signals are routed to.")
+    min_power: int | None = Field(None, ge=0, le=100, description="Ignore Enigmas below this power level.")
+    min_confluence: int | None = Field(None, ge=1, le=4, description="Ignore Enigmas below this confluence level.")
+    require_price: bool = Field(False, description="Ignore readings without a price (else the last quote is used).")
+    patterns: dict[str, str] = Field(
+        default_factory=_default_patterns,
+        description="Regular expressions (group 1 = the value) for direction, power, confluence, macvu, price, symbol.",
+    )
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        known = set(_default_patterns())
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown pattern {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        merged = {**_default_patterns(), **value}
+        for name, pattern in merged.items():
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {name!r} does not compile: {exc}") from None
+            if compiled.groups < 1:
+                raise ValueError(f"pattern {name!r} needs a group: (…) around the value")
+        return merged
 
 
 class RulesSection(Section):
@@ -470,6 +606,35 @@ class AccountEntry(Section):
     consistency_guard: bool = Field(
         False, description="Halt for the day once today's profit reaches what keeps the best-day share legal."
     )
+    multiplier: Decimal = Field(
+        Decimal(1),
+        gt=0,
+        le=10,
+        description="Scales the signal's own quantity (copy-trading); below 1 also scales the Kelly size. "
+        "Never above what the sizer and the gate allow.",
+        json_schema_extra=LIVE,
+    )
+    symbols: dict[str, str] = Field(
+        default_factory=dict,
+        description='Trade another contract of the same index, e.g. {NQ = "MNQ"} on an evaluation account.',
+        json_schema_extra=LIVE,
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: dict[str, str]) -> dict[str, str]:
+        from enigma_apex.domain.instruments import INSTRUMENTS
+
+        mapped: dict[str, str] = {}
+        for source, target in value.items():
+            src, dst = source.strip().upper(), target.strip().upper()
+            for root in (src, dst):
+                if root not in INSTRUMENTS:
+                    raise ValueError(f"unknown instrument root {root!r}")
+            if INSTRUMENTS[src].family != INSTRUMENTS[dst].family:
+                raise ValueError(f"{src} and {dst} are not the same index: a mapping may only swap mini and micro")
+            mapped[src] = dst
+        return mapped
 
     @field_validator("profile")
     @classmethod
@@ -509,6 +674,10 @@ class Settings(Section):
     ai: AISection = Field(default_factory=AISection)
     signals: SignalsSection = Field(default_factory=SignalsSection)
     rules: RulesSection = Field(default_factory=RulesSection)
+    ocr: OCRSection = Field(default_factory=OCRSection)
+    groups: dict[GroupName, GroupSection] = Field(
+        default_factory=dict, description="Per-group signal handling ([groups.<name>]); unlisted groups use [signals]."
+    )
     accounts: list[AccountEntry] = Field(default_factory=_default_accounts, description="Trading accounts.")
 
     @field_validator("accounts")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from enigma_apex.config.models import AccountEntry, Settings
+from enigma_apex.config.models import AccountEntry, GroupSection, Settings
 from enigma_apex.config.schema import MASK, KeyInfo, plain
 
 
@@ -24,6 +24,8 @@ def toml_value(value: Any) -> str:
         return format(value, "f")  # a TOML integer or float, exactly as written
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table; keys quoted so any text is a valid key
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
@@ -73,13 +75,25 @@ def render(settings: Settings, *, annotate: bool, mask: bool = True) -> str:
             "",
         ]
     for name, field in Settings.model_fields.items():
-        if name == "accounts":
+        if name in ("accounts", "groups"):
             continue
         model = field.annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         values = plain(getattr(settings, name), mask=mask)
         out += _section_lines(name, model, values, annotate=annotate)
+        out.append("")
+    if annotate:
+        out += _comment(
+            "Account groups, one [groups.<name>] table each (optional; a group without one uses [signals]). Keys: "
+            + "; ".join(f"{n}: {f.description}" for n, f in GroupSection.model_fields.items())
+        )
+        out.append("")
+    for group, section in settings.groups.items():
+        out.append(f"[groups.{json.dumps(group)}]")
+        for key, value in plain(section).items():
+            if value is not None:
+                out.append(f"{key} = {toml_value(value)}")
         out.append("")
     if annotate:
         out += _comment(

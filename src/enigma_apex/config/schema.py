@@ -103,6 +103,8 @@ def plain(value: Any, *, mask: bool = True) -> Any:
         return {k: plain(getattr(value, k), mask=mask) for k in type(value).model_fields}
     if isinstance(value, list):
         return [plain(v, mask=mask) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v, mask=mask) for k, v in value.items()}
     if value is None or isinstance(value, bool | int | float | str | Decimal):
         return value
     return str(value)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.adapters.store.audit import canonical_json
 from enigma_apex.adapters.store.writer import WriteContext
+from enigma_apex.analysis.answer import Analysis
 from enigma_apex.domain.accounts import TradingState
 from enigma_apex.domain.events import ComponentHealth, TradingStateChanged
 from enigma_apex.domain.orders import Fill, OrderIntent, OrderStatus, Position, Side
@@ -284,6 +285,32 @@ def insert_decision(
         account=account,
     )
     return decision_id
+
+
+def insert_analysis(ctx: WriteContext, signal_id: str, analysis: Analysis, analysis_id: str | None = None) -> str:
+    """One analysis of a signal (model or scorer), with its tokens and cost."""
+    analysis_id = analysis_id or new_id()
+    ctx.conn.execute(
+        s.analyses.insert(),
+        dict(
+            id=analysis_id,
+            signal_id=signal_id,
+            created_at=ctx.clock.now(),
+            source=analysis.source,
+            model=analysis.model,
+            prompt_version=analysis.prompt_version,
+            score=analysis.score,
+            action=analysis.action,
+            confidence=analysis.confidence,
+            reasons=canonical_json(list(analysis.reasons)),
+            fallback_reason=analysis.fallback_reason,
+            prompt_tokens=analysis.prompt_tokens,
+            completion_tokens=analysis.completion_tokens,
+            cost_usd=analysis.cost_usd,
+            latency_ms=analysis.latency_ms,
+        ),
+    )
+    return analysis_id
 
 
 # ---------------------------------------------------------------- orders, fills, positions

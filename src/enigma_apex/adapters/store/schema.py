@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -94,6 +95,28 @@ decisions = Table(
     Column("verdicts", Text, nullable=False, default="[]"),
     Column("sizing", Text, nullable=False, default="{}"),
     Index(None, "signal_id"),
+)
+
+analyses = Table(
+    "analyses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("signal_id", String(64), ForeignKey("signals.id"), nullable=False),
+    Column("created_at", UTCText, nullable=False),
+    Column("source", String(8), nullable=False),  # ai | scorer
+    Column("model", String(128)),
+    Column("prompt_version", String(32)),
+    Column("score", Integer, nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("confidence", DecimalText, nullable=False),
+    Column("reasons", Text, nullable=False, default="[]"),
+    Column("fallback_reason", Text),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", DecimalText, nullable=False),
+    Column("latency_ms", Float),
+    Index(None, "signal_id"),
+    Index(None, "created_at"),
 )
 
 orders = Table(
