@@ -229,28 +229,8 @@ def config_reload(
     url: Annotated[str | None, typer.Option(help="Hub base URL (default: from the configuration).")] = None,
 ) -> None:
     """Ask the running hub to re-read its configuration now."""
-    import urllib.error
-    import urllib.request
-
     settings = _load(ctx).settings
-    if not token:
-        raise _fail("a token is needed: --token or ENIGMA_APEX_TOKEN (created by `enigma-apex init`)", 2)
-    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
-    base = url or f"http://{host}:{settings.http.port}"
-    if not base.startswith(("http://", "https://")):
-        raise _fail(f"--url must be an http(s) URL, got {base!r}", 2)
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        f"{base}/api/v1/config/reload",
-        method="POST",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the scheme is checked above
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise _fail(f"reload refused ({exc.code}): {exc.read().decode(errors='replace')}") from None
-    except urllib.error.URLError as exc:
-        raise _fail(f"cannot reach the hub at {base}: {exc.reason}") from None
+    body = _hub_call(settings, "/api/v1/config/reload", token, url=url)
     for change in body["applied"]:
         _echo(f"applied  {change['key']}: {change['old']!r} -> {change['new']!r}")
     for change in body["refused"]:
@@ -540,6 +520,42 @@ def _hub_answers(settings: Any) -> bool:
             return bool(response.status)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _hub_base(settings: Any, url: str | None = None) -> str:
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+    base = url or f"http://{host}:{settings.http.port}"
+    if not base.startswith(("http://", "https://")):
+        raise _fail(f"--url must be an http(s) URL, got {base!r}", 2)
+    return base
+
+
+def _hub_call(
+    settings: Any, path: str, token: str, body: Any = None, *, method: str = "POST", url: str | None = None
+) -> Any:
+    """Call the running hub's HTTP API with a bearer token; a refusal or an unreachable hub ends the command."""
+    import urllib.error
+    import urllib.request
+
+    if not token:
+        raise _fail("a token is needed: --token or ENIGMA_APEX_TOKEN (created by `enigma-apex init`)", 2)
+    base = _hub_base(settings, url)
+    headers = {"Authorization": f"Bearer {token}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the scheme is checked
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            detail = json.loads(detail)["detail"]
+        raise _fail(f"refused ({exc.code}): {detail}") from None
+    except urllib.error.URLError as exc:
+        raise _fail(f"cannot reach the hub at {base}: {exc.reason}") from None
 
 
 def _guardian(ctx: typer.Context) -> Any:
@@ -837,29 +853,14 @@ def flatten(
     token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An admin, dashboard or mobile token.")] = "",
 ) -> None:
     """Emergency stop: HALTED is persisted first, then every owning executor is told to flatten."""
-    import urllib.error
-    import urllib.request
-
     if bool(account) == all_accounts:
         raise _fail("give --account A (repeatable) or --all", 2)
     settings = _load(ctx).settings
-    body = json.dumps({"accounts": None if all_accounts else account, "reason": reason}).encode()
-    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+    body = {"accounts": None if all_accounts else account, "reason": reason}
     if _hub_answers(settings):
         if not token:
             raise _fail("the hub is running: a token is needed (--token or ENIGMA_APEX_TOKEN)", 2)
-        request = urllib.request.Request(
-            f"http://{host}:{settings.http.port}/api/v1/flatten",
-            data=body,
-            method="POST",
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                result = json.loads(response.read())["accounts"]
-        except urllib.error.HTTPError as exc:
-            raise _fail(f"refused ({exc.code}): {exc.read().decode(errors='replace')}") from None
-        for name, status in result.items():
+        for name, status in _hub_call(settings, "/api/v1/flatten", token, body)["accounts"].items():
             _echo(f"{name}: HALTED, {status}")
         return
     # The hub is not running: persist HALTED now; executors flatten these accounts when they connect.
@@ -873,6 +874,135 @@ def flatten(
         raise _fail(str(exc), 2) from None
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------------------- signals and decisions
+Token = Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="A token allowed to send signals.")]
+HubUrl = Annotated[str | None, typer.Option(help="Hub base URL (default: from the configuration).")]
+
+
+@app.command()
+def signal(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Option(help="MNQ, NQ 12-26, NQZ2026, NQ1! ...")],
+    side: Annotated[str, typer.Option(help="long, short or exit.")],
+    entry: Annotated[str | None, typer.Option(help="Entry price (default: the last quote).")] = None,
+    stop: Annotated[str | None, typer.Option(help="Stop price (default: the account's default_stop_ticks).")] = None,
+    target: Annotated[str | None, typer.Option(help="Target price.")] = None,
+    group: Annotated[str | None, typer.Option(help="Account group (default: default).")] = None,
+    quantity: Annotated[int | None, typer.Option(help="Most contracts wanted: caps the size, never raises it.")] = None,
+    note: Annotated[str | None, typer.Option(help="Free text kept with the signal.")] = None,
+    key: Annotated[str | None, typer.Option(help="Idempotency key: sending the same key twice acts once.")] = None,
+    token: Token = "",
+    url: HubUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Send a manual signal to the running hub: analysed, gated, sized per account, executed per group mode."""
+    from decimal import Decimal, InvalidOperation
+
+    if side not in ("long", "short", "exit"):
+        raise _fail(f"--side must be long, short or exit, got {side!r}", 2)
+    body: dict[str, Any] = {"symbol": symbol, "side": side}
+    for name, value in (("entry", entry), ("stop", stop), ("target", target)):
+        if value is not None:
+            try:
+                Decimal(value)
+            except InvalidOperation:
+                raise _fail(f"--{name} must be a price, got {value!r}", 2) from None
+            body[name] = value
+    for name, extra in (("group", group), ("quantity", quantity), ("note", note), ("id", key)):
+        if extra is not None:
+            body[name] = extra
+    outcome = _hub_call(_load(ctx).settings, "/api/v1/signals", token, body, url=url)
+    _print_outcome(outcome, as_json)
+
+
+@app.command()
+def approve(
+    ctx: typer.Context,
+    signal_id: Annotated[str, typer.Argument(help="The signal waiting for approval.")],
+    token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="A dashboard, mobile or admin token.")] = "",
+    url: HubUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Approve a signal waiting in confirm mode (executes it now, sized now)."""
+    _print_outcome(_hub_call(_load(ctx).settings, f"/api/v1/signals/{signal_id}/approve", token, url=url), as_json)
+
+
+@app.command()
+def reject(
+    ctx: typer.Context,
+    signal_id: Annotated[str, typer.Argument(help="The signal waiting for approval.")],
+    token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="A dashboard, mobile or admin token.")] = "",
+    url: HubUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Reject a signal waiting in confirm mode."""
+    _print_outcome(_hub_call(_load(ctx).settings, f"/api/v1/signals/{signal_id}/reject", token, url=url), as_json)
+
+
+def _print_outcome(outcome: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _echo(json.dumps(outcome, indent=2))
+        return
+    if outcome["duplicate"]:
+        _echo(f"signal {outcome['signal_id']}: already received, nothing done")
+        return
+    _echo(f"signal {outcome['signal_id']}")
+    for d in outcome["decisions"]:
+        _echo(f"  {d['account'] or '-':<16} {d['action']:<9} {d['quantity']:>4} {d['symbol']:<12} {d['reason']}")
+
+
+@app.command()
+def decisions(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(help="From this time (ISO 8601, e.g. 2026-12-01T14:00Z) or back this long (30m, 2h, 1d)."),
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (every field of the record).")] = False,
+) -> None:
+    """The decision record, newest first: signal, analysis (AI or scorer, and why), verdicts, size, orders."""
+    from enigma_apex.adapters.store import repository
+
+    start = _since(since) if since else None
+    with _database(ctx, upgrade=False) as (store, _note), store.engine.connect() as conn:
+        rows = repository.list_decisions(conn, start, limit, account)
+    if as_json:
+        _echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        _echo("no decisions")
+        return
+    for r in rows:
+        sig, ai = r["signal"], r["analysis"]
+        analysed = f"{ai.get('source')} {ai.get('score')} {ai.get('action')}" if ai.get("source") != "none" else "-"
+        if ai.get("fallback_reason"):
+            analysed += f" ({ai['fallback_reason']})"
+        _echo(
+            f"{r['at'][:19]}  {r['account'] or '-':<12} {r['action']:<8} {r['quantity']:>4}  "
+            f"{sig['direction']:<5} {sig['symbol']:<10} {sig['source']:<11} analyst: {analysed}"
+        )
+        reason = r["sizing"].get("reason")
+        if reason:
+            _echo(f"    {reason}")
+
+
+def _since(text: str) -> Any:
+    from datetime import datetime
+
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    if text[-1:] in units and text[:-1].isdigit():
+        return _clock().now() - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"--since must be ISO 8601 or a duration like 30m, got {text!r}", 2) from None
+    if moment.tzinfo is None:
+        raise _fail("--since needs a time zone (e.g. 2026-12-01T14:00Z)", 2)
+    return moment
 
 
 # ---------------------------------------------------------------------------- protocol

@@ -72,6 +72,12 @@ def test_signal_becomes_a_stored_decision_and_an_order_at_the_executor(tmp_path)
                 error = await recv(tv, "error")
                 assert (error.code, error.ref) == ("DUPLICATE", sent.id)
                 assert len(rows(store, s.orders)) == 3 and len(rows(store, s.decisions)) == 3
+                # a stop on the wrong side of the entry: BAD_PRICE at $.stop, nothing stored
+                wrong = signal(entry=Decimal("21000.00"), stop=Decimal("21010.00"))
+                await tv.send(encode(wrong))
+                error = await recv(tv, "error")
+                assert (error.code, error.path, error.ref) == ("BAD_PRICE", "$.stop", wrong.id)
+                assert len(rows(store, s.signals)) == 1
             # A3's executor was away: its order waited in the database and arrives when it connects
             async with connect(url) as other:
                 await login(other, made["other"])

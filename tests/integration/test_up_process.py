@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import sys
@@ -174,3 +175,65 @@ def test_http_emergency_stop_halts_every_account_and_the_cli_works_offline(tmp_p
     status = CliRunner().invoke(app, ["-c", str(config), "account", "status", "--json"], env=env)
     assert '"state": "HALTED"' in status.output
     assert CliRunner().invoke(app, ["-c", str(config), "flatten"], env=env).exit_code == 2
+
+
+def test_cli_signal_approve_reject_and_decisions_against_a_running_hub(tmp_path):
+    env = {"ENIGMA_APEX__HUB__USE_KEYRING": "false"}
+    config, tokens = init_dir(tmp_path)
+
+    def cli(*args: str):
+        return CliRunner().invoke(app, ["-c", str(config), *args], env=env)
+
+    hub = HubProcess(config)
+    try:
+        dash = ("--token", tokens["dashboard"], "--url", hub.base)
+        sent = cli(
+            "signal",
+            "--symbol",
+            "MNQ",
+            "--side",
+            "long",
+            "--entry",
+            "21000",
+            "--stop",
+            "20980",
+            "--key",
+            "cli-1",
+            "--json",
+            *dash,
+        )
+        assert sent.exit_code == 0, sent.output
+        outcome = json.loads(sent.output)
+        assert [(d["account"], d["action"]) for d in outcome["decisions"]] == [("PAPER-1", "confirm")]
+        again = cli(
+            "signal",
+            "--symbol",
+            "MNQ",
+            "--side",
+            "long",
+            "--entry",
+            "21000",
+            "--stop",
+            "20980",
+            "--key",
+            "cli-1",
+            *dash,
+        )
+        assert again.exit_code == 0 and "already received" in again.output
+        approved = cli("approve", outcome["signal_id"], *dash)
+        # the wall clock decides whether the session is open: taken or refused, but decided and recorded
+        assert approved.exit_code == 0 and ("take" in approved.output or "refused" in approved.output)
+        assert cli("reject", outcome["signal_id"], *dash).exit_code == 1  # no longer pending
+        bad = cli("signal", "--symbol", "MNQ", "--side", "long", "--entry", "21000", "--stop", "21010", *dash)
+        assert bad.exit_code == 1 and "wrong side" in bad.output
+        assert cli("signal", "--symbol", "MNQ", "--side", "up", *dash).exit_code == 2
+        assert cli("signal", "--symbol", "MNQ", "--side", "long", "--url", hub.base).exit_code == 2  # no token
+    finally:
+        hub.stop()
+    listed = cli("decisions", "--json")
+    record = json.loads(listed.output)
+    assert [r["action"] for r in record][-1] == "confirm" and len(record) == 2
+    assert record[0]["analysis"]["source"] == "scorer"
+    text = cli("decisions", "--since", "1d")
+    assert text.exit_code == 0 and "PAPER-1" in text.output and "analyst: scorer" in text.output
+    assert cli("decisions", "--since", "yesterday").exit_code == 2

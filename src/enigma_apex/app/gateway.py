@@ -31,8 +31,8 @@ from enigma_apex.app.pipeline import AccountDecision, Outcome, SignalPipeline
 from enigma_apex.app.service import HubService
 from enigma_apex.config.models import Settings
 from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, Side
-from enigma_apex.domain.signals import Direction, Signal, SignalSource
 from enigma_apex.domain.symbols import Contract, Notation, format_symbol, parse_symbol
+from enigma_apex.intake.manual import signal_from_message
 from enigma_apex.protocol import messages as m
 from enigma_apex.protocol import roles
 from enigma_apex.protocol.codec import MAX_FRAME_BYTES, ErrorCode, ProtocolError, decode, encode
@@ -398,7 +398,11 @@ class GatewayService:
         pipeline = self._pipeline(peer, message.id)
         if pipeline is None:
             return
-        signal = signal_from_message(message, self._now(), peer.name)
+        try:
+            signal = signal_from_message(message, repository.new_id(), self._now(), peer.name)
+        except ValueError as exc:  # a stop on the wrong side of the entry
+            self._error(peer, ProtocolError(ErrorCode.BAD_PRICE, str(exc)[:500], "$.stop", message.id))
+            return
         raw = message.model_dump(mode="json")
         outcome = await pipeline.submit(signal, dedup_key=f"ws:{peer.name}:{message.id}", raw=raw)
         self._answer(peer, message.id, outcome)
@@ -631,25 +635,6 @@ def _alert_op(kind: str, account: str | None, message: str) -> Callable[[Any], i
         return repository.record_alert(ctx, severity="critical", kind=kind, account=account, message=message)
 
     return op
-
-
-def signal_from_message(message: m.SignalMsg, now: datetime, sender: str) -> Signal:
-    """A protocol ``signal`` as a domain signal (the symbol was checked by the protocol validator)."""
-    return Signal(
-        signal_id=repository.new_id(),
-        source=SignalSource.API,
-        contract=parse_symbol(message.symbol, on=now.date()),
-        direction=Direction(message.side),
-        received_at=now,
-        entry=message.entry,
-        stop=message.stop,
-        target=message.target,
-        group=message.group,
-        power=message.power,
-        confluence=message.confluence,
-        note=(message.note or "")[:500],
-        extra=(("sender", sender),),
-    )
 
 
 def order_symbol(contract: Contract) -> str:

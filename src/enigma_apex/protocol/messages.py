@@ -92,6 +92,8 @@ class SignalMsg(Message):
     power: Annotated[int, Field(ge=0, le=100)] | None = None
     confluence: Annotated[int, Field(ge=1, le=4)] | None = None
     note: Text | None = None
+    quantity: Quantity | None = None  # the source's own size: caps ours, never raises it
+    trend: Literal["up", "down", "flat"] | None = None  # the trend filter's state, for the analyst
 
 
 class VerdictMsg(BaseModel):

@@ -3,20 +3,47 @@
 # No `from __future__ import annotations`: FastAPI must resolve the dependency annotations of the
 # handlers defined inside create_app at runtime.
 
-from typing import Annotated, Any
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from enigma_apex import __version__
+from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.tokens import TokenRecord
 from enigma_apex.app.service import HubService
 from enigma_apex.app.webhooks import TradingViewWebhook
+from enigma_apex.domain.signals import SignalSource
+from enigma_apex.intake.manual import signal_from_message
 from enigma_apex.intake.tradingview import MAX_BODY_BYTES
+from enigma_apex.protocol import messages as m
+from enigma_apex.protocol.roles import may_send
+from enigma_apex.protocol.validate import check
 
 _bearer = HTTPBearer(auto_error=False)
+
+
+class SignalRequest(BaseModel):
+    """A manual signal over HTTP: the WebSocket ``signal`` message's fields; ``id`` makes a retry harmless."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] | None = None
+    symbol: str = Field(min_length=1, max_length=32)
+    side: Literal["long", "short", "exit"]
+    entry: Decimal | None = Field(None, gt=0, allow_inf_nan=False, max_digits=20)
+    stop: Decimal | None = Field(None, gt=0, allow_inf_nan=False, max_digits=20)
+    target: Decimal | None = Field(None, gt=0, allow_inf_nan=False, max_digits=20)
+    group: str | None = Field(None, max_length=64)
+    power: int | None = Field(None, ge=0, le=100)
+    confluence: int | None = Field(None, ge=1, le=4)
+    note: str | None = Field(None, max_length=500)
+    quantity: int | None = Field(None, ge=1, le=10_000)
+    trend: Literal["up", "down", "flat"] | None = None
 
 
 class StopRequest(BaseModel):
@@ -49,6 +76,66 @@ def create_app(service: HubService) -> FastAPI:
         if record.role not in ("admin", "dashboard", "mobile"):
             raise HTTPException(403, f"role {record.role!r} may not halt, flatten or resume")
         return record
+
+    def role_may(kind: str) -> Any:
+        def dependency(record: Annotated[TokenRecord, Depends(current_token)]) -> TokenRecord:
+            if not may_send(record.role, kind):
+                raise HTTPException(403, f"role {record.role!r} may not send {kind}")
+            return record
+
+        return dependency
+
+    def pipeline() -> Any:
+        gateway = service.gateway
+        if gateway is None or gateway.pipeline is None:
+            raise HTTPException(503, "the signal pipeline is not running")
+        return gateway.pipeline
+
+    @app.post("/api/v1/signals", summary="A manual signal: analysed, gated, sized and executed per its group's mode")
+    async def post_signal(
+        body: SignalRequest, record: Annotated[TokenRecord, Depends(role_may("signal"))]
+    ) -> JSONResponse:
+        signals = pipeline()
+        now = service.clock.now()
+        fields = body.model_dump(exclude={"id"})
+        message = m.SignalMsg(id=body.id or repository.new_id(), ts=now, **fields)
+        problem = check(message, [a.name for a in service.settings.accounts], now.date())
+        if problem is not None:
+            raise HTTPException(422, f"{problem.path}: {problem.message}")
+        try:
+            signal = signal_from_message(message, repository.new_id(), now, record.name, SignalSource.MANUAL)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        dedup = f"api:{record.name}:{body.id}" if body.id else None
+        outcome = await signals.submit(signal, dedup_key=dedup, raw=body.model_dump(mode="json"))
+        return JSONResponse(outcome.as_dict(), status_code=200 if outcome.duplicate else 201)
+
+    @app.post("/api/v1/signals/{signal_id}/{verb}", summary="Approve or reject a signal waiting in confirm mode")
+    async def decide_signal(
+        signal_id: str, verb: str, record: Annotated[TokenRecord, Depends(role_may("approve"))]
+    ) -> JSONResponse:
+        signals = pipeline()
+        if verb not in ("approve", "reject"):
+            raise HTTPException(404, "use /approve or /reject")
+        actor = f"api:{record.name}"
+        outcome = await (signals.approve(signal_id, actor) if verb == "approve" else signals.reject(signal_id, actor))
+        if outcome.duplicate:
+            raise HTTPException(409, f"signal {signal_id} is not waiting for approval")
+        return JSONResponse(outcome.as_dict())
+
+    @app.get(
+        "/api/v1/decisions", summary="The decision record, newest first (signal, analysis, verdicts, size, orders)"
+    )
+    def decisions(
+        record: Annotated[TokenRecord, Depends(current_token)],
+        since: datetime | None = None,
+        account: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        if since is not None and since.tzinfo is None:
+            raise HTTPException(422, "since needs a time zone, e.g. 2026-12-01T15:00:00Z")
+        with service.store.engine.connect() as conn:
+            return {"decisions": repository.list_decisions(conn, since, limit, account)}
 
     @app.post("/api/v1/flatten", summary="Emergency stop: HALTED first, then flatten (given accounts, or all)")
     async def flatten(body: StopRequest, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:

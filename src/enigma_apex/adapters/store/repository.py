@@ -313,6 +313,90 @@ def insert_analysis(ctx: WriteContext, signal_id: str, analysis: Analysis, analy
     return analysis_id
 
 
+def list_decisions(
+    conn: Connection, since: datetime | None = None, limit: int = 100, account: str | None = None
+) -> list[dict[str, Any]]:
+    """Decisions, newest first, each with its signal and analysis: the decision record as users read it."""
+    query = (
+        select(
+            s.decisions,
+            s.signals.c.source,
+            s.signals.c.symbol.label("signal_symbol"),
+            s.signals.c.direction,
+            s.signals.c.entry,
+            s.signals.c.stop,
+            s.signals.c.target,
+            s.signals.c.group_name,
+            s.signals.c.power,
+            s.signals.c.confluence,
+            s.signals.c.received_at,
+        )
+        .select_from(s.decisions.join(s.signals, s.decisions.c.signal_id == s.signals.c.id))
+        .order_by(s.decisions.c.created_at.desc(), s.decisions.c.id)
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(s.decisions.c.created_at >= since)
+    if account is not None:
+        query = query.where(s.decisions.c.account_id == account)
+    rows = conn.execute(query).all()
+    ids = sorted({r.id for r in rows})
+    orders: dict[str, list[dict[str, Any]]] = {}
+    if ids:
+        for o in conn.execute(
+            select(
+                s.orders.c.decision_id,
+                s.orders.c.idempotency_key,
+                s.orders.c.symbol,
+                s.orders.c.side,
+                s.orders.c.quantity,
+                s.orders.c.status,
+                s.orders.c.filled_quantity,
+                s.orders.c.average_price,
+            )
+            .where(s.orders.c.decision_id.in_(ids))
+            .order_by(s.orders.c.created_at)
+        ):
+            orders.setdefault(o.decision_id, []).append(
+                {
+                    "key": o.idempotency_key,
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "quantity": o.quantity,
+                    "status": o.status,
+                    "filled": o.filled_quantity,
+                    "average_price": None if o.average_price is None else str(o.average_price),
+                }
+            )
+    return [
+        {
+            "decision_id": r.id,
+            "at": r.created_at.isoformat(),
+            "account": r.account_id,
+            "action": r.action,
+            "quantity": r.quantity,
+            "signal": {
+                "id": r.signal_id,
+                "source": r.source,
+                "symbol": r.signal_symbol,
+                "direction": r.direction,
+                "entry": None if r.entry is None else str(r.entry),
+                "stop": None if r.stop is None else str(r.stop),
+                "target": None if r.target is None else str(r.target),
+                "group": r.group_name,
+                "power": r.power,
+                "confluence": r.confluence,
+                "received_at": r.received_at.isoformat(),
+            },
+            "analysis": json.loads(r.ai),
+            "verdicts": json.loads(r.verdicts),
+            "sizing": json.loads(r.sizing),
+            "orders": orders.get(r.id, []),
+        }
+        for r in rows
+    ]
+
+
 # ---------------------------------------------------------------- orders, fills, positions
 @dataclass(frozen=True)
 class StoredOrder:
