@@ -356,6 +356,8 @@ class GatewayService:
                 self.pipeline.risk.invalidate()
             await asyncio.to_thread(self.guardian.fill, message.account)
             self.broadcast("orders", message, None)
+            if self.pipeline is not None:
+                await self.pipeline.position_changed(message.account)  # a reversal enters after its close fill
 
     async def _on_position(self, peer: Peer, message: m.PositionMsg) -> None:
         contract = parse_symbol(message.symbol, on=self._now().date())

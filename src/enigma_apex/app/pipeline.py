@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal, Protocol
@@ -105,6 +105,7 @@ class _Plan:
     verdicts: tuple[dict[str, Any], ...] = ()
     sizing: dict[str, Any] = field(default_factory=dict)
     intents: tuple[OrderIntent, ...] = ()
+    reversal: bool = False  # these intents close an opposite position; the entry follows the close fill
 
 
 @dataclass
@@ -112,6 +113,18 @@ class _Pending:
     signal: Signal
     accounts: list[str]
     expires_at: datetime
+    analysis: Analysis
+    analysis_id: str | None
+
+
+@dataclass
+class _Reversal:
+    """An entry waiting for the fill that closes the opposite position."""
+
+    signal: Signal
+    account: str
+    family: str
+    deadline: datetime
     analysis: Analysis
     analysis_id: str | None
 
@@ -142,6 +155,7 @@ class SignalPipeline:
         self.analyst = analyst
         self.quotes: dict[Contract, Decimal] = {}  # last traded price per contract, from executors' market data
         self.pending: dict[str, _Pending] = {}
+        self.reversals: dict[tuple[str, str], _Reversal] = {}  # (signal, account) → entry waiting for a close fill
 
     async def close(self) -> None:
         """Release the analyst's HTTP connections (at shutdown)."""
@@ -224,13 +238,42 @@ class SignalPipeline:
         return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id)
 
     async def expire_and_record(self) -> None:
-        """Record an ``expired`` decision for every confirmation past its deadline."""
+        """Record an ``expired`` decision for every confirmation, and every reversal whose close has not filled,
+        past its deadline."""
         now = self.clock.now()
+        for key in [k for k, r in self.reversals.items() if r.deadline <= now]:
+            rev = self.reversals.pop(key)
+            reason = "the close of the opposite position did not fill in time: no entry"
+            late: list[tuple[str | None, _Plan]] = [(rev.account, _Plan("expired", rev.signal.contract, reason=reason))]
+            await self._commit(rev.signal, late, None, rev.analysis, rev.analysis_id)
         for signal_id in [sid for sid, p in self.pending.items() if p.expires_at <= now]:
             pending = self.pending.pop(signal_id)
             plan = _Plan("expired", pending.signal.contract, reason="not approved in time")
             plans: list[tuple[str | None, _Plan]] = [(a, plan) for a in pending.accounts]
             await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id)
+
+    async def position_changed(self, account: str) -> None:
+        """After a fill: a reversal whose close has filled (the family is flat) places its entry now, sized on
+        the account as it is after the close."""
+        waiting = [k for k, r in self.reversals.items() if r.account == account]
+        if not waiting:
+            return
+        held = await asyncio.to_thread(self._stored_positions, account)
+        book = self.guardian.book.positions.setdefault(account, {})
+        for contract in [c for c in book if c not in held]:  # the fills are the truth until the executor reports
+            del book[contract]
+        book.update(held)
+        for key in waiting:
+            rev = self.reversals[key]
+            if any(c.spec.family == rev.family and q for c, q in held.items()):
+                continue  # not flat yet (a partial fill)
+            del self.reversals[key]
+            plan = await asyncio.to_thread(self.plan, rev.signal, account, rev.analysis, True)
+            await self._commit(rev.signal, [(account, plan)], None, rev.analysis, rev.analysis_id)
+
+    def _stored_positions(self, account: str) -> dict[Contract, int]:
+        with self.store.engine.connect() as conn:
+            return {p.contract: p.quantity for p in repository.list_positions(conn, account)}
 
     # ------------------------------------------------------------------ one transaction, then the orders leave
     async def _commit(
@@ -256,6 +299,13 @@ class SignalPipeline:
         stored = await self.store.writer.write_async(op)
         if stored is None:
             return Outcome(signal.signal_id, duplicate=True)
+        for _decision_id, account, plan in decided:
+            if plan.reversal and account is not None:
+                deadline = self.clock.now() + timedelta(seconds=float(self.settings.signals.reversal_timeout_s))
+                family = signal.contract.spec.family
+                self.reversals[(signal.signal_id, account)] = _Reversal(
+                    signal, account, family, deadline, analysis, analysis_id
+                )
         for order in stored:
             self.desk.send_order(order)
         decisions = tuple(
@@ -291,11 +341,19 @@ class SignalPipeline:
             return signal.contract
         return Contract(root, signal.contract.year, signal.contract.month)
 
-    def plan(self, signal: Signal, account: str, analysis: Analysis = NOT_ANALYSED) -> _Plan:
-        """Gate and size one account's order for a signal (no writes)."""
+    def plan(self, signal: Signal, account: str, analysis: Analysis = NOT_ANALYSED, after_close: bool = False) -> _Plan:
+        """Gate and size one account's order for a signal (no writes). An entry against an open position
+        becomes a reversal: close first (never refused), enter after the close fill (``after_close``)."""
         if signal.direction is Direction.EXIT:
             return self._plan_exit(signal, account)
         contract = self.contract_for(signal, account)
+        side = Side.BUY if signal.direction is Direction.LONG else Side.SELL
+        if not after_close:
+            closing = self._plan_exit(signal, account, against=side, suffix=":close")
+            if closing.intents:
+                what = closing.reason.removeprefix("exit ")
+                reason = f"reversal: closing {what} first; the {signal.direction.value} entry follows its fill"
+                return replace(closing, reason=reason, reversal=True)
         if analysis.action == "skip":
             why = analysis.fallback_reason and f"; scorer used: {analysis.fallback_reason}"
             return _Plan(
@@ -349,15 +407,19 @@ class SignalPipeline:
         reason = f"{result.mode} size {result.quantity} {result.contract} ({result.code})"
         return _Plan("take", result.contract, result.quantity, reason, verdicts, sizing, (intent,))
 
-    def _plan_exit(self, signal: Signal, account: str) -> _Plan:
+    def _plan_exit(self, signal: Signal, account: str, against: Side | None = None, suffix: str = "") -> _Plan:
+        """Close the signal's instrument family on the account (``against``: only a position opposite to an
+        entry on that side, for a reversal)."""
         book = self.guardian.book.positions.get(account, {})
         family = signal.contract.spec.family  # an exit on NQ also closes MNQ: one instrument family
         held = [(c, q) for c, q in sorted(book.items(), key=lambda kv: str(kv[0])) if q and c.spec.family == family]
+        if against is not None:
+            held = [(c, q) for c, q in held if (q > 0) != (against is Side.BUY)]
         if not held:
             return _Plan("skip", signal.contract, reason=f"no open position in {signal.contract}")
         intents = tuple(
             OrderIntent(
-                idempotency_key=f"{order_key(signal.signal_id, account)}:{_code(contract)}",
+                idempotency_key=f"{order_key(signal.signal_id, account)}{suffix}:{_code(contract)}",
                 account=account,
                 contract=contract,
                 side=Side.SELL if quantity > 0 else Side.BUY,

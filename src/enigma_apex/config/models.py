@@ -430,6 +430,13 @@ class SignalsSection(Section):
         description="A signal waiting for approval (confirm mode) expires after this many seconds.",
         json_schema_extra=LIVE,
     )
+    reversal_timeout_s: Decimal = Field(
+        Decimal(30),
+        gt=0,
+        le=600,
+        description="A reversal enters only after its close has filled; no fill within this many seconds: no entry.",
+        json_schema_extra=LIVE,
+    )
     tradingview_secret: SecretStr | None = Field(
         None,
         description="Secret path segment of the TradingView webhook URL (secret); empty: the webhook is off.",
