@@ -206,16 +206,21 @@ class GatewayService:
             old.closed = True
             await old.close(1000, "replaced by a new connection")
         self.executors[peer.name] = peer
+        # Accounts halted while the executor was away are flattened again. Read at registration, with no await
+        # in between: a halt from now on reaches this executor through the guardian's flatten sink instead.
+        halted = []
+        for account in sorted(peer.accounts):
+            state = self.guardian.tracker(account).trading_state()[0].value
+            if state in ("halted", "failed"):
+                halted.append((account, state))
         for account in peer.accounts:
             await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", None)
         for key, text in await asyncio.to_thread(self._unacked, peer.name):  # resend until acknowledged
             if key not in peer.sent_keys:  # an order placed while this list was read went out already
                 peer.sent_keys.add(key)
                 peer.fifo.append(text)
-        for account in sorted(peer.accounts):  # accounts halted while away are flattened again
-            state = self.guardian.tracker(account).trading_state()[0].value
-            if state in ("halted", "failed"):
-                self._send_flatten(peer, account, f"account is {state.upper()}")
+        for account, state in halted:  # after any resent order, so the flatten is the last word
+            self._send_flatten(peer, account, f"account is {state.upper()}")
         peer.wake.set()
 
     async def disconnected(self, peer: Peer) -> None:
