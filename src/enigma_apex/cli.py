@@ -33,6 +33,7 @@ secret_app = typer.Typer(help="Secrets in the OS keyring.", no_args_is_help=True
 bench_app = typer.Typer(help="Benchmarks that print measured figures.", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts and their distance to ruin.", no_args_is_help=True)
 protocol_app = typer.Typer(help="The WebSocket protocol.", no_args_is_help=True)
+ocr_app = typer.Typer(help="The AlgoBox Enigma screen reader.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
@@ -40,6 +41,7 @@ app.add_typer(secret_app, name="secret")
 app.add_typer(bench_app, name="bench")
 app.add_typer(account_app, name="account")
 app.add_typer(protocol_app, name="protocol")
+app.add_typer(ocr_app, name="ocr")
 
 
 @bench_app.callback()
@@ -1005,6 +1007,76 @@ def _since(text: str) -> Any:
     return moment
 
 
+# ---------------------------------------------------------------------------- ocr
+Engine = Annotated[str | None, typer.Option(help="rapidocr or tesseract (default: [ocr] engine).")]
+
+
+def _ocr_settings(ctx: typer.Context, engine: str | None) -> Any:
+    cfg = _load(ctx).settings.ocr
+    if engine is not None:
+        if engine not in ("rapidocr", "tesseract"):
+            raise _fail(f"--engine must be rapidocr or tesseract, got {engine!r}", 2)
+        cfg = cfg.model_copy(update={"engine": engine})
+    return cfg
+
+
+def _print_reading(reading: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    body = {**reading.as_dict(), **(extra or {})}
+    if as_json:
+        _echo(json.dumps(body, indent=2))
+        return
+    for key, value in body.items():
+        _echo(f"{key:<12} {value}")
+
+
+@ocr_app.command("read")
+def ocr_read(
+    ctx: typer.Context,
+    image: Annotated[Path, typer.Argument(help="A screenshot of the Enigma panel (PNG, JPEG, ...).")],
+    engine: Engine = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Read a saved screenshot of the Enigma panel: colour, direction, power, confluence, MACVU, price."""
+    from PIL import Image, UnidentifiedImageError
+
+    from enigma_apex.adapters.ocr import OCRError, make_engine
+    from enigma_apex.app.ocr_reader import read_image
+
+    cfg = _ocr_settings(ctx, engine)
+    try:
+        with Image.open(image) as opened:
+            picture = opened.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise _fail(f"cannot open {image}: {exc}", 2) from None
+    try:
+        reading = read_image(picture, make_engine(cfg.engine, cfg.tesseract_cmd), cfg)
+    except OCRError as exc:
+        raise _fail(str(exc)) from None
+    _print_reading(reading, as_json, {"engine": cfg.engine})
+
+
+@ocr_app.command("calibrate")
+def ocr_calibrate(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Where to save the captured region.")] = Path("enigma-region.png"),
+    engine: Engine = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Capture the configured screen region once, save it as PNG and print what was read from it."""
+    from enigma_apex.adapters.ocr import OCRError, ScreenCapture, make_engine
+    from enigma_apex.app.ocr_reader import read_image
+
+    cfg = _ocr_settings(ctx, engine)
+    region = cfg.region
+    try:
+        picture = ScreenCapture(region.left, region.top, region.width, region.height, cfg.monitor).grab()
+        picture.save(out)
+        reading = read_image(picture, make_engine(cfg.engine, cfg.tesseract_cmd), cfg)
+    except OCRError as exc:
+        raise _fail(f"{exc} (region {region.model_dump()}, monitor {cfg.monitor})") from None
+    _print_reading(reading, as_json, {"engine": cfg.engine, "saved": str(out), "region": region.model_dump()})
+
+
 # ---------------------------------------------------------------------------- protocol
 @protocol_app.command("schema")
 def protocol_schema(
@@ -1096,6 +1168,32 @@ def bench_gateway(
 
     results = gateway.run(events, updates, orders, stops, signals)
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
+
+
+@bench_app.command("ocr")
+def bench_ocr(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    engine: Annotated[str, typer.Option(help="rapidocr or tesseract.")] = "rapidocr",
+    count: Annotated[int | None, typer.Option(min=1, help="Read this many panels of the set (default: all).")] = None,
+) -> None:
+    """Field accuracy and time per frame on the rendered Enigma panel set (fonts, sizes, colours, noise)."""
+    from enigma_apex.adapters.ocr import OCRError
+    from enigma_apex.bench import ocr
+
+    if engine not in ("rapidocr", "tesseract"):
+        raise _fail(f"--engine must be rapidocr or tesseract, got {engine!r}", 2)
+    try:
+        results = ocr.run(engine, count)
+    except OCRError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _echo(json.dumps(results, indent=2))
+        return
+    for key, value in results.items():
+        if key != "misses":
+            _echo(f"{key}: {value}")
+    for miss in results["misses"][:5]:
+        _echo(f"miss: {miss['text']!r} read {miss['read']!r} ({', '.join(miss['wrong'])})")
 
 
 def main() -> None:

@@ -237,3 +237,25 @@ def test_cli_signal_approve_reject_and_decisions_against_a_running_hub(tmp_path)
     text = cli("decisions", "--since", "1d")
     assert text.exit_code == 0 and "PAPER-1" in text.output and "analyst: scorer" in text.output
     assert cli("decisions", "--since", "yesterday").exit_code == 2
+
+
+def test_the_screen_reader_starts_with_the_hub_and_a_missing_screen_is_reported_not_fatal(tmp_path):
+    config, _tokens = init_dir(tmp_path)
+    env = {"ENIGMA_APEX__OCR__ENABLED": "true", "ENIGMA_APEX__OCR__RATE_HZ": "20", "DISPLAY": ""}
+    hub = HubProcess(config, env)
+    try:
+        hub.wait_for(r"ocr\s+OK\s+rapidocr")
+
+        def alerted() -> bool:
+            con = sqlite3.connect(tmp_path / "data" / "enigma-apex.db")
+            try:
+                rows = con.execute("SELECT message FROM alerts WHERE kind = 'ocr.health'").fetchall()
+            finally:
+                con.close()
+            return any("enter signals by hand" in r[0] for r in rows)
+
+        wait_until(alerted, timeout=30)
+        assert hub.get("/health")[0] in (200, 503)
+        assert hub.proc.poll() is None  # still running: manual entry keeps working
+    finally:
+        hub.stop()

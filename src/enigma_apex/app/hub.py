@@ -128,11 +128,12 @@ class Hub:
         watcher = asyncio.create_task(self._watch_config())
         ticker = asyncio.create_task(self._tick_guardian())
         watchdog = asyncio.create_task(self.gateway.watchdog()) if self.gateway is not None else None
+        reader = self._start_ocr()
         try:
             await self.stop_event.wait()
         finally:
             self.console("enigma-apex is stopping…")
-            for task in (watcher, ticker, watchdog):
+            for task in (watcher, ticker, watchdog, reader):
                 if task is None:
                     continue
                 task.cancel()
@@ -148,6 +149,30 @@ class Hub:
             await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.stopped", {"reason": "signal"}))
             log.info("hub.stopped")
         return 0
+
+    def _start_ocr(self) -> asyncio.Task[None] | None:
+        """The AlgoBox screen reader, when enabled. An engine that cannot start leaves manual entry working."""
+        settings = self.service.settings
+        pipeline = self.gateway.pipeline if self.gateway is not None else None
+        if not settings.ocr.enabled or pipeline is None:
+            return None
+        from enigma_apex.adapters.ocr import OCRError
+        from enigma_apex.app.ocr_reader import EnigmaReader
+
+        async def submit(signal: Any, dedup: str) -> Any:
+            return await pipeline.submit(signal, dedup_key=dedup)
+
+        cfg = settings.ocr
+        reader = EnigmaReader(cfg, self.service.clock, self.service.store, submit)
+        try:
+            reader.engine()
+        except OCRError as exc:
+            self._status("ocr", "down", f"{exc}; enter signals by hand")
+            return None
+        region = cfg.region
+        where = f"{region.width}x{region.height}+{region.left}+{region.top} on monitor {cfg.monitor}"
+        self._status("ocr", "ok", f"{cfg.engine}, {where}, {cfg.rate_hz}/s")
+        return asyncio.create_task(reader.run())
 
     def _status(self, component: str, status: str, detail: str) -> None:
         self.console(f"  {component:<10} {status.upper():<5} {detail}")

@@ -500,10 +500,10 @@ class Region(Section):
 def _default_patterns() -> dict[str, str]:
     return {
         "direction": r"\b(LONG|SHORT|BUY|SELL)\b",
-        "power": r"PWR\s*:?\s*(\d{1,3})",
-        "confluence": r"\bL\s*([1-4])\b",
+        "power": r"PWR\s*:?\s*(\d[\dO]{0,2})",
+        "confluence": r"(?<![A-Z])L\s*([1-4Il|])\b",
         "macvu": r"MACVU\s*:?\s*(BULL|BEAR|UP|DOWN|ON|OFF|FLAT)",
-        "price": r"@\s*(\d{2,6}(?:[.,]\d{1,2})?)",
+        "price": r"@\s*(\d[\dO]{1,5}(?:[.,]\s?[\dO]{1,2})?)",
         "symbol": r"\b(M?NQ|M?ES|M?YM|M?RTY|M?CL|M?GC)\b",
     }
 
@@ -526,6 +526,12 @@ class OCRSection(Section):
     min_power: int | None = Field(None, ge=0, le=100, description="Ignore Enigmas below this power level.")
     min_confluence: int | None = Field(None, ge=1, le=4, description="Ignore Enigmas below this confluence level.")
     require_price: bool = Field(False, description="Ignore readings without a price (else the last quote is used).")
+    stop_ticks: int | None = Field(
+        None,
+        ge=1,
+        le=2000,
+        description="Stop this many ticks behind the Enigma's price; empty: each account's default_stop_ticks.",
+    )
     patterns: dict[str, str] = Field(
         default_factory=_default_patterns,
         description="Regular expressions (group 1 = the value) for direction, power, confluence, macvu, price, symbol.",
