@@ -1170,6 +1170,20 @@ def bench_gateway(
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 
+@bench_app.command("pipeline")
+def bench_pipeline(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    alerts: Annotated[int, typer.Option(min=1, help="Alerts with the AI analyst off.")] = 200,
+    ai_alerts: Annotated[int, typer.Option(min=1, help="Alerts with the loopback model.")] = 30,
+    model_delay_ms: Annotated[float, typer.Option(min=0, help="The loopback model's answer time.")] = 200,
+) -> None:
+    """TradingView webhook POST -> order.place at a connected executor, p50/p99: AI off, and a loopback model."""
+    from enigma_apex.bench import pipeline
+
+    results = pipeline.run(alerts, ai_alerts, model_delay_ms)
+    _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
+
+
 @bench_app.command("ocr")
 def bench_ocr(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

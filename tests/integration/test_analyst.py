@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from enigma_apex.adapters.store import schema as s
+from enigma_apex.bench.loopback_model import loopback_model
 from enigma_apex.domain.clock import ManualClock
 from enigma_apex.domain.signals import Direction, Signal, SignalSource
 from enigma_apex.domain.symbols import Contract
 from tests.integration.gatewaykit import run, running_hub
-from tests.integration.llmkit import loopback_model
 
 TUESDAY_10_ET = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 MNQ = Contract("MNQ", 2026, 12)

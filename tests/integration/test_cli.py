@@ -149,3 +149,14 @@ def test_bench_store_prints_figures_as_json():
         assert figures[name]["one_write_per_commit"]["writes"] == 20
         assert figures[name]["group_commit_burst"]["writes"] == 200
         assert figures[name]["group_commit_paced"]["p99_us"] > 0
+
+
+def test_bench_pipeline_runs_webhook_to_order_with_and_without_the_model():
+    import json
+
+    result = run("bench", "pipeline", "--json", "--alerts", "4", "--ai-alerts", "2", "--model-delay-ms", "0")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["ai_off"]["alerts"] == 4 and figures["ai_off"]["analysed_by"] == {"scorer": 5}
+    assert figures["ai_loopback_model"]["analysed_by"] == {"ai": 3}  # the model answered every alert
+    assert figures["ai_off"]["p99_ms"] >= figures["ai_off"]["p50_ms"] > 0

@@ -84,7 +84,10 @@ class Hub:
             states = ", ".join(f"{s.account} {s.state.value.upper()} {s.distance} to ruin" for s in snaps)
             self._status("guardian", "ok", f"{len(snaps)} account(s): {states}")
 
-        sock = socket.socket(socket.AF_INET6 if ":" in settings.http.host else socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in settings.http.host else socket.AF_INET
+        # proto IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on such sockets; without it every response
+        # written in two parts waits ~40 ms for the client's delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1) if os.name != "nt" else None
             sock.bind((settings.http.host, settings.http.port))

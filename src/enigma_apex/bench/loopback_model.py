@@ -1,4 +1,5 @@
-"""A loopback OpenAI-compatible chat-completions server for the analyst's tests (real HTTP, real SDK).
+"""A loopback OpenAI-compatible chat-completions server: the model behind ``bench pipeline`` and the analyst's
+tests (real HTTP, the real ``openai`` SDK on the other side).
 
 ``behaviour`` is set per test: ``good``, ``slow`` (holds the request until the test ends), ``malformed``
 (content that is not JSON), ``schema`` (JSON outside the answer schema), ``refusal`` (the model refuses),
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +29,8 @@ class LoopbackModel:
 
     @property
     def base_url(self) -> str:
-        assert self.server is not None
+        if self.server is None:
+            raise RuntimeError("the loopback model is not running")
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
 
@@ -49,7 +52,7 @@ def completion(content: str | None, refusal: str | None = None) -> dict[str, Any
 
 
 @contextmanager
-def loopback_model():
+def loopback_model() -> Iterator[LoopbackModel]:
     state = LoopbackModel()
 
     class Handler(BaseHTTPRequestHandler):
