@@ -919,28 +919,29 @@ def signal(
     _print_outcome(outcome, as_json)
 
 
+ControlToken = Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="A dashboard, mobile or admin token.")]
+SignalId = Annotated[str, typer.Argument(help="The signal waiting for approval.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _decide(ctx: typer.Context, signal_id: str, verb: str, token: str, url: str | None, as_json: bool) -> None:
+    _print_outcome(_hub_call(_load(ctx).settings, f"/api/v1/signals/{signal_id}/{verb}", token, url=url), as_json)
+
+
 @app.command()
 def approve(
-    ctx: typer.Context,
-    signal_id: Annotated[str, typer.Argument(help="The signal waiting for approval.")],
-    token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="A dashboard, mobile or admin token.")] = "",
-    url: HubUrl = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ctx: typer.Context, signal_id: SignalId, token: ControlToken = "", url: HubUrl = None, as_json: AsJson = False
 ) -> None:
     """Approve a signal waiting in confirm mode (executes it now, sized now)."""
-    _print_outcome(_hub_call(_load(ctx).settings, f"/api/v1/signals/{signal_id}/approve", token, url=url), as_json)
+    _decide(ctx, signal_id, "approve", token, url, as_json)
 
 
 @app.command()
 def reject(
-    ctx: typer.Context,
-    signal_id: Annotated[str, typer.Argument(help="The signal waiting for approval.")],
-    token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="A dashboard, mobile or admin token.")] = "",
-    url: HubUrl = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ctx: typer.Context, signal_id: SignalId, token: ControlToken = "", url: HubUrl = None, as_json: AsJson = False
 ) -> None:
     """Reject a signal waiting in confirm mode."""
-    _print_outcome(_hub_call(_load(ctx).settings, f"/api/v1/signals/{signal_id}/reject", token, url=url), as_json)
+    _decide(ctx, signal_id, "reject", token, url, as_json)
 
 
 def _print_outcome(outcome: dict[str, Any], as_json: bool) -> None:
