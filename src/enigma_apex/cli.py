@@ -1008,6 +1008,129 @@ def _since(text: str) -> Any:
     return moment
 
 
+# ---------------------------------------------------------------------------- executors
+def _gateway_url(settings: Any, url: str | None) -> str:
+    if url:
+        return url
+    scheme = "wss" if settings.gateway.tls_cert else "ws"
+    host = "127.0.0.1" if settings.gateway.host in ("0.0.0.0", "::") else settings.gateway.host  # noqa: S104
+    return f"{scheme}://{host}:{settings.gateway.port}"
+
+
+def _run_executor(connector: Any, url: str, token: str, *, update_hz: float, flatten_after: Any = None) -> None:
+    from enigma_apex.adapters import logging as logs
+    from enigma_apex.adapters.brokers.runner import ExecutorRunner
+
+    if not token:
+        raise _fail("a token is needed: --token or ENIGMA_APEX_TOKEN (`enigma-apex token create --role executor`)", 2)
+    logs.configure(None, level="INFO")
+    runner = ExecutorRunner(
+        connector, url, token, update_hz=update_hz,
+        flatten_after_disconnect_s=None if flatten_after is None else float(flatten_after),
+    )  # fmt: skip
+    _echo(f"{connector.name}: {len(connector.accounts())} account(s), connecting to {url}")
+    try:
+        asyncio.run(runner.run())
+    except PermissionError as exc:
+        raise _fail(f"{connector.name}: the hub refused the token: {exc}", 2) from None
+    except KeyboardInterrupt:
+        _echo(f"{connector.name}: stopped")
+
+
+_URL = Annotated[str | None, typer.Option("--url", help="Gateway URL (default: from the configuration).")]
+_EXEC_TOKEN = Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An executor token.", show_default=False)]
+
+
+@app.command()
+def paper(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> None:
+    """Run the paper broker: simulated fills for the accounts whose executor is "paper" (`up` starts it)."""
+    from enigma_apex.adapters.brokers.paper import PaperConnector, load_replay, paper_accounts
+
+    loaded = _load(ctx)
+    settings = loaded.settings
+    accounts = paper_accounts(settings)
+    if not accounts:
+        raise _fail('no account has executor = "paper"', 2)
+    try:
+        replay = load_replay(settings.paper, loaded.path.parent)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"paper.replay_file: {exc}", 2) from None
+    settings.hub.data_dir.mkdir(parents=True, exist_ok=True)
+    connector = PaperConnector(
+        accounts, settings.paper, _clock(), state_file=settings.hub.data_dir / "paper-state.json", replay_text=replay
+    )
+    _run_executor(connector, _gateway_url(settings, url), token, update_hz=float(settings.paper.update_hz))
+
+
+ati_app = typer.Typer(help="NinjaTrader 8 through ATI order files (no C# needed).", no_args_is_help=True)
+app.add_typer(ati_app, name="ati")
+
+
+def _ati_connector(ctx: typer.Context) -> Any:
+    from enigma_apex.adapters.brokers.ati import AtiConnector, default_folder
+    from enigma_apex.adapters.brokers.paper import paper_accounts
+
+    settings = _load(ctx).settings
+    cfg = settings.ati
+    starts = paper_accounts(settings, cfg.name)  # the firm's start balance unless ati.start_balance says otherwise
+    balances = {name: cfg.start_balance.get(name, start) for name, start in starts.items()}
+    folder = cfg.folder or default_folder()
+    connector = AtiConnector(
+        balances, folder, _clock(), name=cfg.name, atm_template=cfg.atm_template, poll_ms=cfg.poll_ms,
+        commission=cfg.commission,
+    )  # fmt: skip
+    return settings, connector
+
+
+@ati_app.command("run")
+def ati_run(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> None:
+    """Trade the accounts whose executor is ati.name through NinjaTrader's incoming/outgoing folders."""
+    settings, connector = _ati_connector(ctx)
+    if not connector.accounts():
+        raise _fail(f'no account has executor = "{settings.ati.name}"', 2)
+    if not connector.incoming.parent.is_dir():
+        raise _fail(f"{connector.incoming.parent} does not exist: set [ati] folder to NinjaTrader's user folder", 2)
+    _run_executor(
+        connector, _gateway_url(settings, url), token, update_hz=4.0,
+        flatten_after=settings.ati.flatten_after_disconnect_s,
+    )  # fmt: skip
+
+
+@ati_app.command("flatten-everything")
+def ati_flatten_everything(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: every account on every NinjaTrader connection.")] = False,
+) -> None:
+    """Write FLATTENEVERYTHING: NinjaTrader cancels every order and closes every position, all accounts."""
+    if not yes:
+        raise _fail("this flattens every account on every NinjaTrader connection; add --yes to confirm", 2)
+    _settings, connector = _ati_connector(ctx)
+    connector.incoming.mkdir(parents=True, exist_ok=True)
+    connector.flatten_everything()
+    _echo(f"wrote FLATTENEVERYTHING to {connector.incoming}")
+
+
+@app.command()
+def tradovate(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> None:
+    """Trade the accounts whose executor is tradovate.name, through Tradovate's API (demo or live)."""
+    from enigma_apex.adapters.brokers.tradovate import TradovateConnector, TradovateError
+
+    settings = _load(ctx).settings
+    cfg = settings.tradovate
+    accounts = [a.name for a in settings.accounts if a.executor == cfg.name]
+    if not accounts:
+        raise _fail(f'no account has executor = "{cfg.name}"', 2)
+    if not cfg.username or cfg.password is None:
+        raise _fail("set tradovate.username and the secret tradovate.password (`enigma-apex secret set`)", 2)
+    connector = TradovateConnector(cfg, accounts, _clock())
+    try:
+        _run_executor(
+            connector, _gateway_url(settings, url), token, update_hz=4.0, flatten_after=cfg.flatten_after_disconnect_s
+        )
+    except TradovateError as exc:
+        raise _fail(f"tradovate: {exc}", 1) from None
+
+
 # ---------------------------------------------------------------------------- ocr
 Engine = Annotated[str | None, typer.Option(help="rapidocr or tesseract (default: [ocr] engine).")]
 

@@ -7,7 +7,8 @@ processed (``resume_seq``); the hub then re-sends whatever was not acknowledged.
 As an executor (``executor=True``) it also keeps the idempotency keys of the order-flow messages it
 has passed on (the most recent ``keys_kept``): a key that comes again is answered with
 ``ack status=duplicate`` and never reaches the handler, so a resend cannot place an order twice.
-The handler acknowledges first deliveries itself (``accepted`` or ``rejected``).
+The handler acknowledges first deliveries itself (``accepted`` or ``rejected``). ``on_connect`` runs after
+every ``welcome``, before any message is passed on (an executor reports its positions there).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class HubClient:
         ssl: Any = None,
         executor: bool = False,
         keys_kept: int = 100_000,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -69,6 +71,7 @@ class HubClient:
         self.keys_kept = keys_kept
         self.seen_keys: OrderedDict[str, None] = OrderedDict()
         self.duplicates = 0
+        self.on_connect = on_connect
 
     async def run(self) -> None:
         """Connect, and reconnect after every drop, until ``stop``."""
@@ -91,6 +94,8 @@ class HubClient:
                     delay = self.backoff[0]
                     beat = asyncio.create_task(self._heartbeat(ws))
                     try:
+                        if self.on_connect is not None:
+                            await self.on_connect()
                         async for frame in ws:
                             message = decode(frame)
                             if isinstance(message, ProtocolError):
@@ -141,7 +146,10 @@ class HubClient:
         await self.connected.wait()
         if self._ws is None:
             raise ConnectionError("not connected")
-        await self._ws.send(encode(message))
+        try:
+            await self._ws.send(encode(message))
+        except ConnectionClosed as exc:
+            raise ConnectionError(f"connection closed: {exc}") from exc
 
     async def drop(self) -> None:
         """Close the TCP connection abruptly (tests of reconnect)."""

@@ -159,7 +159,7 @@ def test_live_mode_refuses_to_start_without_required_secrets(tmp_path):
 def test_http_emergency_stop_halts_every_account_and_the_cli_works_offline(tmp_path):
     env = {"ENIGMA_APEX__HUB__USE_KEYRING": "false"}
     config, tokens = init_dir(tmp_path)
-    hub = HubProcess(config)
+    hub = HubProcess(config, env={"ENIGMA_APEX__PAPER__ENABLED": "false"})  # no executor: the halt waits for one
     try:
         assert hub.get("/api/v1/flatten", method="POST")[0] == 401
         status, body = hub.post_json("/api/v1/flatten", {"reason": "test"}, tokens["dashboard"])
@@ -259,3 +259,32 @@ def test_the_screen_reader_starts_with_the_hub_and_a_missing_screen_is_reported_
         assert hub.proc.poll() is None  # still running: manual entry keeps working
     finally:
         hub.stop()
+
+
+def test_up_in_paper_mode_runs_the_paper_broker_as_an_executor_process(tmp_path):
+    from sqlalchemy import create_engine, select
+
+    from enigma_apex.adapters.store import schema
+
+    config, tokens = init_dir(tmp_path)
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'enigma-apex.db'}")
+
+    def acked() -> bool:
+        with engine.connect() as conn:
+            rows = conn.execute(select(schema.audit_log.c.kind, schema.audit_log.c.actor)).all()
+        return ("flatten.ack", "paper") in {(kind, actor) for kind, actor in rows}
+
+    hub = HubProcess(config)
+    try:
+        hub.wait_for(r"paper\s+OK")
+        hub.wait_for(r"gateway.connected.*name=paper")
+        status, body = hub.post_json("/api/v1/flatten", {"accounts": ["PAPER-1"], "reason": "t"}, tokens["dashboard"])
+        assert status == 200 and body["accounts"] == {"PAPER-1": "flatten sent"}
+        wait_until(acked)  # the paper broker acknowledged the flatten
+        assert (tmp_path / "data" / "paper-state.json").exists()
+    finally:
+        assert hub.stop() == 0
+    with engine.connect() as conn:
+        made = conn.execute(select(schema.client_tokens.c.name, schema.client_tokens.c.revoked_at)).all()
+    engine.dispose()
+    assert [revoked is not None for name, revoked in made if name == "paper"] == [True]  # revoked at stop

@@ -313,11 +313,11 @@ class GatewayService:
     # ---------------------------------------------------------------- executor reports
     async def _on_ack(self, peer: Peer, message: m.Ack) -> None:
         status = OrderStatus.REJECTED if message.status == "rejected" else OrderStatus.ACCEPTED
-        if message.key.startswith("flatten:"):
+        if message.key.startswith(("flatten:", "cancel:")):
             self._flatten_waiters.pop(message.key, None)
-            await self.store.writer.write_async(
-                lambda ctx: ctx.audit("flatten.ack", {"key": message.key, "status": message.status}, actor=peer.name),
-            )
+            kind = message.key.split(":", 1)[0]
+            detail = {"key": message.key, "status": message.status, "reason": message.reason}
+            await self.store.writer.write_async(lambda ctx: ctx.audit(f"{kind}.ack", detail, actor=peer.name))
             return
 
         def write(ctx: Any) -> None:
@@ -598,6 +598,29 @@ class GatewayService:
                 self._send_flatten(peer, account, reason)
 
         loop.call_soon_threadsafe(send)
+
+    async def cancel_order(self, order_key: str, actor: str) -> str:
+        """Ask the owning executor to cancel a working order (never refused by the gate). Returns what was done."""
+        with self.store.engine.connect() as conn:
+            order = repository.get_order(conn, order_key)
+        if order is None:
+            raise KeyError(order_key)
+        if order.status.is_terminal:
+            return f"already {order.status.value}"
+        peer = self.executors.get(order.executor)
+        key = f"cancel:{order_key}:{secrets.token_hex(4)}"
+        await self.store.writer.write_async(
+            lambda ctx: ctx.audit(
+                "order.cancel", {"order": order_key, "key": key, "sent": peer is not None}, actor=actor
+            )
+        )
+        if peer is None:
+            return "executor not connected"
+        message = m.OrderCancel(
+            id=self._id(), ts=self._now(), seq=0, key=key, account=order.account, order_key=order_key
+        )
+        self._push(peer, message)
+        return "cancel sent"
 
     async def emergency_stop(self, accounts: list[str] | None, reason: str, actor: str) -> dict[str, str]:
         """HALTED is persisted first, then every owning executor gets a flatten. Returns account -> status."""

@@ -132,10 +132,18 @@ class Hub:
         ticker = asyncio.create_task(self._tick_guardian())
         watchdog = asyncio.create_task(self.gateway.watchdog()) if self.gateway is not None else None
         reader = self._start_ocr()
+        paper = self._start_paper()
+        paper_task = asyncio.create_task(paper.run()) if paper is not None else None
         try:
             await self.stop_event.wait()
         finally:
             self.console("enigma-apex is stopping…")
+            if paper is not None and paper_task is not None:
+                await paper.stop()
+                paper_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await paper_task
+                await asyncio.to_thread(self._revoke, paper.token_id)
             for task in (watcher, ticker, watchdog, reader):
                 if task is None:
                     continue
@@ -176,6 +184,27 @@ class Hub:
         where = f"{region.width}x{region.height}+{region.left}+{region.top} on monitor {cfg.monitor}"
         self._status("ocr", "ok", f"{cfg.engine}, {where}, {cfg.rate_hz}/s")
         return asyncio.create_task(reader.run())
+
+    def _start_paper(self) -> Any:
+        """In paper mode, the paper broker as its own process, connected to the gateway like NinjaTrader."""
+        settings = self.service.settings
+        accounts = tuple(a.name for a in settings.accounts if a.executor == "paper")
+        if settings.hub.mode != "paper" or not settings.paper.enabled or not accounts or self.ws_port is None:
+            return None
+        from enigma_apex.app.executor_process import ExecutorProcess, mint_token
+
+        token, token_id = mint_token(self.service.store, self.service.clock, "paper", accounts)
+        args = ["paper", "--url", f"ws://127.0.0.1:{self.ws_port}"]
+        if self.service.config_path is not None:
+            args = ["--config", str(self.service.config_path), *args]
+        process = ExecutorProcess("paper", args, token, self._status, token_id=token_id)
+        self._status("paper", "ok", f"paper broker for {', '.join(accounts)} (its own process)")
+        return process
+
+    def _revoke(self, token_id: str) -> None:
+        from enigma_apex.adapters.store import tokens
+
+        self.service.store.writer.write(lambda ctx: tokens.revoke_token(ctx, token_id))
 
     def _status(self, component: str, status: str, detail: str) -> None:
         self.console(f"  {component:<10} {status.upper():<5} {detail}")

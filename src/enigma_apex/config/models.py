@@ -555,6 +555,78 @@ class OCRSection(Section):
         return merged
 
 
+class PaperSection(Section):
+    """The paper broker (`enigma-apex paper`): a simulated broker for accounts whose executor is "paper"."""
+
+    enabled: bool = Field(True, description="`up` starts the paper broker in paper mode when an account uses it.")
+    instruments: list[str] = Field(
+        default_factory=lambda: ["MNQ", "MES", "NQ", "ES"],
+        description="Instrument roots simulated from the start (others start when an order asks for them).",
+    )
+    tick_interval_s: Decimal = Field(Decimal("0.25"), gt=0, le=60, description="Seconds between simulated quotes.")
+    seed: int | None = Field(None, description="Random seed of the simulated market (empty: a new walk each run).")
+    volatility: dict[str, float] = Field(
+        default_factory=dict, description="Annualised volatility per root, e.g. {MNQ = 0.25} (default: per family)."
+    )
+    start_prices: dict[str, Decimal] = Field(default_factory=dict, description="Start price per root.")
+    replay_file: Path | None = Field(
+        None,
+        description='Replay a CSV of ticks or bars instead of the random walk ("sample" = the file in the package).',
+    )
+    replay_speed: Decimal = Field(Decimal(1), gt=0, le=1000, description="Replay speed (2 = twice as fast).")
+    market_slippage_ticks: int = Field(0, ge=0, le=100, description="Ticks beyond the quote a market order fills at.")
+    stop_slippage_ticks: int = Field(1, ge=0, le=100, description="Ticks beyond the trigger a stop order fills at.")
+    liquidity: int = Field(0, ge=0, le=10_000, description="Contracts a resting order fills per quote (0: all).")
+    commissions: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="Commission per contract per side by root (default 2.00 minis, 0.62 micros).",
+    )
+    balances: dict[str, Decimal] = Field(
+        default_factory=dict, description="Start balance per account (default: the firm profile's start balance)."
+    )
+    update_hz: Decimal = Field(Decimal(4), ge=1, le=50, description="account.update messages per second per account.")
+
+
+class AtiSection(Section):
+    """NinjaTrader 8 ATI order files (`enigma-apex ati`): orders without any C# (Tools > Options > ATI)."""
+
+    name: str = Field("ati", min_length=1, description="Executor name: accounts with this executor are traded here.")
+    folder: Path | None = Field(
+        None,
+        description="NinjaTrader's user folder (holds incoming/ and outgoing/); empty: Documents/NinjaTrader 8.",
+    )
+    start_balance: dict[str, Decimal] = Field(
+        default_factory=dict, description="Balance per account at start (ATI reports no balance; fills update it)."
+    )
+    atm_template: str = Field("", description="ATM strategy template for entries (empty: our own stop and target).")
+    poll_ms: int = Field(50, ge=10, le=5000, description="How often the outgoing folder is read.")
+    commission: dict[str, Decimal] = Field(
+        default_factory=dict, description="Commission per contract per side by root, for the local ledger."
+    )
+    flatten_after_disconnect_s: Decimal | None = Field(
+        None, ge=0, description="Flatten every account after this long without the hub (empty: never)."
+    )
+
+
+class TradovateSection(Section):
+    """Tradovate REST + WebSocket (`enigma-apex tradovate`)."""
+
+    name: str = Field("tradovate", min_length=1, description="Executor name: accounts with it are traded here.")
+    environment: Literal["demo", "live"] = Field("demo", description="demo.tradovateapi.com or live.tradovateapi.com.")
+    rest_url: str | None = Field(None, description="Override of the REST base URL (tests, proxies).")
+    ws_url: str | None = Field(None, description="Override of the WebSocket URL.")
+    username: str = Field("", description="Tradovate user name.")
+    password: SecretStr | None = Field(None, description="Tradovate password (secret).", json_schema_extra=SECRET)
+    app_id: str = Field("enigma-apex", description="Application id registered with Tradovate.")
+    app_version: str = Field("1.0", description="Application version.")
+    cid: int | None = Field(None, description="API key id (cid).")
+    sec: SecretStr | None = Field(None, description="API key secret (sec) (secret).", json_schema_extra=SECRET)
+    request_timeout_s: Decimal = Field(Decimal(5), gt=0, le=60, description="Timeout of one REST request.")
+    flatten_after_disconnect_s: Decimal | None = Field(
+        None, ge=0, description="Flatten every account after this long without the hub (empty: never)."
+    )
+
+
 class RulesSection(Section):
     """Where the compliance guardian finds user data."""
 
@@ -688,6 +760,9 @@ class Settings(Section):
     signals: SignalsSection = Field(default_factory=SignalsSection)
     rules: RulesSection = Field(default_factory=RulesSection)
     ocr: OCRSection = Field(default_factory=OCRSection)
+    paper: PaperSection = Field(default_factory=PaperSection)
+    ati: AtiSection = Field(default_factory=AtiSection)
+    tradovate: TradovateSection = Field(default_factory=TradovateSection)
     groups: dict[GroupName, GroupSection] = Field(
         default_factory=dict, description="Per-group signal handling ([groups.<name>]); unlisted groups use [signals]."
     )

@@ -148,6 +148,17 @@ def create_app(service: HubService) -> FastAPI:
         result = await gateway.emergency_stop(body.accounts, body.reason, f"api:{record.name}")
         return {"accounts": result}
 
+    @app.post("/api/v1/orders/{key}/cancel", summary="Cancel a working order (cancels are never refused)")
+    async def cancel(key: str, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:
+        gateway = service.gateway
+        if gateway is None:
+            raise HTTPException(503, "the gateway is not running")
+        try:
+            result = await gateway.cancel_order(key, f"api:{record.name}")
+        except KeyError:
+            raise HTTPException(404, f"unknown order {key!r}") from None
+        return {"order": key, "result": result}
+
     @app.post("/api/v1/resume/{account}", summary="Resume an account halted by the operator or a buffer")
     async def resume(account: str, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:
         guardian = service.guardian

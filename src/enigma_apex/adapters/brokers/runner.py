@@ -1,0 +1,272 @@
+"""The executor side of the gateway protocol, shared by every Python broker connector.
+
+``ExecutorRunner`` holds a :class:`~enigma_apex.client.HubClient` (executor mode: a repeated idempotency key is
+answered ``duplicate`` and never reaches the connector), turns ``order.place`` / ``order.cancel`` / ``flatten``
+into connector calls, acknowledges each, and reports the connector's events as ``order.update``, ``fill`` and
+``position``. On every (re)connection it reports each owned account's positions (the hub reconciles them with
+its fills) and its balance; afterwards ``account.update`` goes out ``update_hz`` times a second and
+``market.data`` when a quote changes. After ``flatten_after_disconnect_s`` without the hub (when set) it
+flattens every account it owns: a lost hub leaves accounts flat, not exposed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+import structlog
+
+from enigma_apex.client import HubClient, new_id, now
+from enigma_apex.domain.orders import Bracket, OrderType, Side, TimeInForce
+from enigma_apex.domain.symbols import Contract, format_symbol, parse_symbol
+from enigma_apex.execution.events import AccountState, BrokerEvent, FillEvent, OrderEvent, OrderRequest, PositionEvent
+from enigma_apex.protocol import messages as m
+
+log = structlog.get_logger(__name__)
+
+Emit = Callable[[BrokerEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    accepted: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    contract: Contract
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+
+
+class Connector(Protocol):
+    """What a broker connector offers the runner. Events (fills, order states, positions) go to ``emit``."""
+
+    name: str
+
+    async def start(self, emit: Emit) -> None: ...
+
+    async def place(self, request: OrderRequest) -> Result: ...
+
+    async def cancel(self, account: str, key: str) -> Result: ...
+
+    async def flatten(self, account: str, *, cancel_working: bool = True) -> Result: ...
+
+    def accounts(self) -> list[str]: ...
+
+    def account_state(self, account: str) -> AccountState | None: ...
+
+    def positions(self, account: str) -> list[PositionEvent]: ...
+
+    def quotes(self) -> list[Quote]: ...
+
+    def health(self) -> tuple[str, str]: ...  # (ok | degraded | down, detail)
+
+    async def close(self) -> None: ...
+
+
+class ExecutorRunner:
+    def __init__(
+        self,
+        connector: Connector,
+        url: str,
+        token: str,
+        *,
+        update_hz: float = 4.0,
+        flatten_after_disconnect_s: float | None = None,
+        heartbeat_s: float = 5.0,
+        ssl: object = None,
+    ) -> None:
+        self.connector = connector
+        self.update_hz = update_hz
+        self.flatten_after_disconnect_s = flatten_after_disconnect_s
+        self.client = HubClient(
+            url, token, connector.name, self._on_message, heartbeat_s=heartbeat_s, ssl=ssl, executor=True,
+            on_connect=self._on_connect,
+        )  # fmt: skip
+        self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_quotes: dict[Contract, Quote] = {}
+        self.placed = 0
+        self.rejected = 0
+        self.flattened_on_disconnect = 0
+
+    # ------------------------------------------------------------------ life cycle
+    async def run(self) -> None:
+        await self.connector.start(self._events.put_nowait)
+        client = asyncio.create_task(self.client.run())
+        self._tasks = [
+            asyncio.create_task(self._send_events()),
+            asyncio.create_task(self._send_updates()),
+            asyncio.create_task(self._watch_connection()),
+        ]
+        try:
+            await client
+        finally:
+            for task in self._tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.connector.close()
+
+    async def stop(self) -> None:
+        await self.client.stop()
+
+    # ------------------------------------------------------------------ hub -> broker
+    async def _on_message(self, message: m.Message) -> None:
+        if isinstance(message, m.OrderPlace):
+            result = await self._place(message)
+            self.placed += result.accepted
+            self.rejected += not result.accepted
+            await self._ack(message, result)
+        elif isinstance(message, m.OrderCancel):
+            await self._ack(message, await self.connector.cancel(message.account, message.order_key))
+        elif isinstance(message, m.Flatten):
+            result = await self.connector.flatten(message.account, cancel_working=message.cancel_working)
+            log.warning("executor.flatten", account=message.account, reason=message.reason, ok=result.accepted)
+            await self._ack(message, result)
+
+    async def _place(self, message: m.OrderPlace) -> Result:
+        try:
+            contract = parse_symbol(message.symbol, on=now().date())
+        except ValueError as exc:
+            return Result(False, str(exc))
+        bracket = None
+        if message.bracket is not None and (message.bracket.stop is not None or message.bracket.target is not None):
+            bracket = Bracket(message.bracket.stop, message.bracket.target)
+        request = OrderRequest(
+            message.key, message.account, contract, Side(message.side), message.quantity,
+            OrderType(message.order_type), message.limit_price, message.stop_price, bracket,
+            TimeInForce(message.tif),
+        )  # fmt: skip
+        try:
+            return await self.connector.place(request)
+        except Exception as exc:  # a connector failure is a rejection the hub can see, never a crash
+            log.exception("executor.place_failed", key=message.key)
+            return Result(False, f"{type(exc).__name__}: {exc}"[:500])
+
+    async def _ack(self, message: m.OrderPlace | m.OrderCancel | m.Flatten, result: Result) -> None:
+        status = "accepted" if result.accepted else "rejected"
+        ack = m.Ack(id=new_id(), ts=now(), ack=message.seq, key=message.key, status=status, reason=result.reason[:500])
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.client.send(ack)
+
+    # ------------------------------------------------------------------ broker -> hub
+    async def _on_connect(self) -> None:
+        """Report every owned account's positions and balance (the hub reconciles them with its fills)."""
+        for account in self._owned():
+            for position in self.connector.positions(account):
+                await self.client.send(self._position(position))
+            state = self.connector.account_state(account)
+            if state is not None:
+                await self.client.send(self._account(state))
+
+    def _owned(self) -> list[str]:
+        welcome = self.client.welcome
+        mine = set(self.connector.accounts())
+        if welcome is None:
+            return sorted(mine)
+        return sorted(mine & set(welcome.accounts)) if welcome.accounts else sorted(mine)
+
+    async def _send_events(self) -> None:
+        while True:
+            event = await self._events.get()
+            message = self._message(event)
+            while True:
+                try:
+                    await self.client.send(message)
+                    break
+                except (ConnectionError, OSError):
+                    await asyncio.sleep(0.05)  # kept until the hub is back: a fill is never dropped
+
+    def _message(self, event: BrokerEvent) -> m.Message:
+        if isinstance(event, FillEvent):
+            return m.FillMsg(
+                id=new_id(), ts=now(), fill_id=event.fill_id, key=event.key, account=event.account,
+                symbol=format_symbol(event.contract), side=event.side.value, quantity=event.quantity,
+                price=event.price, commission=event.commission, executed_at=event.executed_at,
+            )  # fmt: skip
+        if isinstance(event, OrderEvent):
+            return m.OrderUpdate(
+                id=new_id(), ts=now(), key=event.key, account=event.account, status=event.status.value,
+                filled_quantity=event.filled_quantity, average_price=event.average_price,
+                broker_order_id=event.broker_order_id, reason=event.reason[:500],
+            )  # fmt: skip
+        return self._position(event)
+
+    @staticmethod
+    def _position(event: PositionEvent) -> m.PositionMsg:
+        return m.PositionMsg(
+            id=new_id(), ts=now(), account=event.account, symbol=format_symbol(event.contract),
+            quantity=event.quantity, average_price=event.average_price,
+        )  # fmt: skip
+
+    @staticmethod
+    def _account(state: AccountState) -> m.AccountUpdate:
+        return m.AccountUpdate(
+            id=new_id(), ts=now(), account=state.account, balance=state.balance,
+            realized_pnl=state.realized_pnl, open_pnl=state.open_pnl,
+        )  # fmt: skip
+
+    async def _send_updates(self) -> None:
+        """Balances ``update_hz`` times a second, quotes when they change, health every 5 s."""
+        period = 1.0 / self.update_hz
+        last_health = 0.0
+        while True:
+            await asyncio.sleep(period)
+            if not self.client.connected.is_set():
+                continue
+            with contextlib.suppress(ConnectionError, OSError):
+                for quote in self.connector.quotes():
+                    if self._last_quotes.get(quote.contract) != quote:
+                        self._last_quotes[quote.contract] = quote
+                        await self.client.send(
+                            m.MarketData(
+                                id=new_id(),
+                                ts=now(),
+                                symbol=format_symbol(quote.contract),
+                                last=quote.last,
+                                bid=quote.bid,
+                                ask=quote.ask,
+                            )
+                        )
+                for account in self._owned():
+                    state = self.connector.account_state(account)
+                    if state is not None:
+                        await self.client.send(self._account(state))
+                if time.monotonic() - last_health >= 5.0:
+                    last_health = time.monotonic()
+                    status, detail = self.connector.health()
+                    component = m.ComponentStatus(status=status, detail=detail[:500])
+                    await self.client.send(m.Health(id=new_id(), ts=now(), components={self.connector.name: component}))
+
+    async def _watch_connection(self) -> None:
+        """Flatten every owned account after ``flatten_after_disconnect_s`` away from the hub (when set)."""
+        if self.flatten_after_disconnect_s is None:
+            return
+        away_since: float | None = None
+        flattened = False
+        while True:
+            await asyncio.sleep(0.1)
+            if self.client.connected.is_set():
+                away_since, flattened = None, False
+                continue
+            if self.client.connections == 0:
+                continue  # never connected yet: nothing was placed through us
+            away_since = away_since or time.monotonic()
+            if not flattened and time.monotonic() - away_since >= self.flatten_after_disconnect_s:
+                flattened = True
+                for account in self.connector.accounts():
+                    log.warning("executor.flatten_on_disconnect", account=account)
+                    await self.connector.flatten(account)
+                    self.flattened_on_disconnect += 1
+
+
+__all__ = ["Connector", "Emit", "ExecutorRunner", "Quote", "Result"]

@@ -1,0 +1,112 @@
+"""An executor in its own process, started and watched by the hub (the paper broker in paper mode).
+
+The hub mints a token for it (executor role, its accounts only; revoked when the hub stops, and any left over
+by a crashed run is revoked at the next start), passes it in the environment (never on the command line,
+where other users could read it), and restarts the process with backoff when it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+
+from enigma_apex.adapters.store import tokens
+from enigma_apex.adapters.store.store import Store
+from enigma_apex.adapters.store.writer import WriteContext
+from enigma_apex.domain.clock import Clock
+
+log = structlog.get_logger(__name__)
+
+TOKEN_DAYS = 30
+
+
+def mint_token(store: Store, clock: Clock, name: str, accounts: tuple[str, ...]) -> tuple[str, str]:
+    """Revoke this executor's leftover hub-made tokens, create a fresh one; returns (plaintext, token id)."""
+    with store.engine.connect() as conn:
+        stale = [
+            t.token_id
+            for t in tokens.list_tokens(conn)
+            if t.name == name and t.role == "executor" and t.is_default and t.active(clock.now())
+        ]
+    for token_id in stale:
+
+        def revoke(ctx: WriteContext, t: str = token_id) -> bool:
+            return tokens.revoke_token(ctx, t)
+
+        store.writer.write(revoke)
+    plain, record = store.writer.write(
+        lambda ctx: tokens.create_token(
+            ctx,
+            name=name,
+            role="executor",
+            accounts=accounts,
+            is_default=True,
+            expires_at=clock.now() + timedelta(days=TOKEN_DAYS),
+        )
+    )
+    return plain, record.token_id
+
+
+class ExecutorProcess:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        token: str,
+        status: Callable[[str, str, str], None],
+        *,
+        token_id: str = "",
+        cwd: Path | None = None,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.args = args
+        self.token = token
+        self.token_id = token_id
+        self.status = status
+        self.cwd = cwd
+        self.max_backoff_s = max_backoff_s
+        self.process: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Start the process and restart it after every exit until ``stop``."""
+        delay = 1.0
+        env = {**os.environ, "ENIGMA_APEX_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        while not self._stopping:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "enigma_apex", *self.args, env=env, cwd=self.cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            code = await self.process.wait()
+            if self._stopping:
+                break
+            self.restarts += 1
+            self.status(self.name, "down", f"exited with code {code}; restarting in {delay:.0f} s")
+            log.error("executor.process_exited", name=self.name, code=code, restarts=self.restarts)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff_s)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 5.0)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+__all__ = ["ExecutorProcess", "mint_token"]
