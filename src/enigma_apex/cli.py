@@ -1131,6 +1131,24 @@ def tradovate(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> 
         raise _fail(f"tradovate: {exc}", 1) from None
 
 
+nt_app = typer.Typer(help="NinjaTrader 8: the NinjaScript AddOn, indicator and strategy.", no_args_is_help=True)
+app.add_typer(nt_app, name="ninjatrader")
+
+
+@nt_app.command("package")
+def ninjatrader_package(out: Annotated[Path, typer.Argument(help="The .zip to write.")]) -> None:
+    """Build the NinjaScript import archive (Tools > Import > NinjaScript Add-On; see docs/ninjatrader.md)."""
+    from enigma_apex.adapters import ninjascript
+
+    try:
+        names = ninjascript.package(out)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc), 1) from None
+    _echo(f"wrote {out} ({len(names)} files)")
+    for name in names:
+        _echo(f"  {name}")
+
+
 # ---------------------------------------------------------------------------- ocr
 Engine = Annotated[str | None, typer.Option(help="rapidocr or tesseract (default: [ocr] engine).")]
 

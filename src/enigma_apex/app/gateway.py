@@ -464,6 +464,7 @@ class GatewayService:
             ],
             reason=d.reason[:500],
             order_keys=list(d.order_keys),
+            score=d.score,
         )
 
     # ---------------------------------------------------------------- control

@@ -65,6 +65,7 @@ class AccountDecision:
     reason: str
     verdicts: tuple[dict[str, Any], ...] = ()
     order_keys: tuple[str, ...] = ()
+    score: int | None = None  # the analyst's (or the scorer's) score of the signal, 0-100
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class AccountDecision:
             "reason": self.reason,
             "verdicts": list(self.verdicts),
             "order_keys": list(self.order_keys),
+            "score": self.score,
         }
 
 
@@ -319,6 +321,7 @@ class SignalPipeline:
                 plan.reason,
                 plan.verdicts,
                 tuple(i.idempotency_key for i in plan.intents),
+                analysis.score if analysis.source != "none" else None,
             )
             for decision_id, account, plan in decided
         )

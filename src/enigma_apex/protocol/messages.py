@@ -117,6 +117,7 @@ class DecisionMsg(Message):
     verdicts: list[VerdictMsg] = []
     reason: Text = ""
     order_keys: list[str] = []
+    score: Annotated[int, Field(ge=0, le=100)] | None = None  # the analysis score the decision used
 
 
 class Approve(Message):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,13 +25,13 @@ from enigma_apex.adapters.brokers.runner import ExecutorRunner
 from enigma_apex.adapters.brokers.tradovate import TradovateConnector
 from enigma_apex.adapters.clock import SystemClock
 from enigma_apex.config.models import PaperSection, TradovateSection
-from enigma_apex.domain.orders import Side
-from enigma_apex.domain.symbols import Contract
+from enigma_apex.domain.orders import Bracket, OrderStatus, OrderType, Side, TimeInForce
+from enigma_apex.domain.symbols import Contract, format_symbol, parse_symbol
 from enigma_apex.execution import ati
-from enigma_apex.execution.events import OrderRequest
+from enigma_apex.execution.events import FillEvent, OrderEvent, OrderRequest, PositionEvent
 from enigma_apex.execution.market import Tick
 from enigma_apex.execution.sim import SimAccount, SimBroker
-from tests.integration.executors import fake_tradovate
+from tests.integration.executors import csharp, fake_tradovate
 from tests.integration.executors.fake_ninjatrader import FakeNinjaTrader
 from tests.integration.executors.fake_tradovate import FakeTradovate
 
@@ -202,4 +204,146 @@ class TradovateHarness:
         await self.fake.stop()
 
 
-HARNESSES = {"paper": PaperHarness, "ati": AtiHarness, "tradovate": TradovateHarness}
+class CSharpHarness:
+    """The C# protocol client (ExecutorSession + HubConnection) under Mono; this test plays NinjaTrader's
+    accounts for it over stdin/stdout with a ``SimBroker``."""
+
+    name = "csharp"
+
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
+        self.venue = SimBroker({}, id_prefix="NT")
+        self.extra_env = env or {}
+        self.flattens: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self.statuses: list[str] = []
+        self._manual = 0
+
+    def venue_key(self, key: str) -> str:
+        return key
+
+    async def start(self, url: str, token: str, accounts: dict[str, Decimal]) -> None:
+        csharp.mono_or_skip()
+        self.url, self.token, self.accounts = url, token, accounts
+        for name, balance in accounts.items():
+            self.venue.accounts[name] = SimAccount(name, balance)
+        await self._run()
+
+    async def _run(self) -> None:
+        exe = await asyncio.to_thread(csharp.host_exe)
+        env = {**os.environ, "ENIGMA_APEX_TOKEN": self.token, **self.extra_env}
+        self.connected = asyncio.Event()
+        self.proc = await asyncio.create_subprocess_exec(
+            "mono", str(exe), self.url, ",".join(self.accounts), env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        self.reader = asyncio.create_task(self._read())
+        await asyncio.wait_for(self.connected.wait(), 30)
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            message = json.loads(line)
+            op = message["op"]
+            if op == "status":
+                self.statuses.append(message["text"])
+                if message["text"] == "connected":
+                    self.connected.set()
+                continue
+            answer, events = self._apply(message)
+            self._write({"op": "result", "id": message["id"], **answer})
+            self._events(events)
+
+    def _write(self, message: dict) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message, default=str) + "\n").encode())
+
+    def _apply(self, message: dict) -> tuple[dict, list]:
+        at = now()
+        op = message["op"]
+        if op == "place":
+            o = message["order"]
+            if o["key"] in self.venue.orders:  # NinjaTrader's account knows its order names: never placed twice
+                return {"accepted": True, "reason": "already placed"}, []
+            bracket = None
+            if o["bracket_stop"] is not None or o["bracket_target"] is not None:
+                bracket = Bracket(_dec(o["bracket_stop"]), _dec(o["bracket_target"]))
+            request = OrderRequest(
+                o["key"], o["account"], parse_symbol(o["symbol"], on=at.date()), Side(o["side"]), int(o["quantity"]),
+                OrderType(o["order_type"]), _dec(o["limit_price"]), _dec(o["stop_price"]), bracket,
+                TimeInForce(o["tif"]),
+            )  # fmt: skip
+            events = self.venue.place(request, at)
+            first = events[0]
+            if isinstance(first, OrderEvent) and first.status is OrderStatus.REJECTED:
+                return {"accepted": False, "reason": first.reason}, []
+            return {"accepted": True, "reason": ""}, events
+        if op == "cancel":
+            events = self.venue.cancel(message["key"], at)
+            ok = isinstance(events[0], OrderEvent) and events[0].status is OrderStatus.CANCELLED
+            return {"accepted": ok, "reason": "" if ok else events[0].reason}, events
+        if op == "flatten":
+            self.flattens.append(message["account"])
+            return {"accepted": True, "reason": ""}, self.venue.flatten(message["account"], at)
+        if op == "positions":
+            held = [
+                {"symbol": format_symbol(p.contract), "quantity": p.quantity, "average_price": str(p.average_price)}
+                for p in self.venue.positions(message["account"])
+            ]
+            return {"positions": held}, []
+        state = self.venue.account_state(message["account"])
+        return {"balance": str(state.balance), "realized": str(state.realized_pnl), "open": str(state.open_pnl)}, []
+
+    def _events(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, FillEvent):
+                self._write({"op": "event", "kind": "fill", "fill_id": event.fill_id, "key": event.key,
+                             "account": event.account, "symbol": format_symbol(event.contract),
+                             "side": event.side.value, "quantity": event.quantity, "price": str(event.price),
+                             "commission": str(event.commission), "executed_at": event.executed_at.isoformat()})  # fmt: skip
+            elif isinstance(event, OrderEvent):
+                self._write({"op": "event", "kind": "order", "key": event.key, "account": event.account,
+                             "status": event.status.value, "filled": event.filled_quantity,
+                             "average_price": None if event.average_price is None else str(event.average_price),
+                             "broker_id": event.broker_order_id, "reason": event.reason})  # fmt: skip
+            elif isinstance(event, PositionEvent):
+                self._write({"op": "event", "kind": "position", "account": event.account,
+                             "symbol": format_symbol(event.contract), "quantity": event.quantity,
+                             "average_price": None if event.average_price is None else str(event.average_price)})  # fmt: skip
+
+    async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
+        self._events(self.venue.set_quote(contract, bid, ask, now()))
+
+    async def offline_trade(self, account: str, contract: Contract, side: Side, quantity: int) -> None:
+        self._manual += 1
+        self.venue.place(OrderRequest(f"manual-{self._manual}", account, contract, side, quantity), now())
+
+    async def drop(self) -> None:
+        self._write({"op": "drop"})
+
+    async def restart(self) -> None:
+        await self._stop_process()
+        await self._run()
+
+    async def _stop_process(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ConnectionError):
+            self._write({"op": "quit"})
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+
+    async def stop(self) -> None:
+        await self._stop_process()
+
+
+def _dec(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+HARNESSES = {"paper": PaperHarness, "ati": AtiHarness, "tradovate": TradovateHarness, "csharp": CSharpHarness}
