@@ -1326,6 +1326,38 @@ def bench_pipeline(
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 
+@bench_app.command("execution")
+def bench_execution(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    orders: Annotated[int, typer.Option(min=1, help="Orders per executor.")] = 200,
+    executor: Annotated[
+        list[str] | None, typer.Option(help="paper, ati, tradovate or csharp (repeatable; default: all).")
+    ] = None,
+) -> None:
+    """Order round trip (place -> ack -> fill) per executor over loopback, and the ATI file round trip."""
+    from enigma_apex.bench import execution
+
+    _bench_quiet()
+    kinds = tuple(executor or execution.KINDS)
+    unknown = sorted(set(kinds) - set(execution.KINDS))
+    if unknown:
+        raise _fail(f"unknown executor {unknown[0]!r}; known: {', '.join(execution.KINDS)}", 2)
+    result = execution.run(orders, kinds)
+    if as_json:
+        _echo(json.dumps(result, indent=2))
+        return
+    for kind, figures in result["round_trip"].items():
+        if "skipped" in figures:
+            _echo(f"{kind:<10} skipped: {figures['skipped']}")
+        else:
+            _echo(f"{kind:<10} place -> fill p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms")
+    files = result["ati_file_round_trip"]
+    p50, p99, poll = files["p50_ms"], files["p99_ms"], files["poll_ms"]
+    _echo(f"ATI files  write -> state read p50 {p50} ms  p99 {p99} ms (poll {poll} ms)")
+    for name, ratio in result["ratio_to_published"].items():
+        _echo(f"{name}: {ratio}")
+
+
 @bench_app.command("ocr")
 def bench_ocr(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -160,3 +160,19 @@ def test_bench_pipeline_runs_webhook_to_order_with_and_without_the_model():
     assert figures["ai_off"]["alerts"] == 4 and figures["ai_off"]["analysed_by"] == {"scorer": 5}
     assert figures["ai_loopback_model"]["analysed_by"] == {"ai": 3}  # the model answered every alert
     assert figures["ai_off"]["p99_ms"] >= figures["ai_off"]["p50_ms"] > 0
+
+
+def test_bench_execution_times_every_executor_and_the_ati_files():
+    import json
+
+    from enigma_apex.bench.venues import mono
+
+    result = run("bench", "execution", "--json", "--orders", "3")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    kinds = {"paper", "ati", "tradovate"} | ({"csharp"} if mono.available() else set())
+    for kind in kinds:
+        assert figures["round_trip"][kind]["p99_ms"] >= figures["round_trip"][kind]["p50_ms"] > 0
+    assert figures["ati_file_round_trip"]["files_written"] == 4  # one OIF per order, the warm-up included
+    assert figures["ratio_to_published"]["ati_p50_vs_194ms"] > 0
+    assert run("bench", "execution", "--executor", "fix").exit_code == 2

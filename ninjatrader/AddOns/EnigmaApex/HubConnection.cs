@@ -1,9 +1,8 @@
 // Enigma-Apex protocol client: one WebSocket to the hub (ws://host:8765), with hello/welcome, a ping every few
 // seconds, reconnection with exponential backoff and jitter, and an outgoing queue that keeps reports (fills,
-// order states) while the hub is away. No NinjaTrader types.
+// order states) while the hub is away. No NinjaTrader types. The socket is WebSocketClient (Nagle off).
 using System;
 using System.Collections.Concurrent;
-using System.Net.WebSockets;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
@@ -20,7 +19,7 @@ namespace EnigmaApex.Protocol
         readonly SemaphoreSlim pending = new SemaphoreSlim(0);
         readonly CancellationTokenSource stopping = new CancellationTokenSource();
         readonly Random jitter = new Random();
-        ClientWebSocket socket;
+        WebSocketClient socket;
         Task loop;
         DateTime? awaySince;
         bool flattened;
@@ -110,14 +109,12 @@ namespace EnigmaApex.Protocol
 
         async Task SessionAsync(CancellationToken stop)
         {
-            using (var ws = new ClientWebSocket())
+            using (var ws = await WebSocketClient.ConnectAsync(uri, stop).ConfigureAwait(false))
             {
                 socket = ws;
-                ws.Options.KeepAliveInterval = TimeSpan.Zero;
-                await ws.ConnectAsync(uri, stop).ConfigureAwait(false);
                 string hello = session != null ? session.Hello(token, clientName) : ObserverHello();
-                await SendAsync(ws, hello, stop).ConfigureAwait(false);
-                string first = await ReceiveAsync(ws, stop).ConfigureAwait(false);
+                await ws.SendTextAsync(hello, stop).ConfigureAwait(false);
+                string first = await ws.ReceiveTextAsync(stop).ConfigureAwait(false);
                 var welcome = Json.ParseObject(first);
                 if (Json.Str(welcome, "type") != "welcome")
                     throw new UnauthorizedAccessException(Json.Str(welcome, "message") ?? "the hub refused the token");
@@ -134,9 +131,9 @@ namespace EnigmaApex.Protocol
                     else if (OnOther != null) OnOther(first);
                     try
                     {
-                        while (ws.State == WebSocketState.Open && !stop.IsCancellationRequested)
+                        while (!stop.IsCancellationRequested)
                         {
-                            string frame = await ReceiveAsync(ws, stop).ConfigureAwait(false);
+                            string frame = await ws.ReceiveTextAsync(stop).ConfigureAwait(false);
                             if (session != null) session.Handle(frame);
                             var other = OnOther;
                             if (other != null) other(frame);
@@ -159,14 +156,14 @@ namespace EnigmaApex.Protocol
             return Json.Write(hello);
         }
 
-        async Task SendLoopAsync(ClientWebSocket ws, CancellationToken stop)
+        async Task SendLoopAsync(WebSocketClient ws, CancellationToken stop)
         {
             while (!stop.IsCancellationRequested)
             {
                 await pending.WaitAsync(stop).ConfigureAwait(false);
                 string frame;
                 if (!outgoing.TryPeek(out frame)) continue;
-                await SendAsync(ws, frame, stop).ConfigureAwait(false);
+                await ws.SendTextAsync(frame, stop).ConfigureAwait(false);
                 outgoing.TryDequeue(out frame);  // removed only once sent: a drop keeps it for the next connection
             }
         }
@@ -177,34 +174,6 @@ namespace EnigmaApex.Protocol
             {
                 await Task.Delay(TimeSpan.FromSeconds(HeartbeatSeconds), stop).ConfigureAwait(false);
                 Enqueue(Json.Write(ExecutorSession.Envelope("ping")));
-            }
-        }
-
-        readonly SemaphoreSlim sendLock = new SemaphoreSlim(1);
-
-        async Task SendAsync(ClientWebSocket ws, string text, CancellationToken stop)
-        {
-            var bytes = Encoding.UTF8.GetBytes(text);
-            await sendLock.WaitAsync(stop).ConfigureAwait(false);
-            try { await ws.SendAsync(new ArraySegment<byte>(bytes), WebSocketMessageType.Text, true, stop).ConfigureAwait(false); }
-            finally { sendLock.Release(); }
-        }
-
-        static async Task<string> ReceiveAsync(ClientWebSocket ws, CancellationToken stop)
-        {
-            var buffer = new byte[16384];
-            var text = new StringBuilder();
-            var decoder = Encoding.UTF8.GetDecoder();
-            var chars = new char[buffer.Length];
-            while (true)
-            {
-                var result = await ws.ReceiveAsync(new ArraySegment<byte>(buffer), stop).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                    throw new WebSocketException("the hub closed the connection (" + result.CloseStatus + ")");
-                int count = decoder.GetChars(buffer, 0, result.Count, chars, 0);
-                text.Append(chars, 0, count);
-                if (result.EndOfMessage) return text.ToString();
-                if (text.Length > 1024 * 1024) throw new WebSocketException("frame too large");
             }
         }
 

@@ -17,9 +17,10 @@ from sqlalchemy import func, select, update
 
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store import schema as s
+from enigma_apex.bench.venues.harness import HARNESSES
 from enigma_apex.domain.orders import Bracket, OrderIntent, OrderStatus, OrderType, Side
 from enigma_apex.domain.symbols import parse_symbol
-from tests.integration.executors.harness import HARNESSES
+from tests.integration.executors.csharp import mono_or_skip
 from tests.integration.gatewaykit import running_hub
 
 D = Decimal
@@ -52,6 +53,8 @@ async def session(tmp_path, kind):
         store,
         guardian,
     ):
+        if kind == "csharp":
+            mono_or_skip()
         harness = HARNESSES[kind](tmp_path / kind)
         await harness.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
         try:

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from enigma_apex.adapters import ninjascript
 from enigma_apex.adapters.store import schema as s
+from enigma_apex.bench.venues.harness import CSharpHarness
 from enigma_apex.cli import app
 from enigma_apex.domain.orders import OrderIntent, Side
 from enigma_apex.domain.symbols import parse_symbol
 from tests.integration.executors import csharp
-from tests.integration.executors.harness import CSharpHarness
 from tests.integration.gatewaykit import running_hub
 
 ROOT = csharp.ROOT
@@ -64,6 +64,7 @@ def test_the_csharp_client_flattens_after_the_hub_stays_away(tmp_path):
             store,
             _g,
         ):
+            csharp.mono_or_skip()
             harness = CSharpHarness(tmp_path, env={"ENIGMA_APEX_FLATTEN_AFTER_S": "1"})
             await harness.start(url, tokens["nt8"], {"A1": Decimal(50000)})
             try:

@@ -13,13 +13,13 @@ import structlog
 
 from enigma_apex.adapters.brokers.tradovate import TradovateConnector, TradovateError
 from enigma_apex.adapters.clock import SystemClock
+from enigma_apex.bench.venues import tradovate_server as fake_tradovate
+from enigma_apex.bench.venues.tradovate_server import FakeTradovate
 from enigma_apex.config.models import TradovateSection
 from enigma_apex.domain.orders import OrderType, Side
 from enigma_apex.domain.symbols import parse_symbol
 from enigma_apex.execution.events import FillEvent, OrderRequest
 from enigma_apex.execution.sim import SimBroker
-from tests.integration.executors import fake_tradovate
-from tests.integration.executors.fake_tradovate import FakeTradovate
 
 D = Decimal
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))

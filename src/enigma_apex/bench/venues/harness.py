@@ -1,4 +1,5 @@
-"""Executors under test, each wired to one venue: a ``SimBroker`` that plays the broker (or NinjaTrader).
+"""Executors wired to a venue that plays the broker (or NinjaTrader), for the conformance suite and
+``bench execution``: each executor, each wired to one venue: a ``SimBroker`` that plays the broker (or NinjaTrader).
 
 Every harness offers the same handful of operations, so one conformance suite drives them all:
 
@@ -18,22 +19,23 @@ import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from enigma_apex.adapters.brokers.ati import AtiConnector
 from enigma_apex.adapters.brokers.paper import PaperConnector
 from enigma_apex.adapters.brokers.runner import ExecutorRunner
 from enigma_apex.adapters.brokers.tradovate import TradovateConnector
 from enigma_apex.adapters.clock import SystemClock
+from enigma_apex.bench.venues import mono, tradovate_server
+from enigma_apex.bench.venues.ninjatrader_files import FakeNinjaTrader
+from enigma_apex.bench.venues.tradovate_server import FakeTradovate
 from enigma_apex.config.models import PaperSection, TradovateSection
 from enigma_apex.domain.orders import Bracket, OrderStatus, OrderType, Side, TimeInForce
 from enigma_apex.domain.symbols import Contract, format_symbol, parse_symbol
 from enigma_apex.execution import ati
-from enigma_apex.execution.events import FillEvent, OrderEvent, OrderRequest, PositionEvent
+from enigma_apex.execution.events import BrokerEvent, FillEvent, OrderEvent, OrderRequest, PositionEvent
 from enigma_apex.execution.market import Tick
 from enigma_apex.execution.sim import SimAccount, SimBroker
-from tests.integration.executors import csharp, fake_tradovate
-from tests.integration.executors.fake_ninjatrader import FakeNinjaTrader
-from tests.integration.executors.fake_tradovate import FakeTradovate
 
 
 def now() -> datetime:
@@ -54,7 +56,8 @@ class PaperHarness:
 
     @property
     def venue(self) -> SimBroker:
-        assert self.connector is not None
+        if self.connector is None:
+            raise RuntimeError("not started")
         return self.connector.sim
 
     async def start(self, url: str, token: str, accounts: dict[str, Decimal]) -> None:
@@ -63,13 +66,15 @@ class PaperHarness:
         await self._run()
 
     async def _run(self) -> None:
-        assert self.connector is not None
+        if self.connector is None:
+            raise RuntimeError("not started")
         self.runner = ExecutorRunner(self.connector, self.url, self.token, heartbeat_s=1.0, update_hz=10)
         self.task = asyncio.create_task(self.runner.run())
         await asyncio.wait_for(self.runner.client.connected.wait(), 10)
 
     async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
-        assert self.connector is not None
+        if self.connector is None:
+            raise RuntimeError("not started")
         self.connector.tick([Tick(None, contract, bid, ask, ask)])
 
     async def offline_trade(self, account: str, contract: Contract, side: Side, quantity: int) -> None:
@@ -96,7 +101,8 @@ class AtiHarness:
 
     name = "ati"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, poll_ms: int = 10) -> None:
+        self.poll_ms = poll_ms
         self.folder = folder
         self.venue = SimBroker({}, id_prefix="NT")
         self.nt = FakeNinjaTrader(folder, self.venue)
@@ -115,7 +121,7 @@ class AtiHarness:
         await self._run()
 
     async def _run(self) -> None:
-        self.connector = AtiConnector(dict(self.accounts), self.folder, SystemClock(), name="nt8", poll_ms=10)
+        self.connector = AtiConnector(dict(self.accounts), self.folder, SystemClock(), name="nt8", poll_ms=self.poll_ms)
         self.runner = ExecutorRunner(self.connector, self.url, self.token, heartbeat_s=1.0, update_hz=10)
         self.task = asyncio.create_task(self.runner.run())
         await asyncio.wait_for(self.runner.client.connected.wait(), 10)
@@ -154,7 +160,7 @@ class TradovateHarness:
 
     def __init__(self, folder: Path) -> None:
         self.venue = SimBroker({}, id_prefix="TV")
-        self.fake = FakeTradovate(self.venue, {"A1": 101, "A2": 102})
+        self.fake = FakeTradovate(self.venue, {})
         self.runner: ExecutorRunner | None = None
         self.task: asyncio.Task[None] | None = None
         self._manual = 0
@@ -164,14 +170,16 @@ class TradovateHarness:
 
     async def start(self, url: str, token: str, accounts: dict[str, Decimal]) -> None:
         self.url, self.token, self.accounts = url, token, accounts
-        for name, balance in accounts.items():
+        for number, (name, balance) in enumerate(accounts.items()):
             self.venue.accounts[name] = SimAccount(name, balance)
+            self.fake.account_ids[name] = 101 + number  # Tradovate's own account ids
+            self.fake.names[101 + number] = name
         self.rest_url, self.ws_url = await self.fake.start()
         await self._run()
 
     def settings(self) -> TradovateSection:
         return TradovateSection(
-            name="nt8", username=fake_tradovate.USER, password=fake_tradovate.PASSWORD, rest_url=self.rest_url,
+            name="nt8", username=tradovate_server.USER, password=tradovate_server.PASSWORD, rest_url=self.rest_url,
             ws_url=self.ws_url, cid=1, sec="s3cret",
         )  # fmt: skip
 
@@ -222,14 +230,14 @@ class CSharpHarness:
         return key
 
     async def start(self, url: str, token: str, accounts: dict[str, Decimal]) -> None:
-        csharp.mono_or_skip()
+        mono.require()
         self.url, self.token, self.accounts = url, token, accounts
         for name, balance in accounts.items():
             self.venue.accounts[name] = SimAccount(name, balance)
         await self._run()
 
     async def _run(self) -> None:
-        exe = await asyncio.to_thread(csharp.host_exe)
+        exe = await asyncio.to_thread(mono.host_exe)
         env = {**os.environ, "ENIGMA_APEX_TOKEN": self.token, **self.extra_env}
         self.connected = asyncio.Event()
         self.proc = await asyncio.create_subprocess_exec(
@@ -240,7 +248,8 @@ class CSharpHarness:
         await asyncio.wait_for(self.connected.wait(), 30)
 
     async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
+        if self.proc is None or self.proc.stdout is None:
+            raise RuntimeError("not started")
         while line := await self.proc.stdout.readline():
             message = json.loads(line)
             op = message["op"]
@@ -253,11 +262,12 @@ class CSharpHarness:
             self._write({"op": "result", "id": message["id"], **answer})
             self._events(events)
 
-    def _write(self, message: dict) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+    def _write(self, message: dict[str, Any]) -> None:
+        if self.proc is None or self.proc.stdin is None:
+            raise RuntimeError("not started")
         self.proc.stdin.write((json.dumps(message, default=str) + "\n").encode())
 
-    def _apply(self, message: dict) -> tuple[dict, list]:
+    def _apply(self, message: dict[str, Any]) -> tuple[dict[str, Any], list[BrokerEvent]]:
         at = now()
         op = message["op"]
         if op == "place":
@@ -279,8 +289,9 @@ class CSharpHarness:
             return {"accepted": True, "reason": ""}, events
         if op == "cancel":
             events = self.venue.cancel(message["key"], at)
-            ok = isinstance(events[0], OrderEvent) and events[0].status is OrderStatus.CANCELLED
-            return {"accepted": ok, "reason": "" if ok else events[0].reason}, events
+            first = events[0]
+            ok = isinstance(first, OrderEvent) and first.status is OrderStatus.CANCELLED
+            return {"accepted": ok, "reason": getattr(first, "reason", "") if not ok else ""}, events
         if op == "flatten":
             self.flattens.append(message["account"])
             return {"accepted": True, "reason": ""}, self.venue.flatten(message["account"], at)
@@ -293,13 +304,14 @@ class CSharpHarness:
         state = self.venue.account_state(message["account"])
         return {"balance": str(state.balance), "realized": str(state.realized_pnl), "open": str(state.open_pnl)}, []
 
-    def _events(self, events: list) -> None:
+    def _events(self, events: list[BrokerEvent]) -> None:
         for event in events:
             if isinstance(event, FillEvent):
                 self._write({"op": "event", "kind": "fill", "fill_id": event.fill_id, "key": event.key,
                              "account": event.account, "symbol": format_symbol(event.contract),
                              "side": event.side.value, "quantity": event.quantity, "price": str(event.price),
-                             "commission": str(event.commission), "executed_at": event.executed_at.isoformat()})  # fmt: skip
+                             "commission": str(event.commission),
+                             "executed_at": event.executed_at.isoformat()})  # fmt: skip
             elif isinstance(event, OrderEvent):
                 self._write({"op": "event", "kind": "order", "key": event.key, "account": event.account,
                              "status": event.status.value, "filled": event.filled_quantity,
@@ -308,7 +320,7 @@ class CSharpHarness:
             elif isinstance(event, PositionEvent):
                 self._write({"op": "event", "kind": "position", "account": event.account,
                              "symbol": format_symbol(event.contract), "quantity": event.quantity,
-                             "average_price": None if event.average_price is None else str(event.average_price)})  # fmt: skip
+                             "average_price": _text(event.average_price)})  # fmt: skip
 
     async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
         self._events(self.venue.set_quote(contract, bid, ask, now()))
@@ -340,6 +352,10 @@ class CSharpHarness:
 
     async def stop(self) -> None:
         await self._stop_process()
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _dec(value: object) -> Decimal | None:

@@ -1,4 +1,5 @@
-"""A loopback server that plays Tradovate: the documented REST bodies and WebSocket frames, a ``SimBroker`` as
+"""A loopback server that plays Tradovate (the conformance suite and ``bench execution`` use it):
+the documented REST bodies and WebSocket frames, a ``SimBroker`` as
 the exchange. Controls for the tests: short token lifetimes, penalty tickets, dropped sockets."""
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from enigma_apex.domain.orders import Bracket, OrderStatus, OrderType, Side, TimeInForce
-from enigma_apex.domain.symbols import parse_symbol
-from enigma_apex.execution.events import FillEvent, OrderEvent, OrderRequest, PositionEvent
+from enigma_apex.domain.symbols import Notation, parse_symbol
+from enigma_apex.execution.events import BrokerEvent, FillEvent, OrderEvent, OrderRequest, PositionEvent
 from enigma_apex.execution.sim import SimBroker
 
 USER, PASSWORD = "trader", "correct horse"
@@ -82,7 +83,7 @@ class FakeTradovate:
 
     # ------------------------------------------------------------------ serving
     async def start(self) -> tuple[str, str]:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, as Tradovate
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio")
@@ -120,7 +121,8 @@ class FakeTradovate:
         token = secrets.token_hex(16)
         expiry = now() + self.token_lifetime
         self.tokens[token] = expiry
-        return {"accessToken": token, "mdAccessToken": token, "expirationTime": expiry.isoformat().replace("+00:00", "Z"),
+        expires = expiry.isoformat().replace("+00:00", "Z")
+        return {"accessToken": token, "mdAccessToken": token, "expirationTime": expires,
                 "userId": 7, "userStatus": "Active", "name": USER, "hasLive": False}  # fmt: skip
 
     async def login(self, request: Request) -> JSONResponse:
@@ -192,7 +194,8 @@ class FakeTradovate:
         refused, body = await self._guard(request)
         if refused:
             return refused
-        assert body.get("isAutomated") is True, "every automated order must say isAutomated: true"
+        if body.get("isAutomated") is not True:  # exchange policy: every order not placed by a human says so
+            return JSONResponse({"errorText": "isAutomated must be true for automated orders"}, status_code=400)
         account = self.names.get(int(body["accountId"]))
         if account is None or body.get("accountSpec") != USER:
             return JSONResponse({"failureReason": "UnknownReason", "failureText": "unknown account"})
@@ -250,7 +253,8 @@ class FakeTradovate:
         refused, body = await self._guard(request)
         if refused:
             return refused
-        assert "admin" in body, "liquidateposition needs admin"
+        if "admin" not in body:
+            return JSONResponse({"errorText": "admin is required"}, status_code=400)
         account = self.names[int(body["accountId"])]
         name = next(n for n, i in self.contracts.items() if i == int(body["contractId"]))
         contract = parse_symbol(name, on=now().date())
@@ -314,8 +318,9 @@ class FakeTradovate:
                 order_id = self.ids.get(order.request.key)
                 cl = next((k for k, v in self.cl_ord.items() if v == order_id), None)
                 orders.append(self._order_entity(order.event(), order_id, cl))
-        return {"users": [{"id": 7, "name": USER}], "accounts": [{"id": i, "name": n} for n, i in self.account_ids.items()],
-                "positions": positions, "orders": orders, "cashBalances": cash, "fills": list(self.fill_history)}  # fmt: skip
+        listed = [{"id": i, "name": n} for n, i in self.account_ids.items()]
+        return {"users": [{"id": 7, "name": USER}], "accounts": listed, "positions": positions, "orders": orders,
+                "cashBalances": cash, "fills": list(self.fill_history)}  # fmt: skip
 
     def _order_entity(self, event: OrderEvent, order_id: int | None, cl_ord: str | None = None) -> dict[str, Any]:
         order = self.venue.orders[event.key]
@@ -329,7 +334,7 @@ class FakeTradovate:
             entity["text"] = event.reason
         return entity
 
-    async def publish(self, events, created: str | None = None, cl_ord: str | None = None) -> None:
+    async def publish(self, events: list[BrokerEvent], created: str | None = None, cl_ord: str | None = None) -> None:
         items = []
         if created is not None:  # Tradovate announces a new order before anything happens to it
             order = self.venue.orders[created]
@@ -358,7 +363,8 @@ class FakeTradovate:
                 items.append({"e": "props", "d": {"entityType": "cashBalance", "eventType": "Updated", "entity": cash}})
             elif isinstance(event, PositionEvent):
                 cid = self._contract_id(event.contract.format(_short()))
-                entity = {"id": cid * 10 + self.account_ids[event.account], "accountId": self.account_ids[event.account],
+                account_id = self.account_ids[event.account]
+                entity = {"id": cid * 10 + account_id, "accountId": account_id,
                           "contractId": cid, "netPos": event.quantity,
                           "netPrice": None if event.average_price is None else float(event.average_price)}  # fmt: skip
                 items.append({"e": "props", "d": {"entityType": "position", "eventType": "Updated", "entity": entity}})
@@ -369,7 +375,5 @@ class FakeTradovate:
                     await ws.send_text(frame)
 
 
-def _short():
-    from enigma_apex.domain.symbols import Notation
-
+def _short() -> Notation:
     return Notation.CME_SHORT

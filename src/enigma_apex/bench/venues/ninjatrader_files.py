@@ -1,4 +1,5 @@
-"""A test that plays NinjaTrader's ATI: it reads the Order Instruction Files the connector writes to
+"""Plays NinjaTrader's ATI for the conformance suite and ``bench execution``:
+it reads the Order Instruction Files the connector writes to
 ``incoming`` (deleting each, as NinjaTrader does), applies them to a ``SimBroker`` and writes the documented
 outgoing files — ``<ORDER ID>.txt`` for orders placed with an ORDER ID, ``<Instrument> <Exchange>_<Account>_
 Position.txt`` for positions and ``<Connection>.txt``."""
@@ -14,7 +15,7 @@ from pathlib import Path
 from enigma_apex.domain.orders import OrderStatus, OrderType, Side, TimeInForce
 from enigma_apex.domain.symbols import parse_symbol
 from enigma_apex.execution import ati
-from enigma_apex.execution.events import OrderEvent, OrderRequest, PositionEvent
+from enigma_apex.execution.events import BrokerEvent, OrderEvent, OrderRequest, PositionEvent
 from enigma_apex.execution.sim import SimBroker
 
 NT_STATES = {
@@ -105,7 +106,7 @@ class FakeNinjaTrader:
         else:
             raise AssertionError(f"unexpected ATI command {ins.command}")
 
-    def publish(self, events) -> None:
+    def publish(self, events: list[BrokerEvent]) -> None:
         for event in events:
             if isinstance(event, OrderEvent) and event.key in self.with_id:
                 average = "0" if event.average_price is None else ati.price_text(event.average_price)

@@ -1,0 +1,48 @@
+"""Building and running the C# sources (``ninjatrader/``) with Mono: the compiler ``mcs`` and the runtime ``mono``
+from Debian's mono-devel (installed by ``make test``)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from enigma_apex.adapters.ninjascript import source_folder
+
+
+class MonoUnavailableError(RuntimeError):
+    pass
+
+
+def available() -> bool:
+    return bool(shutil.which("mcs") and shutil.which("mono"))
+
+
+def require() -> None:
+    if not available():
+        raise MonoUnavailableError("Mono (mcs, mono) is not installed: apt install mono-devel")
+
+
+def compile_cs(out: Path, sources: list[Path], *, target: str = "exe", refs: tuple[str, ...] = ()) -> Path:
+    """``mcs`` with warnings as errors; a failure raises with the compiler's messages."""
+    require()
+    args = ["mcs", f"-target:{target}", f"-out:{out}", "-warnaserror+", "-r:System.dll"]
+    args += [f"-r:{ref}" for ref in refs]
+    result = subprocess.run([*args, *map(str, sources)], capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise RuntimeError(f"mcs failed:\n{result.stdout}\n{result.stderr}")
+    return out
+
+
+@cache
+def host_exe() -> Path:
+    """The conformance host: the protocol client library plus ``ninjatrader/tests/ConformanceHost.cs``."""
+    root = source_folder()
+    folder = Path(tempfile.mkdtemp(prefix="enigma-cs-"))
+    sources = [*sorted((root / "AddOns" / "EnigmaApex").glob("*.cs")), root / "tests" / "ConformanceHost.cs"]
+    return compile_cs(folder / "ConformanceHost.exe", sources)
+
+
+__all__ = ["MonoUnavailableError", "available", "compile_cs", "host_exe", "require"]
