@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from enigma_apex.domain.symbols import Contract, parse_symbol
 from enigma_apex.domain.values import Snap, snap_to_tick
+from enigma_apex.errors import UnknownSymbolError
 
 TRADING_SECONDS_PER_YEAR = 252 * 23 * 3600  # CME Globex: 23 hours a day
 
@@ -112,7 +113,7 @@ def parse_replay(text: str, *, on: datetime) -> Iterator[Tick]:
                 if price <= 0 or bid > ask:
                     raise ValueError("a price is not positive or bid > ask")
                 yield Tick(at, contract, bid, ask, price)
-        except (ValueError, ArithmeticError, KeyError, TypeError) as exc:
+        except (ValueError, ArithmeticError, KeyError, TypeError, UnknownSymbolError) as exc:
             raise ValueError(f"replay line {number}: {exc}") from None
 
 

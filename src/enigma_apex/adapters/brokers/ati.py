@@ -38,6 +38,7 @@ from enigma_apex.domain.clock import Clock
 from enigma_apex.domain.orders import Fill, OrderStatus, OrderType, Position, Side
 from enigma_apex.domain.symbols import Contract, parse_symbol
 from enigma_apex.domain.values import ZERO, Snap, round_cents, snap_to_tick
+from enigma_apex.errors import UnknownSymbolError
 from enigma_apex.execution import ati
 from enigma_apex.execution.events import (
     AccountState,
@@ -207,6 +208,8 @@ class AtiConnector:
                 self.poll()
             except OSError as exc:  # the folder went away: report it as health, keep trying
                 log.warning("ati.poll_failed", error=str(exc))
+            except Exception:  # a file we cannot read must never stop the order flow
+                log.exception("ati.poll_error")
 
     def poll(self, *, initial: bool = False) -> None:
         """Read every outgoing file that changed since the last read."""
@@ -256,7 +259,7 @@ class AtiConnector:
         try:
             parsed = ati.parse_position(name, text)
             contract = parse_symbol(parsed.instrument, on=self.clock.now().date())
-        except ValueError as exc:
+        except (ValueError, UnknownSymbolError) as exc:  # an instrument the hub does not trade: not ours
             log.warning("ati.bad_position_file", file=name, error=str(exc))
             return []
         if parsed.account not in self.opening:
@@ -283,6 +286,8 @@ class AtiConnector:
         if closed == 0 or (ledger.quantity > 0) != (closed > 0) or abs(closed) > abs(ledger.quantity):
             return []
         price = self.last_price.get(contract, ledger.average_price)
+        if price <= 0:
+            return []  # nothing to estimate it from: the position report alone tells the hub
         side = Side.SELL if closed > 0 else Side.BUY
         self._closes += 1
         key = f"ati-close:{account}:{self._closes}"

@@ -155,7 +155,10 @@ class PaperConnector:
         interval = float(self.cfg.tick_interval_s)
         while True:
             await asyncio.sleep(interval)
-            self.tick(self.walk.step(interval))
+            try:
+                self.tick(self.walk.step(interval))
+            except Exception:  # a failed quote must not stop the market
+                log.exception("paper.tick_failed")
 
     async def _replay(self) -> None:
         assert self.replay_text is not None  # noqa: S101 - only started with a replay

@@ -24,6 +24,7 @@ import structlog
 from enigma_apex.client import HubClient, new_id, now
 from enigma_apex.domain.orders import Bracket, OrderType, Side, TimeInForce
 from enigma_apex.domain.symbols import Contract, format_symbol, parse_symbol
+from enigma_apex.errors import UnknownSymbolError
 from enigma_apex.execution.events import AccountState, BrokerEvent, FillEvent, OrderEvent, OrderRequest, PositionEvent
 from enigma_apex.protocol import messages as m
 
@@ -109,6 +110,14 @@ class ExecutorRunner:
         ]
         try:
             await client
+        except PermissionError:
+            # the hub refuses this token now (revoked or expired): it is as away as a lost connection
+            if self.client.connections and self.flatten_after_disconnect_s is not None:
+                flattened = self.flattened_on_disconnect
+                await asyncio.sleep(self.flatten_after_disconnect_s + 0.2)
+                if self.flattened_on_disconnect == flattened:  # the connection watch did not do it meanwhile
+                    await self._flatten_all()
+            raise
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -136,7 +145,7 @@ class ExecutorRunner:
     async def _place(self, message: m.OrderPlace) -> Result:
         try:
             contract = parse_symbol(message.symbol, on=now().date())
-        except ValueError as exc:
+        except (ValueError, UnknownSymbolError) as exc:
             return Result(False, str(exc))
         bracket = None
         if message.bracket is not None and (message.bracket.stop is not None or message.bracket.target is not None):
@@ -178,7 +187,11 @@ class ExecutorRunner:
     async def _send_events(self) -> None:
         while True:
             event = await self._events.get()
-            message = self._message(event)
+            try:
+                message = self._message(event)
+            except Exception:  # an event the protocol cannot carry (a broker's bad value): logged, never fatal
+                log.exception("executor.bad_event", event=repr(event)[:500])
+                continue
             while True:
                 try:
                     await self.client.send(message)
@@ -223,29 +236,33 @@ class ExecutorRunner:
             await asyncio.sleep(period)
             if not self.client.connected.is_set():
                 continue
-            with contextlib.suppress(ConnectionError, OSError):
-                for quote in self.connector.quotes():
-                    if self._last_quotes.get(quote.contract) != quote:
-                        self._last_quotes[quote.contract] = quote
-                        await self.client.send(
-                            m.MarketData(
-                                id=new_id(),
-                                ts=now(),
-                                symbol=format_symbol(quote.contract),
-                                last=quote.last,
-                                bid=quote.bid,
-                                ask=quote.ask,
-                            )
-                        )
-                for account in self._owned():
-                    state = self.connector.account_state(account)
-                    if state is not None:
-                        await self.client.send(self._account(state))
-                if time.monotonic() - last_health >= 5.0:
-                    last_health = time.monotonic()
-                    status, detail = self.connector.health()
-                    component = m.ComponentStatus(status=status, detail=detail[:500])
-                    await self.client.send(m.Health(id=new_id(), ts=now(), components={self.connector.name: component}))
+            health_due = time.monotonic() - last_health >= 5.0
+            try:
+                await self._send_state(health=health_due)
+            except (ConnectionError, OSError):
+                continue
+            except Exception:  # a connector that fails to report must not stop the reports for good
+                log.exception("executor.update_failed")
+            if health_due:
+                last_health = time.monotonic()
+
+    async def _send_state(self, *, health: bool) -> None:
+        for quote in self.connector.quotes():
+            if self._last_quotes.get(quote.contract) != quote:
+                self._last_quotes[quote.contract] = quote
+                symbol = format_symbol(quote.contract)
+                market = m.MarketData(
+                    id=new_id(), ts=now(), symbol=symbol, last=quote.last, bid=quote.bid, ask=quote.ask
+                )
+                await self.client.send(market)
+        for account in self._owned():
+            state = self.connector.account_state(account)
+            if state is not None:
+                await self.client.send(self._account(state))
+        if health:
+            status, detail = self.connector.health()
+            component = m.ComponentStatus(status=status, detail=detail[:500])
+            await self.client.send(m.Health(id=new_id(), ts=now(), components={self.connector.name: component}))
 
     async def _watch_connection(self) -> None:
         """Flatten every owned account after ``flatten_after_disconnect_s`` away from the hub (when set)."""
@@ -263,10 +280,16 @@ class ExecutorRunner:
             away_since = away_since or time.monotonic()
             if not flattened and time.monotonic() - away_since >= self.flatten_after_disconnect_s:
                 flattened = True
-                for account in self.connector.accounts():
-                    log.warning("executor.flatten_on_disconnect", account=account)
-                    await self.connector.flatten(account)
-                    self.flattened_on_disconnect += 1
+                await self._flatten_all()
+
+    async def _flatten_all(self) -> None:
+        for account in self.connector.accounts():
+            log.warning("executor.flatten_on_disconnect", account=account)
+            try:
+                await self.connector.flatten(account)
+            except Exception:  # one account's failure must not keep the others exposed
+                log.exception("executor.flatten_failed", account=account)
+        self.flattened_on_disconnect += 1
 
 
 __all__ = ["Connector", "Emit", "ExecutorRunner", "Quote", "Result"]

@@ -37,7 +37,7 @@ from enigma_apex.domain.clock import Clock
 from enigma_apex.domain.orders import OrderStatus, Side
 from enigma_apex.domain.symbols import Contract, parse_symbol
 from enigma_apex.domain.values import ZERO, round_cents
-from enigma_apex.errors import EnigmaError
+from enigma_apex.errors import EnigmaError, UnknownSymbolError
 from enigma_apex.execution import tradovate as tv
 from enigma_apex.execution.events import (
     AccountState,
@@ -389,7 +389,10 @@ class TradovateConnector:
             item = await self.rest.call("GET", "contract/item", params={"id": contract_id})
             if not isinstance(item, dict) or "name" not in item:
                 return None
-            contract = parse_symbol(str(item["name"]), on=self.clock.now().date())
+            try:
+                contract = parse_symbol(str(item["name"]), on=self.clock.now().date())
+            except (ValueError, UnknownSymbolError):
+                return None  # a contract the hub does not trade
             self.contracts[contract_id] = contract
             self.contract_ids[contract] = contract_id
         return self.contracts[contract_id]
@@ -406,8 +409,10 @@ class TradovateConnector:
             try:
                 await self._socket_once()
                 delay = 0.5
-            except (OSError, ConnectionClosed, TimeoutError, TradovateError, ValueError) as exc:
+            except (OSError, ConnectionClosed, TimeoutError, TradovateError, ValueError, httpx.HTTPError) as exc:
                 log.warning("tradovate.socket_dropped", error=str(exc))
+            except Exception:  # an unexpected answer must never end the account's live state for good
+                log.exception("tradovate.socket_error")
             self.socket_state = "reconnecting"
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)

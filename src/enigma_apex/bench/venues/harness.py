@@ -45,7 +45,8 @@ def now() -> datetime:
 class PaperHarness:
     name = "paper"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, flatten_after_s: float | None = None) -> None:
+        self.flatten_after_s = flatten_after_s
         self.connector: PaperConnector | None = None
         self.runner: ExecutorRunner | None = None
         self.task: asyncio.Task[None] | None = None
@@ -68,7 +69,10 @@ class PaperHarness:
     async def _run(self) -> None:
         if self.connector is None:
             raise RuntimeError("not started")
-        self.runner = ExecutorRunner(self.connector, self.url, self.token, heartbeat_s=1.0, update_hz=10)
+        self.runner = ExecutorRunner(
+            self.connector, self.url, self.token, heartbeat_s=1.0, update_hz=10,
+            flatten_after_disconnect_s=self.flatten_after_s,
+        )  # fmt: skip
         self.task = asyncio.create_task(self.runner.run())
         await asyncio.wait_for(self.runner.client.connected.wait(), 10)
 
