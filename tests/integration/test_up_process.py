@@ -288,3 +288,28 @@ def test_up_in_paper_mode_runs_the_paper_broker_as_an_executor_process(tmp_path)
         made = conn.execute(select(schema.client_tokens.c.name, schema.client_tokens.c.revoked_at)).all()
     engine.dispose()
     assert [revoked is not None for name, revoked in made if name == "paper"] == [True]  # revoked at stop
+
+
+def test_live_settings_over_http_are_written_to_the_file_and_applied_and_secrets_stay_masked(tmp_path):
+    config, tokens = init_dir(tmp_path)
+    hub = HubProcess(config, env={"ENIGMA_APEX__TRADOVATE__PASSWORD": "hunter2-secret"})
+    admin = tokens["local-admin"]
+    try:
+        status, body = hub.post_json("/api/v1/settings", {"changes": {"hub.display_timezone": "Europe/London"}}, admin)
+        assert status == 200 and body["applied"][0]["key"] == "hub.display_timezone"
+        status, shown = hub.get("/api/v1/config", admin)
+        assert shown["values"]["hub.display_timezone"] == "Europe/London"
+        assert shown["values"]["tradovate.password"] != "hunter2-secret"
+        status, body = hub.post_json("/api/v1/settings", {"changes": {"gateway.port": 9999}}, admin)
+        assert status == 422 and body["errors"][0]["pointer"] == "/body/changes/gateway.port"
+        status, body = hub.post_json("/api/v1/settings", {"changes": {"tradovate.password": "x"}}, admin)
+        assert status == 422 and "secret" in body["detail"]
+        status, body = hub.post_json("/api/v1/settings", {"changes": {"hub.display_timezone": "Mars/Base"}}, admin)
+        assert status == 422 and "unknown time zone" in body["detail"]
+        assert hub.post_json("/api/v1/settings", {"changes": {}}, tokens["dashboard"])[0] == 422
+    finally:
+        hub.stop()
+    text = config.read_text()
+    assert 'display_timezone = "Europe/London"' in text and "Mars" not in text
+    assert "# " in text  # the file's comments survive the edit
+    assert "hunter2" not in text

@@ -139,6 +139,51 @@ class HubService:
                 log.info("config.reloaded", source=source, keys=[c["key"] for c in applied])
             return ReloadOutcome(True, applied, refused, [])
 
+    def update_settings(self, changes: dict[str, Any], source: str) -> ReloadOutcome:
+        """Change live keys: written into the configuration file (comments kept), then applied as a reload.
+
+        Only keys that may change while the hub runs are accepted, and never secrets (they belong in the
+        environment or the keyring). The whole file is validated before it replaces the old one.
+        """
+        import os
+
+        import tomlkit
+
+        from enigma_apex.config.schema import key_info
+
+        problems = []
+        for key in changes:
+            info = key_info(key)
+            if info is None or "[" in key:
+                problems.append(f"{key}: unknown key")
+            elif info.secret:
+                problems.append(f"{key}: a secret; set it with `enigma-apex secret set` or the environment")
+            elif not info.reloadable:
+                problems.append(f"{key}: needs a restart; edit the configuration file instead")
+        if problems:
+            return ReloadOutcome(False, [], [], problems)
+        if self.config_path is None:
+            return ReloadOutcome(False, [], [], ["the hub runs without a configuration file"])
+        with self._lock:
+            document = tomlkit.parse(self.config_path.read_text(encoding="utf-8"))
+            for key, value in changes.items():
+                *sections, name = key.split(".")
+                table: Any = document
+                for section in sections:
+                    if section not in table:
+                        table[section] = tomlkit.table()
+                    table = table[section]
+                table[name] = value
+            temp = self.config_path.with_name(self.config_path.name + ".new")
+            temp.write_text(tomlkit.dumps(document), encoding="utf-8")
+            try:
+                loader.load(temp, environ=self._environ)
+            except ConfigError as exc:
+                temp.unlink(missing_ok=True)
+                return ReloadOutcome(False, [], [], exc.problems)
+            os.replace(temp, self.config_path)
+        return self.reload_config(source)
+
     @staticmethod
     def _record(ctx: Any, plan: ReloadPlan, source: str) -> None:
         for change in plan.applied:

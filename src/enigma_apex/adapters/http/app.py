@@ -8,13 +8,18 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 
 from enigma_apex import __version__
+from enigma_apex.adapters.http import problems
+from enigma_apex.adapters.http.problems import responses
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.tokens import TokenRecord
+from enigma_apex.app import views
+from enigma_apex.app.metrics import service_metrics
 from enigma_apex.app.service import HubService
 from enigma_apex.app.webhooks import TradingViewWebhook
 from enigma_apex.domain.signals import SignalSource
@@ -25,6 +30,7 @@ from enigma_apex.protocol.roles import may_send
 from enigma_apex.protocol.validate import check
 
 _bearer = HTTPBearer(auto_error=False)
+LimitQuery = Annotated[int, Query(ge=1, le=1000)]
 
 
 class SignalRequest(BaseModel):
@@ -46,6 +52,21 @@ class SignalRequest(BaseModel):
     trend: Literal["up", "down", "flat"] | None = None
 
 
+class HaltRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str | None = Field(None, max_length=64)  # None: every account
+    reason: str = Field("halted by the operator", max_length=500)
+
+
+class SettingsRequest(BaseModel):
+    """Live keys by their dotted path, e.g. ``{"guardian.warn_buffer": "500"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    changes: dict[Annotated[str, Field(max_length=96)], Any] = Field(min_length=1, max_length=50)
+
+
 class StopRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,8 +75,15 @@ class StopRequest(BaseModel):
 
 
 def create_app(service: HubService) -> FastAPI:
-    app = FastAPI(title="Enigma-Apex hub", version=__version__)
+    app = FastAPI(
+        title="Enigma-Apex hub",
+        version=__version__,
+        description="Accounts and their live risk state, signals, decisions, orders, fills, positions, alerts, "
+        "component health, the audit log and the configuration; manual signals, approvals, halts, flattens and "
+        "live settings. Bearer tokens from `enigma-apex token create`; errors are RFC 9457 problem details.",
+    )
     app.state.service = service
+    problems.install(app)
 
     def current_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -91,7 +119,12 @@ def create_app(service: HubService) -> FastAPI:
             raise HTTPException(503, "the signal pipeline is not running")
         return gateway.pipeline
 
-    @app.post("/api/v1/signals", summary="A manual signal: analysed, gated, sized and executed per its group's mode")
+    @app.post(
+        "/api/v1/signals",
+        responses={200: {"description": "a repeated id: nothing done"}, **responses(401, 403, 422, 503)},
+        status_code=201,
+        summary="A manual signal: analysed, gated, sized and executed per its group's mode",
+    )
     async def post_signal(
         body: SignalRequest, record: Annotated[TokenRecord, Depends(role_may("signal"))]
     ) -> JSONResponse:
@@ -110,7 +143,11 @@ def create_app(service: HubService) -> FastAPI:
         outcome = await signals.submit(signal, dedup_key=dedup, raw=body.model_dump(mode="json"))
         return JSONResponse(outcome.as_dict(), status_code=200 if outcome.duplicate else 201)
 
-    @app.post("/api/v1/signals/{signal_id}/{verb}", summary="Approve or reject a signal waiting in confirm mode")
+    @app.post(
+        "/api/v1/signals/{signal_id}/{verb}",
+        responses=responses(401, 403, 404, 409, 422, 503),
+        summary="Approve or reject a signal waiting in confirm mode",
+    )
     async def decide_signal(
         signal_id: str, verb: str, record: Annotated[TokenRecord, Depends(role_may("approve"))]
     ) -> JSONResponse:
@@ -124,7 +161,9 @@ def create_app(service: HubService) -> FastAPI:
         return JSONResponse(outcome.as_dict())
 
     @app.get(
-        "/api/v1/decisions", summary="The decision record, newest first (signal, analysis, verdicts, size, orders)"
+        "/api/v1/decisions",
+        responses=responses(401, 422),
+        summary="The decision record, newest first (signal, analysis, verdicts, size, orders)",
     )
     def decisions(
         record: Annotated[TokenRecord, Depends(current_token)],
@@ -137,7 +176,11 @@ def create_app(service: HubService) -> FastAPI:
         with service.store.engine.connect() as conn:
             return {"decisions": repository.list_decisions(conn, since, limit, account)}
 
-    @app.post("/api/v1/flatten", summary="Emergency stop: HALTED first, then flatten (given accounts, or all)")
+    @app.post(
+        "/api/v1/flatten",
+        responses=responses(401, 403, 404, 422, 503),
+        summary="Emergency stop: HALTED first, then flatten (given accounts, or all)",
+    )
     async def flatten(body: StopRequest, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:
         gateway = service.gateway
         if gateway is None:
@@ -148,7 +191,11 @@ def create_app(service: HubService) -> FastAPI:
         result = await gateway.emergency_stop(body.accounts, body.reason, f"api:{record.name}")
         return {"accounts": result}
 
-    @app.post("/api/v1/orders/{key}/cancel", summary="Cancel a working order (cancels are never refused)")
+    @app.post(
+        "/api/v1/orders/{key}/cancel",
+        responses=responses(401, 403, 404, 422, 503),
+        summary="Cancel a working order (cancels are never refused)",
+    )
     async def cancel(key: str, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:
         gateway = service.gateway
         if gateway is None:
@@ -159,7 +206,11 @@ def create_app(service: HubService) -> FastAPI:
             raise HTTPException(404, f"unknown order {key!r}") from None
         return {"order": key, "result": result}
 
-    @app.post("/api/v1/resume/{account}", summary="Resume an account halted by the operator or a buffer")
+    @app.post(
+        "/api/v1/resume/{account}",
+        responses=responses(401, 403, 404, 422),
+        summary="Resume an account halted by the operator or a buffer",
+    )
     async def resume(account: str, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:
         guardian = service.guardian
         if guardian is None or account not in guardian.trackers:
@@ -169,6 +220,7 @@ def create_app(service: HubService) -> FastAPI:
 
     @app.post(
         "/webhooks/tradingview/{secret}",
+        responses={202: {"description": "accepted; the decision goes on behind"}, **responses(400, 404, 413, 503)},
         summary="TradingView alert (the secret is in the path: TradingView cannot send headers)",
     )
     async def tradingview(secret: str, request: Request) -> JSONResponse:
@@ -188,7 +240,7 @@ def create_app(service: HubService) -> FastAPI:
         answer = await hook.receive(body)
         return JSONResponse(answer.body, status_code=answer.status)
 
-    @app.get("/health", summary="Liveness and database status (no authentication)")
+    @app.get("/health", responses=responses(503), summary="Liveness and database status (no authentication)")
     def health() -> JSONResponse:
         body = service.health()
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
@@ -197,9 +249,140 @@ def create_app(service: HubService) -> FastAPI:
     def version() -> dict[str, Any]:
         return service.version()
 
-    @app.post("/api/v1/config/reload", summary="Re-read the configuration file and apply live keys")
+    @app.post(
+        "/api/v1/config/reload",
+        responses=responses(401, 403, 422),
+        summary="Re-read the configuration file and apply live keys",
+    )
     def reload_config(request: Request, record: Annotated[TokenRecord, Depends(admin)]) -> JSONResponse:
         outcome = service.reload_config(source=f"api:{record.name}")
         return JSONResponse(outcome.as_dict(), status_code=200 if outcome.ok else 422)
+
+    # ---------------------------------------------------------------- read models
+    def guardian() -> Any:
+        if service.guardian is None:
+            raise HTTPException(503, "the compliance guardian is not running")
+        return service.guardian
+
+    def connected_executors() -> set[str]:
+        gateway = service.gateway
+        return set(gateway.executors) if gateway is not None else set()
+
+    def known(account: str | None) -> str | None:
+        if account is not None and account not in {a.name for a in service.settings.accounts}:
+            raise HTTPException(404, f"unknown account {account!r}")
+        return account
+
+    def aware(since: datetime | None) -> datetime | None:
+        if since is not None and since.tzinfo is None:
+            raise HTTPException(422, "since needs a time zone, e.g. 2026-12-01T15:00:00Z")
+        return since
+
+    read = responses(401, 422)
+
+    @app.get("/api/v1/accounts", responses=read, summary="Every account with its live risk state and distance to ruin")
+    def accounts(record: Annotated[TokenRecord, Depends(current_token)]) -> dict[str, Any]:
+        return {"accounts": views.account_views(service.settings, guardian(), connected_executors())}
+
+    @app.get("/api/v1/accounts/{account}", responses=responses(401, 404, 422), summary="One account, with positions")
+    def account(account: str, record: Annotated[TokenRecord, Depends(current_token)]) -> dict[str, Any]:
+        known(account)
+        view = next(v for v in views.account_views(service.settings, guardian(), connected_executors())
+                    if v["account"] == account)  # fmt: skip
+        return {**view, "positions": views.positions(service.store, account),
+                "orders": views.orders(service.store, account, None, 50)}  # fmt: skip
+
+    @app.get("/api/v1/signals", responses=read, summary="Recorded signals, newest first")
+    def list_signals(
+        record: Annotated[TokenRecord, Depends(current_token)], since: datetime | None = None, limit: LimitQuery = 100
+    ) -> dict[str, Any]:
+        return {"signals": views.signals(service.store, aware(since), limit)}
+
+    @app.get("/api/v1/orders", responses=responses(401, 404, 422), summary="Orders, newest first")
+    def list_orders(
+        record: Annotated[TokenRecord, Depends(current_token)],
+        account: str | None = None,
+        status: Literal[
+            "pending", "accepted", "working", "partially_filled", "filled", "cancelled", "rejected", "expired"
+        ]
+        | None = None,
+        limit: LimitQuery = 100,
+    ) -> dict[str, Any]:
+        return {"orders": views.orders(service.store, known(account), status, limit)}
+
+    @app.get("/api/v1/fills", responses=responses(401, 404, 422), summary="Fills, newest first")
+    def list_fills(
+        record: Annotated[TokenRecord, Depends(current_token)],
+        account: str | None = None,
+        since: datetime | None = None,
+        limit: LimitQuery = 100,
+    ) -> dict[str, Any]:
+        return {"fills": views.fills(service.store, known(account), aware(since), limit)}
+
+    @app.get("/api/v1/positions", responses=responses(401, 404, 422), summary="Open positions rebuilt from fills")
+    def list_positions(
+        record: Annotated[TokenRecord, Depends(current_token)], account: str | None = None
+    ) -> dict[str, Any]:
+        return {"positions": views.positions(service.store, known(account))}
+
+    @app.get("/api/v1/alerts", responses=read, summary="Alerts, newest first")
+    def list_alerts(
+        record: Annotated[TokenRecord, Depends(current_token)],
+        severity: Literal["info", "warning", "critical"] | None = None,
+        since: datetime | None = None,
+        limit: LimitQuery = 100,
+    ) -> dict[str, Any]:
+        return {"alerts": views.alerts(service.store, severity, aware(since), limit)}
+
+    @app.get("/api/v1/health/components", responses=read, summary="Each component's latest health and the clients")
+    def component_health(record: Annotated[TokenRecord, Depends(current_token)]) -> dict[str, Any]:
+        gateway = service.gateway
+        clients: dict[str, int] = {}
+        for peer in list(gateway.peers) if gateway is not None else []:
+            if peer.role:
+                clients[peer.role] = clients.get(peer.role, 0) + 1
+        return {"components": views.components(service.store), "clients": clients,
+                "executors": sorted(connected_executors())}  # fmt: skip
+
+    @app.get("/api/v1/audit", responses=read, summary="The audit log, newest first, a page at a time")
+    def audit(
+        record: Annotated[TokenRecord, Depends(current_token)],
+        before_id: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        return views.audit_page(service.store, before_id, limit)
+
+    @app.get("/api/v1/config", responses=read, summary="The running configuration, secrets masked, live keys marked")
+    def config(record: Annotated[TokenRecord, Depends(current_token)]) -> dict[str, Any]:
+        from enigma_apex.config.schema import flatten, key_info
+
+        values = flatten(service.settings)
+        live = sorted(k for k in values if (info := key_info(k)) is not None and info.reloadable)
+        return {"values": views.jsonable(values), "live": live}
+
+    @app.post("/api/v1/settings", responses=responses(401, 403, 422), summary="Change live settings (hot reload)")
+    def settings(body: SettingsRequest, record: Annotated[TokenRecord, Depends(admin)]) -> JSONResponse:
+        outcome = service.update_settings(body.changes, source=f"api:{record.name}")
+        if not outcome.ok:
+            errors = [
+                problems.FieldError(pointer="/body/changes/" + p.split(":", 1)[0], detail=p) for p in outcome.problems
+            ]
+            return problems.problem(422, "; ".join(outcome.problems)[:1000], "/api/v1/settings", errors)
+        return JSONResponse(outcome.as_dict())
+
+    @app.post(
+        "/api/v1/halt", responses=responses(401, 403, 404, 422, 503), summary="Halt an account (or all), then flatten"
+    )
+    async def halt(body: HaltRequest, record: Annotated[TokenRecord, Depends(controller)]) -> dict[str, Any]:
+        gateway = service.gateway
+        if gateway is None:
+            raise HTTPException(503, "the gateway is not running")
+        known(body.account)
+        targets = None if body.account is None else [body.account]
+        return {"accounts": await gateway.emergency_stop(targets, body.reason, f"api:{record.name}")}
+
+    @app.get("/metrics", summary="Prometheus metrics (text format)", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(service_metrics(service), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -1,0 +1,145 @@
+"""Read models for the HTTP API and the dashboard: accounts with their live risk state, and pages of the
+recorded signals, orders, fills, positions, alerts, component health and audit log, as JSON-ready dicts
+(money and prices as decimal strings, times as ISO-8601 with an offset). Reads only; the writer is untouched."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import desc, func, select
+
+from enigma_apex.adapters.store import schema as s
+from enigma_apex.adapters.store.store import Store
+from enigma_apex.app.guardian import GuardianService
+from enigma_apex.config.models import Settings
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _row(row: Any, json_columns: tuple[str, ...] = ()) -> dict[str, Any]:
+    data = dict(row._mapping)
+    for column in json_columns:
+        if isinstance(data.get(column), str):
+            with contextlib.suppress(ValueError):
+                data[column] = json.loads(data[column])
+    return {k: jsonable(v) for k, v in data.items()}
+
+
+def account_views(settings: Settings, guardian: GuardianService, connected: set[str]) -> list[dict[str, Any]]:
+    """Every configured account with its tracker's snapshot (state, equity, threshold, distance to ruin, …)."""
+    result = []
+    for entry in settings.accounts:
+        snap = guardian.tracker(entry.name).snapshot()
+        view = {
+            "account": entry.name,
+            "profile": entry.profile,
+            "group": entry.group,
+            "executor": entry.executor,
+            "executor_connected": entry.executor in connected,
+            **{k: jsonable(v) for k, v in dataclasses.asdict(snap).items() if k != "account"},
+        }
+        view["state"] = str(view["state"]).upper()
+        result.append(view)
+    return result
+
+
+def _limit(query: Any, limit: int) -> Any:
+    return query.limit(max(1, min(limit, 1000)))
+
+
+def signals(store: Store, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    query = select(s.signals).order_by(desc(s.signals.c.received_at))
+    if since is not None:
+        query = query.where(s.signals.c.received_at >= since)
+    with store.engine.connect() as conn:
+        return [_row(r, ("raw",)) for r in conn.execute(_limit(query, limit))]
+
+
+def orders(store: Store, account: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+    query = select(s.orders).order_by(desc(s.orders.c.created_at))
+    if account is not None:
+        query = query.where(s.orders.c.account_id == account)
+    if status is not None:
+        query = query.where(s.orders.c.status == status)
+    with store.engine.connect() as conn:
+        return [_row(r, ("bracket",)) for r in conn.execute(_limit(query, limit))]
+
+
+def fills(store: Store, account: str | None, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    query = select(s.fills).order_by(desc(s.fills.c.ts))
+    if account is not None:
+        query = query.where(s.fills.c.account_id == account)
+    if since is not None:
+        query = query.where(s.fills.c.ts >= since)
+    with store.engine.connect() as conn:
+        return [_row(r) for r in conn.execute(_limit(query, limit))]
+
+
+def positions(store: Store, account: str | None) -> list[dict[str, Any]]:
+    query = select(s.positions).where(s.positions.c.quantity != 0).order_by(s.positions.c.account_id)
+    if account is not None:
+        query = query.where(s.positions.c.account_id == account)
+    with store.engine.connect() as conn:
+        return [_row(r) for r in conn.execute(query)]
+
+
+def alerts(store: Store, severity: str | None, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    query = select(s.alerts).order_by(desc(s.alerts.c.id))
+    if severity is not None:
+        query = query.where(s.alerts.c.severity == severity)
+    if since is not None:
+        query = query.where(s.alerts.c.ts >= since)
+    with store.engine.connect() as conn:
+        return [_row(r, ("detail",)) for r in conn.execute(_limit(query, limit))]
+
+
+def components(store: Store) -> list[dict[str, Any]]:
+    """The latest health row of each component."""
+    table = s.component_health
+    latest = select(table.c.component, func.max(table.c.id).label("id")).group_by(table.c.component).subquery()
+    query = select(table).join(latest, table.c.id == latest.c.id).order_by(table.c.component)
+    with store.engine.connect() as conn:
+        return [_row(r) for r in conn.execute(query)]
+
+
+def audit_page(store: Store, before_id: int | None, limit: int) -> dict[str, Any]:
+    """Newest first; ``next`` is the ``before_id`` of the following page (None at the end)."""
+    limit = max(1, min(limit, 500))
+    query = select(s.audit_log).order_by(desc(s.audit_log.c.id)).limit(limit + 1)
+    if before_id is not None:
+        query = query.where(s.audit_log.c.id < before_id)
+    with store.engine.connect() as conn:
+        rows = list(conn.execute(query))
+    entries = [_row(r, ("payload",)) for r in rows[:limit]]
+    return {"entries": entries, "next": entries[-1]["id"] if len(rows) > limit else None}
+
+
+__all__ = [
+    "account_views",
+    "alerts",
+    "audit_page",
+    "components",
+    "fills",
+    "jsonable",
+    "orders",
+    "positions",
+    "signals",
+]
