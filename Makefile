@@ -31,14 +31,15 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 
 # Tesseract (the second OCR engine), DejaVu fonts (the rendered OCR panels), Xvfb (a screen to capture) and
-# Mono (compiles the NinjaScript files and runs the C# protocol client against the hub) for the tests:
-# installed with apt when missing.
+# Mono (compiles the NinjaScript files and runs the C# protocol client against the hub) and Chromium (the
+# dashboard's browser tests, driven by Playwright) for the tests: installed with apt when missing.
 system-deps:
 	@missing=""; \
 	command -v tesseract >/dev/null 2>&1 || missing="$$missing tesseract-ocr"; \
 	command -v Xvfb >/dev/null 2>&1 || missing="$$missing xvfb"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	command -v mcs >/dev/null 2>&1 || missing="$$missing mono-devel"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 	  echo "installing$$missing"; \

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -1147,6 +1148,33 @@ def ninjatrader_package(out: Annotated[Path, typer.Argument(help="The .zip to wr
     _echo(f"wrote {out} ({len(names)} files)")
     for name in names:
         _echo(f"  {name}")
+
+
+@app.command()
+def dashboard(
+    ctx: typer.Context,
+    hub_url: Annotated[
+        str | None, typer.Option("--hub-url", help="The hub's HTTP address (default: from the configuration).")
+    ] = None,
+) -> None:
+    """Run the Streamlit dashboard (`up` starts it): accounts, signals, manual entry, emergency stop."""
+    import sys
+    from importlib import resources
+
+    from streamlit.web import cli as streamlit_cli
+
+    settings = _load(ctx).settings
+    cfg = settings.dashboard
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+    os.environ["ENIGMA_APEX_HUB_URL"] = hub_url or f"http://{host}:{settings.http.port}"
+    os.environ["ENIGMA_APEX_DASHBOARD_REFRESH_S"] = str(cfg.refresh_s)
+    script = Path(str(resources.files("enigma_apex.dashboard").joinpath("app.py")))
+    sys.argv = [
+        "streamlit", "run", str(script), "--server.address", cfg.host, "--server.port", str(cfg.port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--global.developmentMode", "false", "--theme.base", "light", "--client.toolbarMode", "minimal",
+    ]  # fmt: skip
+    raise typer.Exit(streamlit_cli.main(standalone_mode=False) or 0)
 
 
 # ---------------------------------------------------------------------------- ocr

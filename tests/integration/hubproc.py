@@ -39,7 +39,13 @@ def init_dir(folder: Path, extra: str = "") -> tuple[Path, dict[str, str]]:
 
 class HubProcess:
     def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "ENIGMA_APEX__HUB__USE_KEYRING": "false", "PYTHONUNBUFFERED": "1", **(env or {})}
+        env = {
+            **os.environ,
+            "ENIGMA_APEX__HUB__USE_KEYRING": "false",
+            "ENIGMA_APEX__DASHBOARD__ENABLED": "false",  # the dashboard tests start it themselves
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         env.pop("ENIGMA_APEX_CONFIG", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "enigma_apex", "-c", str(config), "up"],

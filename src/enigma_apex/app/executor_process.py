@@ -1,4 +1,5 @@
-"""An executor in its own process, started and watched by the hub (the paper broker in paper mode).
+"""A component in its own process, started and watched by the hub (the paper broker in paper mode, the
+dashboard).
 
 The hub mints a token for it (executor role, its accounts only; revoked when the hub stops, and any left over
 by a crashed run is revoked at the next start), passes it in the environment (never on the command line,
@@ -63,6 +64,7 @@ class ExecutorProcess:
         status: Callable[[str, str, str], None],
         *,
         token_id: str = "",
+        env: dict[str, str] | None = None,
         cwd: Path | None = None,
         max_backoff_s: float = 30.0,
     ) -> None:
@@ -70,6 +72,7 @@ class ExecutorProcess:
         self.args = args
         self.token = token
         self.token_id = token_id
+        self.extra_env = dict(env or {})
         self.status = status
         self.cwd = cwd
         self.max_backoff_s = max_backoff_s
@@ -80,7 +83,9 @@ class ExecutorProcess:
     async def run(self) -> None:
         """Start the process and restart it after every exit until ``stop``."""
         delay = 1.0
-        env = {**os.environ, "ENIGMA_APEX_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        if self.token:
+            env["ENIGMA_APEX_TOKEN"] = self.token
         while not self._stopping:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "enigma_apex", *self.args, env=env, cwd=self.cwd,

@@ -134,10 +134,17 @@ class Hub:
         reader = self._start_ocr()
         paper = self._start_paper()
         paper_task = asyncio.create_task(paper.run()) if paper is not None else None
+        board = self._start_dashboard(base)
+        board_task = asyncio.create_task(board.run()) if board is not None else None
         try:
             await self.stop_event.wait()
         finally:
             self.console("enigma-apex is stopping…")
+            if board is not None and board_task is not None:
+                await board.stop()
+                board_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await board_task
             if paper is not None and paper_task is not None:
                 await paper.stop()
                 paper_task.cancel()
@@ -201,6 +208,20 @@ class Hub:
         self._status("paper", "ok", f"paper broker for {', '.join(accounts)} (its own process)")
         return process
 
+    def _start_dashboard(self, hub_base: str) -> Any:
+        """The Streamlit dashboard as its own process; it reads this hub's HTTP API."""
+        settings = self.service.settings
+        if not settings.dashboard.enabled:
+            return None
+        from enigma_apex.app.executor_process import ExecutorProcess
+
+        args = ["dashboard", "--hub-url", hub_base]
+        if self.service.config_path is not None:
+            args = ["--config", str(self.service.config_path), *args]
+        cfg = settings.dashboard
+        self._status("dashboard", "ok", f"http://{_display_host(cfg.host)}:{cfg.port} (sign in with a dashboard token)")
+        return ExecutorProcess("dashboard", args, "", self._status)
+
     def _revoke(self, token_id: str) -> None:
         from enigma_apex.adapters.store import tokens
 
@@ -222,8 +243,14 @@ class Hub:
         guardian = self.service.guardian
         if guardian is None:
             return
+        ticks = 0
+        history = self.service.history
+        names = [a.name for a in self.service.settings.accounts]
         while True:
             await asyncio.sleep(TICK_S)
+            ticks += 1
+            if ticks % max(1, round(history.every_s / TICK_S)) == 1:
+                history.sample(guardian, names, self.service.clock.now())
             try:
                 await asyncio.to_thread(guardian.tick)
             except Exception as exc:  # noqa: BLE001 - a failing tick is logged; the next one tries again

@@ -177,6 +177,23 @@ class SignalPipeline:
             return signals.default_mode, signals.confirm_timeout_s, True
         return cfg.mode or signals.default_mode, cfg.confirm_timeout_s or signals.confirm_timeout_s, cfg.analyse
 
+    async def preview(self, signal: Signal) -> list[dict[str, Any]]:
+        """What each account of the signal's group would do now (gate and size, no analyst, nothing stored)."""
+        accounts = [a.name for a in self.accounts_for(signal)]
+        plans = await asyncio.to_thread(self._plan_all, signal, accounts, NOT_ANALYSED)
+        return [
+            {
+                "account": account,
+                "action": "take" if plan.intents else plan.action,
+                "symbol": str(plan.contract),
+                "quantity": plan.quantity,
+                "reason": plan.reason,
+                "verdicts": list(plan.verdicts),
+                "sizing": plan.sizing,
+            }
+            for account, plan in plans
+        ]
+
     async def submit(self, signal: Signal, dedup_key: str | None = None, raw: Any = None) -> Outcome:
         """Analyse, then decide for every account of the signal's group, then store the signal, the analysis,
         the decisions and the orders in one transaction, and only then send the orders. A repeated

@@ -16,6 +16,7 @@ from enigma_apex import __version__
 from enigma_apex.adapters.store import migrate, repository, tokens
 from enigma_apex.adapters.store.store import Store
 from enigma_apex.app.guardian import GuardianService
+from enigma_apex.app.views import EquityHistory
 from enigma_apex.config import loader
 from enigma_apex.config.models import Settings
 from enigma_apex.config.reload import ReloadPlan, plan_reload
@@ -59,6 +60,7 @@ class HubService:
         self.reload_listeners: list[Any] = []
         self.guardian = guardian
         self.gateway: Any = None  # set by the composition root
+        self.history = EquityHistory()
 
     @property
     def settings(self) -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections import deque
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -59,6 +60,26 @@ def account_views(settings: Settings, guardian: GuardianService, connected: set[
         view["state"] = str(view["state"]).upper()
         result.append(view)
     return result
+
+
+class EquityHistory:
+    """Each account's equity, threshold and peak sampled every few seconds while the hub runs (the account
+    page's curve), kept in memory for ``hours``; the fills in the database are the permanent record."""
+
+    def __init__(self, every_s: float = 5.0, hours: float = 8.0) -> None:
+        self.every_s = every_s
+        self.samples: dict[str, deque[tuple[str, str, str, str, bool]]] = {}
+        self.maxlen = int(hours * 3600 / every_s)
+
+    def sample(self, guardian: GuardianService, accounts: list[str], now: datetime) -> None:
+        for account in accounts:
+            snap = guardian.tracker(account).snapshot()
+            row = (now.isoformat(), str(snap.equity), str(snap.threshold), str(snap.peak), snap.locked)
+            self.samples.setdefault(account, deque(maxlen=self.maxlen)).append(row)
+
+    def of(self, account: str) -> list[dict[str, Any]]:
+        keys = ("ts", "equity", "threshold", "peak", "locked")
+        return [dict(zip(keys, row, strict=True)) for row in self.samples.get(account, ())]
 
 
 def _limit(query: Any, limit: int) -> Any:
@@ -133,6 +154,7 @@ def audit_page(store: Store, before_id: int | None, limit: int) -> dict[str, Any
 
 
 __all__ = [
+    "EquityHistory",
     "account_views",
     "alerts",
     "audit_page",

@@ -627,6 +627,20 @@ class TradovateSection(Section):
     )
 
 
+class DashboardSection(Section):
+    """The Streamlit dashboard (`enigma-apex dashboard`; `up` starts it)."""
+
+    enabled: bool = Field(True, description="`up` starts the dashboard.")
+    host: str = Field("127.0.0.1", description="Bind address; your LAN address (or 0.0.0.0) to open it from a phone.")
+    port: int = Field(8501, ge=0, le=65535, description="Port of the dashboard (0 = any free port).")
+    refresh_s: Decimal = Field(Decimal(1), ge=Decimal("0.2"), le=60, description="Seconds between data refreshes.")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _valid_host(value)
+
+
 class RulesSection(Section):
     """Where the compliance guardian finds user data."""
 
@@ -763,6 +777,7 @@ class Settings(Section):
     paper: PaperSection = Field(default_factory=PaperSection)
     ati: AtiSection = Field(default_factory=AtiSection)
     tradovate: TradovateSection = Field(default_factory=TradovateSection)
+    dashboard: DashboardSection = Field(default_factory=DashboardSection)
     groups: dict[GroupName, GroupSection] = Field(
         default_factory=dict, description="Per-group signal handling ([groups.<name>]); unlisted groups use [signals]."
     )

@@ -144,6 +144,26 @@ def create_app(service: HubService) -> FastAPI:
         return JSONResponse(outcome.as_dict(), status_code=200 if outcome.duplicate else 201)
 
     @app.post(
+        "/api/v1/signals/preview",
+        responses=responses(401, 403, 422, 503),
+        summary="What each account of the group would do with this signal now (nothing is stored or sent)",
+    )
+    async def preview_signal(
+        body: SignalRequest, record: Annotated[TokenRecord, Depends(role_may("signal"))]
+    ) -> dict[str, Any]:
+        signals = pipeline()
+        now = service.clock.now()
+        message = m.SignalMsg(id=body.id or repository.new_id(), ts=now, **body.model_dump(exclude={"id"}))
+        problem = check(message, [a.name for a in service.settings.accounts], now.date())
+        if problem is not None:
+            raise HTTPException(422, f"{problem.path}: {problem.message}")
+        try:
+            signal = signal_from_message(message, repository.new_id(), now, record.name, SignalSource.MANUAL)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"accounts": views.jsonable(await signals.preview(signal))}
+
+    @app.post(
         "/api/v1/signals/{signal_id}/{verb}",
         responses=responses(401, 403, 404, 409, 422, 503),
         summary="Approve or reject a signal waiting in confirm mode",
@@ -291,6 +311,15 @@ def create_app(service: HubService) -> FastAPI:
                     if v["account"] == account)  # fmt: skip
         return {**view, "positions": views.positions(service.store, account),
                 "orders": views.orders(service.store, account, None, 50)}  # fmt: skip
+
+    @app.get(
+        "/api/v1/accounts/{account}/history",
+        responses=responses(401, 404, 422),
+        summary="The account's equity, threshold and peak over time (sampled every 5 s while the hub runs)",
+    )
+    def history(account: str, record: Annotated[TokenRecord, Depends(current_token)]) -> dict[str, Any]:
+        known(account)
+        return {"account": account, "samples": service.history.of(account)}
 
     @app.get("/api/v1/signals", responses=read, summary="Recorded signals, newest first")
     def list_signals(

@@ -1,0 +1,101 @@
+"""The hub's HTTP API as the dashboard uses it: bearer token, short timeouts, problem details as errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class HubError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class HubAPI:
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 3.0) -> None:
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> HubAPI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HubError(0, f"the hub does not answer ({type(exc).__name__})") from exc
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise HubError(response.status_code, str(detail))
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self._call("POST", path, json=body if body is not None else {})
+
+    # the calls the pages make
+    def accounts(self) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/accounts")["accounts"])
+
+    def account(self, name: str) -> dict[str, Any]:
+        return dict(self.get(f"/api/v1/accounts/{name}"))
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        return list(self.get(f"/api/v1/accounts/{name}/history")["samples"])
+
+    def decisions(self, limit: int = 200, account: str | None = None) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/decisions", limit=limit, account=account)["decisions"])
+
+    def fills(self, account: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/fills", account=account, limit=limit)["fills"])
+
+    def alerts(self, limit: int = 200) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/alerts", limit=limit)["alerts"])
+
+    def components(self) -> dict[str, Any]:
+        return dict(self.get("/api/v1/health/components"))
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/health"))
+
+    def config(self) -> dict[str, Any]:
+        return dict(self.get("/api/v1/config"))
+
+    def flatten_all(self, reason: str) -> dict[str, Any]:
+        return dict(self.post("/api/v1/flatten", {"reason": reason}))
+
+    def halt(self, account: str, reason: str) -> dict[str, Any]:
+        return dict(self.post("/api/v1/halt", {"account": account, "reason": reason}))
+
+    def resume(self, account: str) -> dict[str, Any]:
+        return dict(self.post(f"/api/v1/resume/{account}"))
+
+    def decide(self, signal_id: str, verb: str) -> dict[str, Any]:
+        return dict(self.post(f"/api/v1/signals/{signal_id}/{verb}"))
+
+    def preview(self, signal: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(self.post("/api/v1/signals/preview", signal)["accounts"])
+
+    def send_signal(self, signal: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.post("/api/v1/signals", signal))
+
+    def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.post("/api/v1/settings", {"changes": changes}))
+
+
+__all__ = ["HubAPI", "HubError"]

@@ -1,0 +1,115 @@
+"""End to end in a real browser: the hub (`up`), the paper broker and the dashboard as processes, Debian's
+Chromium driven by Playwright at desktop (1280x800) and phone (390x844) sizes. The account rows show live
+values; the emergency stop, confirmed, leaves every paper account flat and HALTED within 2 s. Screenshots go to
+``test-artifacts/`` (or ``$ENIGMA_APEX_ARTIFACTS``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.hubproc import HubProcess, init_dir, wait_until
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(os.environ.get("ENIGMA_APEX_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `make test` installs it")
+        pytest.skip("chromium is not installed")
+    folder = tmp_path_factory.mktemp("browser")
+    config, tokens = init_dir(folder)
+    data = folder / "data"
+    data.mkdir(exist_ok=True)
+    # the paper account holds 2 MNQ from before (its saved state): the stop must close them
+    state = {"ids": 1, "accounts": {"PAPER-1": {"start_balance": "50000", "realized": "0", "commissions": "0",
+             "positions": [["MNQ", 2, "21000.00"]]}}, "orders": []}  # fmt: skip
+    (data / "paper-state.json").write_text(json.dumps(state))
+    port = free_port()
+    hub = HubProcess(config, env={"ENIGMA_APEX__DASHBOARD__ENABLED": "true", "ENIGMA_APEX__DASHBOARD__PORT": str(port)})
+    hub.wait_for(r"gateway.connected.*name=paper")
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(url + "/_stcore/health"), timeout=60)
+    try:
+        yield hub, tokens, url, data
+    finally:
+        hub.stop()
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _signed_in(browser, url, token, width, height):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.get_by_label("Hub token", exact=True).fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("PAPER-1").first.wait_for(timeout=30_000)
+    page.get_by_text("Distance to ruin").first.wait_for(timeout=30_000)
+    return page
+
+
+def test_the_dashboard_renders_live_accounts_and_the_emergency_stop_flattens_within_2_s(system):
+    from playwright.sync_api import sync_playwright
+
+    hub, tokens, url, data = system
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            for width, height, name in ((1280, 800, "desktop"), (390, 844, "phone")):
+                page = _signed_in(browser, url, tokens["dashboard"], width, height)
+                text = page.inner_text("body")
+                assert "PAPER-1" in text and ("ACTIVE" in text or "REDUCING" in text)
+                assert "$5" in text  # balances and distances rendered as money
+                page.wait_for_timeout(1500)  # let the gauges draw
+                page.screenshot(path=str(ARTIFACTS / f"dashboard-overview-{name}.png"), full_page=True)
+                if name == "phone":
+                    page.get_by_role("button", name="EMERGENCY STOP — FLATTEN ALL").click()
+                    confirm = page.get_by_role("button", name="CONFIRM — FLATTEN ALL ACCOUNTS")
+                    confirm.wait_for(timeout=10_000)
+                    started = time.monotonic()
+                    confirm.click()
+
+                    def flat_and_halted() -> bool:
+                        state = json.loads((data / "paper-state.json").read_text())
+                        _status, body = hub.get("/api/v1/accounts", tokens["dashboard"])
+                        halted = all(a["state"] == "HALTED" for a in body["accounts"])
+                        return halted and state["accounts"]["PAPER-1"]["positions"] == []
+
+                    wait_until(flat_and_halted, timeout=10, every=0.05)
+                    elapsed = time.monotonic() - started
+                    page.get_by_text("Emergency stop sent").first.wait_for(timeout=10_000)
+                    page.screenshot(path=str(ARTIFACTS / "dashboard-emergency-stop-phone.png"), full_page=True)
+                    (ARTIFACTS / "emergency-stop.json").write_text(
+                        json.dumps({"confirm_to_flat_and_halted_s": elapsed})
+                    )
+                    assert elapsed < 2.0, f"flat and HALTED after {elapsed:.2f} s"
+                page.close()
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "dashboard-overview-desktop.png").stat().st_size > 10_000
