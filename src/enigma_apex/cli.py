@@ -1386,6 +1386,28 @@ def bench_execution(
         _echo(f"{name}: {ratio}")
 
 
+@bench_app.command("dashboard")
+def bench_dashboard(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    updates: Annotated[int, typer.Option(min=1, help="Account updates to time.")] = 30,
+) -> None:
+    """Account update at the hub -> value visible in a browser (p50/p99), and the dashboard's memory."""
+    from enigma_apex.bench import dashboard
+
+    _bench_quiet()
+    result = dashboard.run(updates)
+    if as_json:
+        _echo(json.dumps(result, indent=2))
+    elif "skipped" in result:
+        _echo(f"skipped: {result['skipped']}")
+    else:
+        _echo(
+            f"update -> visible p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms (refresh {result['refresh_s']} s)"
+        )
+        rss, ratio = result["dashboard_rss_mb"], result["p50_vs_budget"]
+        _echo(f"dashboard resident memory {rss} MB; p50 / 500 ms budget = {ratio}")
+
+
 @bench_app.command("ocr")
 def bench_ocr(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -113,3 +113,19 @@ def test_the_dashboard_renders_live_accounts_and_the_emergency_stop_flattens_wit
         finally:
             browser.close()
     assert (ARTIFACTS / "dashboard-overview-desktop.png").stat().st_size > 10_000
+
+
+def test_bench_dashboard_times_an_update_into_the_browser_and_reads_the_memory():
+    from typer.testing import CliRunner
+
+    from enigma_apex.cli import app
+
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `make test` installs it")
+        pytest.skip("chromium is not installed")
+    result = CliRunner().invoke(app, ["bench", "dashboard", "--json", "--updates", "2"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["p99_ms"] >= figures["p50_ms"] > 0 and figures["refresh_s"] == 1.0
+    assert figures["dashboard_rss_mb"] is None or figures["dashboard_rss_mb"] > 20

@@ -97,7 +97,7 @@ def test_compliance_health_and_controls_pages_render(live_hub):
     compliance = page(tokens, "Compliance")
     assert list(compliance.dataframe[0].value["account"]) == ["PAPER-1"]
     health = page(tokens, "Health")
-    assert {"Hub", "Uptime", "Committed writes"} <= {m.label for m in health.metric}
+    assert {"Hub", "Uptime", "Committed writes", "API round trip"} <= {m.label for m in health.metric}
     controls = page(tokens, "Controls")
     assert controls.button(key="halt-PAPER-1") and controls.button(key="resume-PAPER-1")
     assert controls.text_input(key="set-hub.display_timezone").value == "America/New_York"

@@ -113,3 +113,19 @@ def test_read_models_controls_metrics_and_problem_details(tmp_path):
                     await harness.stop()
 
     asyncio.run(scenario())
+
+
+def test_the_api_docs_are_served_without_internet(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, accounts=ACCOUNTS) as (_url, _tokens, gateway, _store, _g):
+            transport = httpx.ASGITransport(app=create_app(gateway.hub))
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as http:
+                page = await http.get("/docs")
+                assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+                assert "cdn" not in page.text.lower()
+                script = await http.get("/docs-assets/swagger-ui-bundle.js")
+                assert script.status_code == 200 and len(script.content) > 100_000
+                schema = (await http.get("/openapi.json")).json()
+                assert "/api/v1/accounts" in schema["paths"] and "/docs" not in schema["paths"]
+
+    asyncio.run(scenario())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -344,16 +345,30 @@ def compliance(hub: HubAPI) -> None:
 
 
 def health(hub: HubAPI) -> None:
+    started = time.perf_counter()
     status = hub.health()
-    a, b, c = st.columns(3)
+    round_trip_ms = (time.perf_counter() - started) * 1000
+    a, b, c, d = st.columns(4)
     a.metric("Hub", status["status"].upper())
     b.metric("Uptime", f"{status['uptime_s'] / 60:.0f} min")
     c.metric("Committed writes", status["database"]["committed_writes"])
+    d.metric("API round trip", f"{round_trip_ms:.0f} ms", help="This dashboard -> the hub's /health -> back")
     detail = hub.components()
     st.write(
         "Connected clients:", detail["clients"] or "none", "· executors:", ", ".join(detail["executors"]) or "none"
     )
-    st.dataframe(detail["components"], width="stretch", hide_index=True)
+    now = datetime.now(UTC)
+    rows = []
+    for row in detail["components"]:
+        age = (now - datetime.fromisoformat(row["ts"])).total_seconds()
+        rows.append({"component": row["component"], "status": row["status"], "detail": row["detail"],
+                     "last heard": f"{age:.0f} s ago"})  # fmt: skip
+    st.dataframe(rows, width="stretch", hide_index=True)
+    recent = hub.alerts(500)
+    counts = {
+        severity: sum(1 for a in recent if a["severity"] == severity) for severity in ("critical", "warning", "info")
+    }
+    st.write("Alerts (last 500): " + ", ".join(f"{n} {severity}" for severity, n in counts.items()))
 
 
 def controls(hub: HubAPI) -> None:

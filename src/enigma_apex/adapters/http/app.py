@@ -7,9 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import swagger_ui_bundle
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,9 +84,23 @@ def create_app(service: HubService) -> FastAPI:
         description="Accounts and their live risk state, signals, decisions, orders, fills, positions, alerts, "
         "component health, the audit log and the configuration; manual signals, approvals, halts, flattens and "
         "live settings. Bearer tokens from `enigma-apex token create`; errors are RFC 9457 problem details.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     problems.install(app)
+    # /docs works offline: Swagger UI's files come from the swagger-ui-bundle package, not a CDN
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Enigma-Apex hub API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
     def current_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

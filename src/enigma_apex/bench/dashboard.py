@@ -1,0 +1,152 @@
+"""`enigma-apex bench dashboard`: the time from an account update reaching the hub to its value visible in a
+browser, and the dashboard's resident memory.
+
+The hub (`up`) and the dashboard run as processes on loopback; an executor sends ``account.update`` with a new
+balance; headless Chromium (Playwright) shows the Overview page and the clock stops when the new balance is in
+the page's text. The dashboard refreshes every ``dashboard.refresh_s`` (1 s), so the figure is about half that
+on average plus the rendering. Resident memory is read from /proc (Linux) after the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from enigma_apex import bootstrap
+from enigma_apex.adapters.clock import SystemClock
+from enigma_apex.adapters.store import tokens
+from enigma_apex.bench.stats import summary_ms
+from enigma_apex.client import HubClient, new_id
+from enigma_apex.config.loader import load
+from enigma_apex.config.models import Settings
+from enigma_apex.config.render import render
+from enigma_apex.protocol import messages as m
+
+SEED_BUDGET_MS = 500  # the seed design's UI update promise
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rss_mb(pid: int) -> float | None:
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def _wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            if response.status == 200:  # a loopback URL of this bench
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def run(updates: int = 30) -> dict[str, Any]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return {"skipped": "chromium is not installed"}
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "enigma-apex.toml"
+        http_port, ws_port, ui_port = _free_port(), _free_port(), _free_port()
+        text = render(Settings(), annotate=False)
+        text = text.replace("port = 8080", f"port = {http_port}").replace("port = 8765", f"port = {ws_port}")
+        text = text.replace("port = 8501", f"port = {ui_port}")
+        config.write_text(
+            text + '\n[[accounts]]\nname = "BENCH-1"\nprofile = "apex4-intraday-eval-50k"\nexecutor = "bench"\n'
+        )
+        env = {**os.environ, "ENIGMA_APEX__HUB__USE_KEYRING": "false", "ENIGMA_APEX__PAPER__ENABLED": "false",
+               "ENIGMA_APEX__DASHBOARD__ENABLED": "false"}  # fmt: skip
+        loaded = load(config, environ=env)
+        store, _ = bootstrap.open_store(loaded.settings, SystemClock())
+        executor_token = store.writer.write(lambda ctx: tokens.create_token(ctx, name="bench", role="executor")[0])
+        viewer_token = store.writer.write(lambda ctx: tokens.create_token(ctx, name="viewer", role="dashboard")[0])
+        store.close()
+        hub = subprocess.Popen(  # noqa: S603 - this interpreter, this package
+            [sys.executable, "-m", "enigma_apex", "-c", str(config), "up"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        board = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "enigma_apex", "-c", str(config), "dashboard"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        try:
+            _wait_http(f"http://127.0.0.1:{http_port}/health")
+            _wait_http(f"http://127.0.0.1:{ui_port}/_stcore/health")
+            client = HubClient(f"ws://127.0.0.1:{ws_port}", executor_token, "bench-dashboard", executor=True)
+            asyncio.run_coroutine_threadsafe(client.run(), loop)
+            asyncio.run_coroutine_threadsafe(client.connected.wait(), loop).result(30)
+
+            def send(balance: Decimal) -> None:
+                update = m.AccountUpdate(id=new_id(), ts=datetime.now(UTC), account="BENCH-1", balance=balance)
+                asyncio.run_coroutine_threadsafe(client.send(update), loop).result(10)
+
+            latencies: list[float] = []
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(f"http://127.0.0.1:{ui_port}")
+                page.get_by_label("Hub token", exact=True).fill(viewer_token)
+                page.get_by_role("button", name="Sign in").click()
+                page.get_by_text("BENCH-1").first.wait_for(timeout=60_000)
+                for i in range(updates + 1):  # the first update warms the path and is not counted
+                    balance = Decimal("50000") + i + Decimal("0.37")
+                    shown = f"${balance:,.2f}"
+                    start = time.perf_counter()
+                    send(balance)
+                    page.wait_for_function("t => document.body.innerText.includes(t)", arg=shown, timeout=30_000)
+                    if i:
+                        latencies.append((time.perf_counter() - start) * 1000)
+                browser.close()
+            rss = _rss_mb(board.pid)
+            asyncio.run_coroutine_threadsafe(client.stop(), loop).result(10)
+        finally:
+            for process in (board, hub):
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(15)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(5)
+            loop.close()
+    refresh = float(loaded.settings.dashboard.refresh_s)
+    return {
+        "updates": updates,
+        **summary_ms(latencies, 1),
+        "refresh_s": refresh,
+        "dashboard_rss_mb": rss,
+        "seed_budget_ms": SEED_BUDGET_MS,
+        "p50_vs_budget": round(summary_ms(latencies)["p50_ms"] / SEED_BUDGET_MS, 3),
+        "path": "account.update at the hub -> HTTP API -> Streamlit fragment refresh -> text in Chromium",
+    }
+
+
+__all__ = ["run"]
