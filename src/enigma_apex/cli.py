@@ -170,6 +170,54 @@ def init(
 
 
 @app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo's configuration and data.")] = Path(
+        "enigma-apex-demo"
+    ),
+    every_s: Annotated[float, typer.Option(min=2.0, help="Seconds between demo signals.")] = 15.0,
+) -> None:
+    """A paper hub with three paper accounts on different firm profiles and a simulated signal source."""
+    from enigma_apex import bootstrap
+    from enigma_apex.adapters.store import tokens
+    from enigma_apex.app.demo import demo_settings, signal_source
+    from enigma_apex.config import loader
+    from enigma_apex.config.models import Settings
+    from enigma_apex.config.render import render
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / loader.DEFAULT_FILE
+    if not path.exists():
+        path.write_text(render(Settings.model_validate(demo_settings()), annotate=True), encoding="utf-8")
+    loaded = _load(None, path)  # type: ignore[arg-type]
+    clock = _clock()
+    store, _ = bootstrap.open_store(loaded.settings, clock)
+    try:
+        source = store.writer.write(lambda c: tokens.create_token(c, name="demo-signals", role="signal"))[0]
+        board = store.writer.write(lambda c: tokens.create_token(c, name="demo-dashboard", role="dashboard"))[0]
+    finally:
+        store.close()
+    _echo(f"demo in {directory}: accounts {', '.join(a.name for a in loaded.settings.accounts)}")
+    _echo(f"dashboard token (sign in with it): {board}")
+    hub = bootstrap.build_hub(loaded, _echo, clock)
+
+    async def main() -> int:
+        def base() -> str | None:
+            return None if hub.http_port is None else f"http://127.0.0.1:{hub.http_port}"
+
+        signals = asyncio.create_task(signal_source(base, source, every_s))
+        try:
+            return await hub.run()
+        finally:
+            signals.cancel()
+
+    try:
+        code = asyncio.run(main())
+    finally:
+        hub.service.store.close()
+    raise typer.Exit(code)
+
+
+@app.command()
 def up(ctx: typer.Context) -> None:
     """Start the hub (paper mode by default) and run until Ctrl-C."""
     from enigma_apex import bootstrap

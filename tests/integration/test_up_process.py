@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -313,3 +314,41 @@ def test_live_settings_over_http_are_written_to_the_file_and_applied_and_secrets
     assert 'display_timezone = "Europe/London"' in text and "Mars" not in text
     assert "# " in text  # the file's comments survive the edit
     assert "hunter2" not in text
+
+
+def test_demo_starts_three_paper_accounts_and_its_signals_are_decided(tmp_path):
+    import subprocess
+
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.exc import OperationalError
+
+    from enigma_apex.adapters.store import schema
+
+    env = {**os.environ, "ENIGMA_APEX__HUB__USE_KEYRING": "false", "ENIGMA_APEX__DASHBOARD__ENABLED": "false",
+           "ENIGMA_APEX__HTTP__PORT": "0", "ENIGMA_APEX__GATEWAY__PORT": "0", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    folder = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "enigma_apex", "demo", str(folder), "--every-s", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    engine = create_engine(f"sqlite:///{folder / 'data' / 'enigma-apex.db'}")
+    try:
+
+        def decided() -> int:
+            if not (folder / "data" / "enigma-apex.db").exists():
+                return 0
+            try:
+                with engine.connect() as conn:
+                    return int(conn.execute(select(func.count()).select_from(schema.decisions)).scalar() or 0)
+            except OperationalError:  # the database is still being created
+                return 0
+
+        wait_until(lambda: decided() >= 6, timeout=60)  # two signals x three accounts, whatever the hour
+        with engine.connect() as conn:
+            accounts = sorted(r.id for r in conn.execute(select(schema.accounts.c.id)))
+        assert accounts == ["DEMO-APEX-50K", "DEMO-MFFU-50K", "DEMO-TOPSTEP-50K"]
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+        engine.dispose()
+    assert "dashboard token (sign in with it): eat_" in output

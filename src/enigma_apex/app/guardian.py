@@ -312,6 +312,15 @@ class GuardianService:
             repository.record_state_change(
                 ctx, TradingStateChanged(action.account, action.old, action.new, action.reason, action.ts)
             )
+            new = action.new.value
+            severity = {"active": "info", "reducing": "warning"}.get(new, "critical")
+            repository.record_alert(
+                ctx,
+                severity=severity,
+                kind=f"state.{new}",
+                message=f"{action.old.value.upper()} -> {new.upper()}: {action.reason}",
+                account=action.account,
+            )
         elif action.kind is ActionKind.WARN:
             repository.record_alert(
                 ctx,

@@ -132,6 +132,7 @@ class Hub:
         ticker = asyncio.create_task(self._tick_guardian())
         watchdog = asyncio.create_task(self.gateway.watchdog()) if self.gateway is not None else None
         reader = self._start_ocr()
+        alerts = self._start_alerts()
         paper = self._start_paper()
         paper_task = asyncio.create_task(paper.run()) if paper is not None else None
         board = self._start_dashboard(base)
@@ -151,7 +152,7 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await paper_task
                 await asyncio.to_thread(self._revoke, paper.token_id)
-            for task in (watcher, ticker, watchdog, reader):
+            for task in (watcher, ticker, watchdog, reader, alerts):
                 if task is None:
                     continue
                 task.cancel()
@@ -207,6 +208,19 @@ class Hub:
         process = ExecutorProcess("paper", args, token, self._status, token_id=token_id)
         self._status("paper", "ok", f"paper broker for {', '.join(accounts)} (its own process)")
         return process
+
+    def _start_alerts(self) -> asyncio.Task[None]:
+        """The alert dispatcher: recorded alerts go out through Apprise, off the hot path."""
+        from enigma_apex.adapters import alerts as channels
+        from enigma_apex.app.alerts import AlertDispatcher
+
+        settings = self.service.settings
+        dispatcher = AlertDispatcher(settings.alerts, self.service.store, self.service.clock.now, channels.send)
+        self.service.reload_listeners.append(lambda plan: dispatcher.apply_settings(plan.settings.alerts))
+        count = sum(len(getattr(settings.alerts, level)) for level in ("info", "warning", "critical"))
+        detail = f"{count} channel(s)" if settings.alerts.enabled else "disabled (alerts are still recorded)"
+        self._status("alerts", "ok", detail)
+        return asyncio.create_task(dispatcher.run())
 
     def _start_dashboard(self, hub_base: str) -> Any:
         """The Streamlit dashboard as its own process; it reads this hub's HTTP API."""

@@ -641,6 +641,29 @@ class DashboardSection(Section):
         return _valid_host(value)
 
 
+class AlertsSection(Section):
+    """Notifications through Apprise (https://github.com/caronc/apprise/wiki): one list of URLs per severity.
+
+    Examples: desktop (``dbus://``, ``windows://``, ``macosx://``), email (``mailtos://user:pass@gmail.com``),
+    SMS by Twilio (``twilio://SID:Token@FromPhone/ToPhone``) or an email-to-SMS gateway, ``tgram://``,
+    ``discord://``, ``pover://``, any webhook (``json://host/path``). URLs with credentials are best set in the
+    environment (``ENIGMA_APEX__ALERTS__CRITICAL='["mailtos://…"]'``) rather than in this file."""
+
+    enabled: bool = Field(True, description="Send alerts (they are always recorded in the database).")
+    info: list[str] = Field(default_factory=list, description="Apprise URLs for info alerts.", json_schema_extra=LIVE)
+    warning: list[str] = Field(default_factory=list, description="Apprise URLs for warnings.", json_schema_extra=LIVE)
+    critical: list[str] = Field(
+        default_factory=list, description="Apprise URLs for critical alerts.", json_schema_extra=LIVE
+    )
+    dedupe_s: Decimal = Field(
+        Decimal(60), ge=0, le=86400, description="The same kind for the same account is sent once in this window."
+    )
+    max_per_minute: int = Field(
+        20, ge=1, le=1000, description="Info and warning alerts sent per minute at most; critical ones always go."
+    )
+    send_timeout_s: Decimal = Field(Decimal(10), gt=0, le=120, description="Time allowed to one channel per alert.")
+
+
 class RulesSection(Section):
     """Where the compliance guardian finds user data."""
 
@@ -778,6 +801,7 @@ class Settings(Section):
     ati: AtiSection = Field(default_factory=AtiSection)
     tradovate: TradovateSection = Field(default_factory=TradovateSection)
     dashboard: DashboardSection = Field(default_factory=DashboardSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
     groups: dict[GroupName, GroupSection] = Field(
         default_factory=dict, description="Per-group signal handling ([groups.<name>]); unlisted groups use [signals]."
     )
