@@ -170,6 +170,69 @@ def init(
 
 
 @app.command()
+def doctor(
+    ctx: typer.Context,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip the clock check (it needs the network).")] = False,
+) -> None:
+    """Check this machine before trading: configuration, database, ports, OCR, NinjaTrader folders, clock."""
+    from enigma_apex import bootstrap
+    from enigma_apex.app import doctor as checks
+
+    loaded = _load(ctx)  # an invalid configuration stops here, with every problem listed
+    results = checks.run(loaded.settings, network=not offline)
+    try:
+        store, _ = bootstrap.open_store(loaded.settings, _clock())
+        store.close()
+        results.insert(0, checks.Check("database", "ok", "opens, migrations applied"))
+    except EnigmaError as exc:
+        results.insert(0, checks.Check("database", "fail", str(exc), "see docs/operations.md, Database"))
+    results.insert(0, checks.Check("configuration", "ok", f"{loaded.path} is valid"))
+    for check in results:
+        line = f"{check.status.upper():<4} {check.name}: {check.detail}"
+        _echo(line + (f"\n     fix: {check.fix}" if check.fix and check.status != "ok" else ""))
+    if any(c.status == "fail" for c in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="Any token: adds components.")] = "",
+    url: Annotated[str | None, typer.Option(help="The hub's HTTP address (default: from the configuration).")] = None,
+) -> None:
+    """Is the hub up? Its health, and with a token each component, client and account."""
+    import httpx
+
+    settings = _load(ctx).settings
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+    base = url or f"http://{host}:{settings.http.port}"
+    report: dict[str, Any] = {"url": base}
+    try:
+        with httpx.Client(base_url=base, timeout=3.0) as http:
+            report["health"] = http.get("/health").json()
+            if token:
+                headers = {"Authorization": f"Bearer {token}"}
+                report["components"] = http.get("/api/v1/health/components", headers=headers).json()
+                report["accounts"] = http.get("/api/v1/accounts", headers=headers).json().get("accounts")
+    except (httpx.HTTPError, ValueError):
+        report["health"] = None
+    if as_json:
+        _echo(json.dumps(report, indent=2, default=str))
+    elif report["health"] is None:
+        _echo(f"the hub is not running at {base} (start it with `enigma-apex up`)")
+    else:
+        health = report["health"]
+        _echo(f"hub {health['status'].upper()} at {base}, {health['mode']} mode, up {health['uptime_s'] / 60:.0f} min")
+        for row in (report.get("components") or {}).get("components", []):
+            _echo(f"  {row['component']:<10} {row['status'].upper():<5} {row['detail']}")
+        for account in report.get("accounts") or []:
+            _echo(f"  {account['account']:<16} {account['state']:<9} {account['distance']} to ruin")
+    if report["health"] is None:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Folder for the demo's configuration and data.")] = Path(
         "enigma-apex-demo"

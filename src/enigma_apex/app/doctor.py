@@ -1,0 +1,125 @@
+"""`enigma-apex doctor`: checks a machine before trading, each with the fix when it fails.
+
+Configuration valid, data folder and database writable, ports free, OCR engine present (when the reader is on),
+NinjaTrader's ATI folders found (when an account uses ATI), time zone data present, and the clock's skew
+against an HTTP server's ``Date`` header (skipped without a network).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import shutil
+import socket
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from enigma_apex.config.models import Settings
+
+MAX_SKEW_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str = ""
+
+
+def _port(host: str, port: int, what: str) -> Check:
+    if port == 0:
+        return Check(f"port {what}", "ok", "any free port (0)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return Check(
+                f"port {what}", "fail", f"{host}:{port} is in use or not allowed ({exc.strerror})",
+                f"stop what uses it (is the hub already running? `enigma-apex status`) or change [{what}] port",
+            )  # fmt: skip
+    return Check(f"port {what}", "ok", f"{host}:{port} is free")
+
+
+def _writable(folder: Path) -> Check:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-", delete=True) as handle:
+            handle.write(b"ok")
+            handle.flush()
+    except OSError as exc:
+        return Check("data folder", "fail", f"{folder} is not writable ({exc.strerror})",
+                     "give this user write access, free disk space, or set hub.data_dir")  # fmt: skip
+    free_mb = shutil.disk_usage(folder).free // (1024 * 1024)
+    if free_mb < 200:
+        return Check("data folder", "warn", f"{folder}: only {free_mb} MB free", "free disk space (backups grow)")
+    return Check("data folder", "ok", f"{folder} is writable, {free_mb:,} MB free")
+
+
+def _zones() -> Check:
+    try:
+        for name in ("America/New_York", "America/Chicago", "UTC"):
+            ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        return Check("time zones", "fail", f"time zone data is missing ({exc})", "pip install tzdata")
+    return Check("time zones", "ok", "America/New_York, America/Chicago and UTC load")
+
+
+def clock_skew(url: str = "https://www.cloudflare.com", timeout_s: float = 3.0) -> Check:
+    try:
+        request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - a fixed https URL
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            stamp = response.headers.get("Date")
+    except OSError:
+        return Check("clock", "warn", "not checked: no network", "keep the system clock synchronised (NTP)")
+    if not stamp:
+        return Check("clock", "warn", "not checked: the server sent no Date", "keep the clock synchronised (NTP)")
+    skew = abs((datetime.now(UTC) - email.utils.parsedate_to_datetime(stamp)).total_seconds())
+    if skew > MAX_SKEW_S:
+        return Check("clock", "fail", f"the clock is {skew:.1f} s off", "turn on time synchronisation (NTP)")
+    return Check("clock", "ok", f"within {skew:.1f} s of {url}")
+
+
+def _ocr(settings: Settings) -> Check:
+    if not settings.ocr.enabled:
+        return Check("OCR engine", "ok", "the screen reader is off")
+    if settings.ocr.engine == "tesseract":
+        found = settings.ocr.tesseract_cmd or shutil.which("tesseract")
+        if not found:
+            return Check("OCR engine", "fail", "tesseract is not installed", "install Tesseract, or use rapidocr")
+        return Check("OCR engine", "ok", f"tesseract at {found}")
+    try:
+        import rapidocr  # noqa: F401
+    except ImportError:
+        return Check("OCR engine", "fail", "rapidocr is not installed", "pip install rapidocr onnxruntime")
+    return Check("OCR engine", "ok", "rapidocr (models in the wheel)")
+
+
+def _ati(settings: Settings) -> Check:
+    if not any(a.executor == settings.ati.name for a in settings.accounts):
+        return Check("NinjaTrader ATI", "ok", "no account uses ATI files")
+    folder = settings.ati.folder or Path.home() / "Documents" / "NinjaTrader 8"
+    missing = [name for name in ("incoming", "outgoing") if not (folder / name).is_dir()]
+    if missing:
+        fix = "enable Tools > Options > Automated Trading Interface in NinjaTrader, or set ati.folder"
+        return Check("NinjaTrader ATI", "fail", f"{folder} has no {' or '.join(missing)} folder", fix)
+    return Check("NinjaTrader ATI", "ok", f"{folder}/incoming and outgoing found")
+
+
+def run(settings: Settings, *, network: bool = True) -> list[Check]:
+    checks = [_writable(settings.hub.data_dir), _zones()]
+    checks.append(_port(settings.http.host, settings.http.port, "http"))
+    checks.append(_port(settings.gateway.host, settings.gateway.port, "gateway"))
+    if settings.dashboard.enabled:
+        checks.append(_port(settings.dashboard.host, settings.dashboard.port, "dashboard"))
+    checks += [_ocr(settings), _ati(settings)]
+    if network:
+        checks.append(clock_skew())
+    return checks
+
+
+__all__ = ["Check", "clock_skew", "run"]

@@ -1,0 +1,62 @@
+"""`enigma-apex doctor` finds what would stop trading and says how to fix it; `status` reports a running hub."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from typer.testing import CliRunner
+
+from enigma_apex.app import doctor
+from enigma_apex.cli import app
+from enigma_apex.config.models import Settings
+from tests.integration.hubproc import HubProcess, init_dir
+
+ENV = {"ENIGMA_APEX__HUB__USE_KEYRING": "false"}
+
+
+def test_doctor_reports_a_busy_port_a_missing_ninjatrader_folder_and_their_fixes(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        settings = Settings.model_validate(
+            {
+                "hub": {"data_dir": str(tmp_path / "data")},
+                "http": {"port": port},
+                "gateway": {"port": 0},
+                "dashboard": {"enabled": False},
+                "ati": {"folder": str(tmp_path / "NinjaTrader 8")},
+                "accounts": [{"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "ati"}],
+            }
+        )
+        checks = {c.name: c for c in doctor.run(settings, network=False)}
+    assert checks["port http"].status == "fail" and "enigma-apex status" in checks["port http"].fix
+    assert checks["NinjaTrader ATI"].status == "fail" and "Automated Trading Interface" in checks["NinjaTrader ATI"].fix
+    assert checks["data folder"].status == "ok" and checks["time zones"].status == "ok"
+    assert checks["port gateway"].status == "ok"
+
+
+def test_doctor_passes_on_a_fresh_configuration_and_status_reports_the_running_hub(tmp_path):
+    config, tokens = init_dir(tmp_path)
+
+    def cli(*args):
+        return CliRunner().invoke(app, ["-c", str(config), *args], env=ENV)
+
+    checked = cli("doctor", "--offline")
+    assert checked.exit_code == 0, checked.output
+    assert "OK   configuration" in checked.output and "FAIL" not in checked.output
+    down = cli("status", "--url", "http://127.0.0.1:9")
+    assert down.exit_code == 1 and "not running" in down.output
+    hub = HubProcess(config)
+    try:
+        up = cli("status", "--json", "--url", hub.base, "--token", tokens["dashboard"])
+        assert up.exit_code == 0, up.output
+        report = json.loads(up.output)
+        assert report["health"]["status"] == "ok"
+        assert [a["account"] for a in report["accounts"]] == ["PAPER-1"]
+        assert {c["component"] for c in report["components"]["components"]} >= {"database", "http", "gateway"}
+        text = cli("status", "--url", hub.base, "--token", tokens["dashboard"])
+        assert "hub OK" in text.output and "PAPER-1" in text.output
+    finally:
+        hub.stop()
