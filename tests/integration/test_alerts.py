@@ -141,3 +141,16 @@ def test_credentials_are_hidden_in_channel_names():
     assert channels.redact("tgram://123456:ABCDEF/987") == "tgram://…"
     assert channels.redact("discord://webhook_id/webhook_token") == "discord://…"
     assert channels.redact("json://127.0.0.1:9000/hook") == "json://127.0.0.1:9000/…"
+
+
+def test_alert_urls_are_shown_without_credentials_wherever_the_configuration_is_shown():
+    from enigma_apex.config.render import render
+    from enigma_apex.config.schema import flatten
+
+    urls = ["mailtos://bob:hunter2@gmail.com?to=me@x.io", "tgram://123456:BOTTOKEN/987", "json://127.0.0.1:9/h"]
+    settings = Settings.model_validate({"alerts": {"critical": urls}})
+    shown = flatten(settings)["alerts.critical"]
+    assert shown == ["mailtos://gmail.com/…", "tgram://…", "json://127.0.0.1:9/…"]
+    text = render(settings, annotate=False)
+    assert "hunter2" not in text and "BOTTOKEN" not in text
+    assert flatten(settings, mask=False)["alerts.critical"] == urls  # the running hub still has them

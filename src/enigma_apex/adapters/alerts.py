@@ -4,10 +4,11 @@ a channel that hangs or fails never holds up the others (or trading)."""
 from __future__ import annotations
 
 import concurrent.futures
-import re
 from dataclasses import dataclass
 
 import apprise
+
+from enigma_apex.config.schema import redact_url as redact
 
 _TYPES = {
     "info": apprise.NotifyType.INFO,
@@ -22,16 +23,6 @@ class Delivery:
     channel: str  # the URL with any credentials removed
     ok: bool
     error: str = ""
-
-
-def redact(url: str) -> str:
-    """``scheme://…`` with user, password and tokens hidden: safe to log and store."""
-    scheme, _, rest = url.partition("://")
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    host = authority.rsplit("@", 1)[-1]
-    # a host name or address is kept; anything else in that place (a bot token, a webhook id) is not
-    looks_like_host = re.fullmatch(r"(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)(:\d+)?", host) is not None
-    return f"{scheme}://{host}/…" if looks_like_host else f"{scheme}://…"
 
 
 def _send_one(url: str, title: str, body: str, severity: str) -> Delivery:

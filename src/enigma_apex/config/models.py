@@ -23,6 +23,7 @@ from enigma_apex.rules.profiles import ProfileRegistry, unknown_profile_message
 LIVE: dict[str, Any] = {"reload": True}
 SECRET: dict[str, Any] = {"secret": True}
 SECRET_LIVE: dict[str, Any] = {"secret": True, "reload": True}
+URLS_LIVE: dict[str, Any] = {"urls": True, "reload": True}  # service URLs: credentials before "@" are masked
 
 # Values that are never accepted as a secret in live mode.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "changethis", "secret", "password", "sk-local", "test"})
@@ -650,10 +651,14 @@ class AlertsSection(Section):
     environment (``ENIGMA_APEX__ALERTS__CRITICAL='["mailtos://…"]'``) rather than in this file."""
 
     enabled: bool = Field(True, description="Send alerts (they are always recorded in the database).")
-    info: list[str] = Field(default_factory=list, description="Apprise URLs for info alerts.", json_schema_extra=LIVE)
-    warning: list[str] = Field(default_factory=list, description="Apprise URLs for warnings.", json_schema_extra=LIVE)
+    info: list[str] = Field(
+        default_factory=list, description="Apprise URLs for info alerts.", json_schema_extra=URLS_LIVE
+    )
+    warning: list[str] = Field(
+        default_factory=list, description="Apprise URLs for warnings.", json_schema_extra=URLS_LIVE
+    )
     critical: list[str] = Field(
-        default_factory=list, description="Apprise URLs for critical alerts.", json_schema_extra=LIVE
+        default_factory=list, description="Apprise URLs for critical alerts.", json_schema_extra=URLS_LIVE
     )
     dedupe_s: Decimal = Field(
         Decimal(60), ge=0, le=86400, description="The same kind for the same account is sent once in this window."

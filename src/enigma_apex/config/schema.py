@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,6 +14,17 @@ from pydantic.fields import FieldInfo
 from enigma_apex.config.models import Settings
 
 MASK = "********"
+_HOST = re.compile(r"(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)(:\d+)?")
+
+
+def redact_url(url: str) -> str:
+    """A service URL reduced to ``scheme://host/…``: user, password, tokens, paths and queries are dropped, and so
+    is a "host" that is not a host name (a bot token or a webhook id stands there in some services' URLs)."""
+    scheme, _, rest = url.partition("://")
+    if not rest:
+        return MASK
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/…" if _HOST.fullmatch(host) else f"{scheme}://…"
 
 
 @dataclass(frozen=True)
@@ -91,8 +103,12 @@ def flatten(settings: Settings, *, mask: bool = True) -> dict[str, Any]:
         for part in filter(None, section.split(".")):
             owner = getattr(owner, part)
         value = getattr(owner, name)
-        out[key.path] = plain(value, mask=mask)
+        out[key.path] = _masked_urls(value) if mask and key.extra.get("urls") else plain(value, mask=mask)
     return out
+
+
+def _masked_urls(value: Any) -> Any:
+    return [redact_url(str(v)) for v in value] if isinstance(value, list) else value
 
 
 def plain(value: Any, *, mask: bool = True) -> Any:
@@ -100,7 +116,12 @@ def plain(value: Any, *, mask: bool = True) -> Any:
     if isinstance(value, SecretStr):
         return MASK if mask else value.get_secret_value()
     if isinstance(value, BaseModel):
-        return {k: plain(getattr(value, k), mask=mask) for k in type(value).model_fields}
+        out = {}
+        for name, info in type(value).model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            item = getattr(value, name)
+            out[name] = _masked_urls(item) if mask and extra.get("urls") else plain(item, mask=mask)
+        return out
     if isinstance(value, list):
         return [plain(v, mask=mask) for v in value]
     if isinstance(value, dict):
