@@ -308,6 +308,8 @@ def test_live_settings_over_http_are_written_to_the_file_and_applied_and_secrets
         status, body = hub.post_json("/api/v1/settings", {"changes": {"hub.display_timezone": "Mars/Base"}}, admin)
         assert status == 422 and "unknown time zone" in body["detail"]
         assert hub.post_json("/api/v1/settings", {"changes": {}}, tokens["dashboard"])[0] == 422
+        status, body = hub.post_json("/api/v1/settings", {"changes": {"hub.display_timezone": None}}, admin)
+        assert status == 422 and "cannot be written" in body["detail"]
     finally:
         hub.stop()
     text = config.read_text()

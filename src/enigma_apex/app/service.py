@@ -150,6 +150,7 @@ class HubService:
         import os
 
         import tomlkit
+        import tomlkit.exceptions
 
         from enigma_apex.config.schema import key_info
 
@@ -175,7 +176,10 @@ class HubService:
                     if section not in table:
                         table[section] = tomlkit.table()
                     table = table[section]
-                table[name] = value
+                try:
+                    table[name] = value
+                except (tomlkit.exceptions.ConvertError, TypeError, ValueError):
+                    return ReloadOutcome(False, [], [], [f"{key}: {value!r} cannot be written as a TOML value"])
             temp = self.config_path.with_name(self.config_path.name + ".new")
             temp.write_text(tomlkit.dumps(document), encoding="utf-8")
             try:

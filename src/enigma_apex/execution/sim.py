@@ -45,6 +45,14 @@ DEFAULT_MINI_COMMISSION = Decimal("2.00")
 DEFAULT_MICRO_COMMISSION = Decimal("0.62")
 
 
+def commission_per_side(table: Mapping[str, Decimal], contract: Contract) -> Decimal:
+    """The configured rate for the contract's root, else the default for a mini or a micro."""
+    rate = table.get(contract.root)
+    if rate is not None:
+        return rate
+    return DEFAULT_MICRO_COMMISSION if contract.spec.is_micro else DEFAULT_MINI_COMMISSION
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     bid: Decimal
@@ -116,10 +124,7 @@ class SimBroker:
 
     # ------------------------------------------------------------------ queries
     def commission(self, contract: Contract) -> Decimal:
-        rate = self.commission_table.get(contract.root)
-        if rate is not None:
-            return rate
-        return DEFAULT_MICRO_COMMISSION if contract.spec.is_micro else DEFAULT_MINI_COMMISSION
+        return commission_per_side(self.commission_table, contract)
 
     def account_state(self, account: str) -> AccountState:
         acct = self.accounts[account]
@@ -194,13 +199,6 @@ class SimBroker:
             if order.request.contract == contract and not order.status.is_terminal:
                 events += self._match(order, quote, at, arrival=False)
         return events
-
-    def fill(self, key: str, quantity: int, price: Decimal, at: datetime) -> list[BrokerEvent]:
-        """Fill part of a working order at a given price (a venue's own decision, e.g. a replayed fill)."""
-        order = self.orders[key]
-        if order.status.is_terminal or quantity <= 0:
-            return []
-        return self._execute(order, min(quantity, order.remaining), price, at)
 
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> dict[str, Any]:
@@ -416,4 +414,11 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-__all__ = ["DEFAULT_MICRO_COMMISSION", "DEFAULT_MINI_COMMISSION", "Quote", "SimBroker", "SimOrder"]
+__all__ = [
+    "DEFAULT_MICRO_COMMISSION",
+    "DEFAULT_MINI_COMMISSION",
+    "Quote",
+    "SimBroker",
+    "SimOrder",
+    "commission_per_side",
+]

@@ -49,7 +49,7 @@ from enigma_apex.execution.events import (
     PositionEvent,
     bracket_leg,
 )
-from enigma_apex.execution.sim import DEFAULT_MICRO_COMMISSION, DEFAULT_MINI_COMMISSION
+from enigma_apex.execution.sim import commission_per_side
 
 log = structlog.get_logger(__name__)
 
@@ -329,7 +329,7 @@ class AtiConnector:
 
     def _fill(self, key: str, request: OrderRequest, quantity: int, price: Decimal) -> FillEvent:
         at: datetime = self.clock.now()
-        commission = round_cents(self._commission(request.contract) * quantity)
+        commission = round_cents(commission_per_side(self.commission_table, request.contract) * quantity)
         digest = hashlib.sha256(key.encode()).hexdigest()[:20]
         tracked = self.orders[key]
         fill_id = f"ati-{digest}-{tracked.filled or quantity}"  # the same file read twice gives the same id
@@ -343,12 +343,6 @@ class AtiConnector:
         self.realized[request.account] += realised
         self.commissions[request.account] += commission
         return FillEvent(fill_id, key, request.account, request.contract, request.side, quantity, price, commission, at)
-
-    def _commission(self, contract: Contract) -> Decimal:
-        rate = self.commission_table.get(contract.root)
-        if rate is not None:
-            return rate
-        return DEFAULT_MICRO_COMMISSION if contract.spec.is_micro else DEFAULT_MINI_COMMISSION
 
     def _protect(self, key: str, entry: Tracked) -> None:
         """Place (or grow) the entry's stop and target for its filled quantity, one OCO group."""

@@ -136,6 +136,18 @@ def create_app(service: HubService) -> FastAPI:
             raise HTTPException(503, "the signal pipeline is not running")
         return gateway.pipeline
 
+    def manual_signal(body: SignalRequest, record: TokenRecord) -> Any:
+        """The request as a domain signal, checked like a WebSocket ``signal`` (422 with the reason if not)."""
+        now = service.clock.now()
+        message = m.SignalMsg(id=body.id or repository.new_id(), ts=now, **body.model_dump(exclude={"id"}))
+        problem = check(message, [a.name for a in service.settings.accounts], now.date())
+        if problem is not None:
+            raise HTTPException(422, f"{problem.path}: {problem.message}")
+        try:
+            return signal_from_message(message, repository.new_id(), now, record.name, SignalSource.MANUAL)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
     @app.post(
         "/api/v1/signals",
         responses={200: {"description": "a repeated id: nothing done"}, **responses(401, 403, 422, 503)},
@@ -146,16 +158,7 @@ def create_app(service: HubService) -> FastAPI:
         body: SignalRequest, record: Annotated[TokenRecord, Depends(role_may("signal"))]
     ) -> JSONResponse:
         signals = pipeline()
-        now = service.clock.now()
-        fields = body.model_dump(exclude={"id"})
-        message = m.SignalMsg(id=body.id or repository.new_id(), ts=now, **fields)
-        problem = check(message, [a.name for a in service.settings.accounts], now.date())
-        if problem is not None:
-            raise HTTPException(422, f"{problem.path}: {problem.message}")
-        try:
-            signal = signal_from_message(message, repository.new_id(), now, record.name, SignalSource.MANUAL)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        signal = manual_signal(body, record)
         dedup = f"api:{record.name}:{body.id}" if body.id else None
         outcome = await signals.submit(signal, dedup_key=dedup, raw=body.model_dump(mode="json"))
         return JSONResponse(outcome.as_dict(), status_code=200 if outcome.duplicate else 201)
@@ -169,15 +172,7 @@ def create_app(service: HubService) -> FastAPI:
         body: SignalRequest, record: Annotated[TokenRecord, Depends(role_may("signal"))]
     ) -> dict[str, Any]:
         signals = pipeline()
-        now = service.clock.now()
-        message = m.SignalMsg(id=body.id or repository.new_id(), ts=now, **body.model_dump(exclude={"id"}))
-        problem = check(message, [a.name for a in service.settings.accounts], now.date())
-        if problem is not None:
-            raise HTTPException(422, f"{problem.path}: {problem.message}")
-        try:
-            signal = signal_from_message(message, repository.new_id(), now, record.name, SignalSource.MANUAL)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        signal = manual_signal(body, record)
         return {"accounts": views.jsonable(await signals.preview(signal))}
 
     @app.post(

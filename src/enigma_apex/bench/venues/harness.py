@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 from datetime import UTC, datetime
@@ -42,15 +43,55 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class PaperHarness:
+_MANUAL = itertools.count(1)
+
+
+def manual_order(account: str, contract: Contract, side: Side, quantity: int) -> OrderRequest:
+    """A market order placed at the venue by hand, not through the hub."""
+    return OrderRequest(f"manual-{next(_MANUAL)}", account, contract, side, quantity)
+
+
+class _RunnerHarness:
+    """A Python connector under the shared ``ExecutorRunner``; subclasses say how to build the connector."""
+
+    flatten_after_s: float | None = None
+    url = token = ""
+
+    def __init__(self) -> None:
+        self.runner: ExecutorRunner | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def connector_for_run(self) -> Any:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        self.runner = ExecutorRunner(
+            self.connector_for_run(), self.url, self.token, heartbeat_s=1.0, update_hz=10,
+            flatten_after_disconnect_s=self.flatten_after_s,
+        )  # fmt: skip
+        self.task = asyncio.create_task(self.runner.run())
+        await asyncio.wait_for(self.runner.client.connected.wait(), 10)
+
+    async def restart(self) -> None:
+        """A fresh executor (its memory gone) on the same venue."""
+        await self._stop_runner()
+        await self._run()
+
+    async def _stop_runner(self) -> None:
+        if self.runner is not None and self.task is not None:
+            await self.runner.stop()
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+class PaperHarness(_RunnerHarness):
     name = "paper"
 
     def __init__(self, folder: Path, flatten_after_s: float | None = None) -> None:
+        super().__init__()
         self.flatten_after_s = flatten_after_s
         self.connector: PaperConnector | None = None
-        self.runner: ExecutorRunner | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._manual = 0
 
     def venue_key(self, key: str) -> str:
         return key
@@ -66,15 +107,10 @@ class PaperHarness:
         self.connector = PaperConnector(accounts, PaperSection(), SystemClock(), market=False)
         await self._run()
 
-    async def _run(self) -> None:
+    def connector_for_run(self) -> PaperConnector:
         if self.connector is None:
             raise RuntimeError("not started")
-        self.runner = ExecutorRunner(
-            self.connector, self.url, self.token, heartbeat_s=1.0, update_hz=10,
-            flatten_after_disconnect_s=self.flatten_after_s,
-        )  # fmt: skip
-        self.task = asyncio.create_task(self.runner.run())
-        await asyncio.wait_for(self.runner.client.connected.wait(), 10)
+        return self.connector  # the same engine across restarts: the venue keeps its orders
 
     async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
         if self.connector is None:
@@ -82,37 +118,23 @@ class PaperHarness:
         self.connector.tick([Tick(None, contract, bid, ask, ask)])
 
     async def offline_trade(self, account: str, contract: Contract, side: Side, quantity: int) -> None:
-        self._manual += 1
-        self.venue.place(OrderRequest(f"manual-{self._manual}", account, contract, side, quantity), now())
-
-    async def restart(self) -> None:
-        await self._stop_runner()
-        await self._run()
-
-    async def _stop_runner(self) -> None:
-        if self.runner is not None and self.task is not None:
-            await self.runner.stop()
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        self.venue.place(manual_order(account, contract, side, quantity), now())
 
     async def stop(self) -> None:
         await self._stop_runner()
 
 
-class AtiHarness:
+class AtiHarness(_RunnerHarness):
     """The ATI connector writing real files to a temporary folder; ``FakeNinjaTrader`` reads and answers them."""
 
     name = "ati"
 
     def __init__(self, folder: Path, poll_ms: int = 10) -> None:
+        super().__init__()
         self.poll_ms = poll_ms
         self.folder = folder
         self.venue = SimBroker({}, id_prefix="NT")
         self.nt = FakeNinjaTrader(folder, self.venue)
-        self.runner: ExecutorRunner | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._manual = 0
 
     def venue_key(self, key: str) -> str:
         return ati.order_id(key)
@@ -124,31 +146,15 @@ class AtiHarness:
         self.nt_task = asyncio.create_task(self.nt.run())
         await self._run()
 
-    async def _run(self) -> None:
-        self.connector = AtiConnector(dict(self.accounts), self.folder, SystemClock(), name="nt8", poll_ms=self.poll_ms)
-        self.runner = ExecutorRunner(self.connector, self.url, self.token, heartbeat_s=1.0, update_hz=10)
-        self.task = asyncio.create_task(self.runner.run())
-        await asyncio.wait_for(self.runner.client.connected.wait(), 10)
+    def connector_for_run(self) -> AtiConnector:
+        return AtiConnector(dict(self.accounts), self.folder, SystemClock(), name="nt8", poll_ms=self.poll_ms)
 
     async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
         self.nt.publish(self.venue.set_quote(contract, bid, ask, now()))
 
     async def offline_trade(self, account: str, contract: Contract, side: Side, quantity: int) -> None:
-        self._manual += 1  # a manual trade in NinjaTrader while the connector is down: a position file changes
-        self.nt.publish(
-            self.venue.place(OrderRequest(f"manual-{self._manual}", account, contract, side, quantity), now())
-        )
-
-    async def restart(self) -> None:
-        await self._stop_runner()
-        await self._run()
-
-    async def _stop_runner(self) -> None:
-        if self.runner is not None and self.task is not None:
-            await self.runner.stop()
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        # a manual trade in NinjaTrader while the connector is down: a position file changes
+        self.nt.publish(self.venue.place(manual_order(account, contract, side, quantity), now()))
 
     async def stop(self) -> None:
         await self._stop_runner()
@@ -157,17 +163,15 @@ class AtiHarness:
             await self.nt_task
 
 
-class TradovateHarness:
+class TradovateHarness(_RunnerHarness):
     """The Tradovate connector (REST + WebSocket) against ``FakeTradovate`` on loopback."""
 
     name = "tradovate"
 
     def __init__(self, folder: Path) -> None:
+        super().__init__()
         self.venue = SimBroker({}, id_prefix="TV")
         self.fake = FakeTradovate(self.venue, {})
-        self.runner: ExecutorRunner | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._manual = 0
 
     def venue_key(self, key: str) -> str:
         return str(self.fake.cl_ord[key])
@@ -187,29 +191,15 @@ class TradovateHarness:
             ws_url=self.ws_url, cid=1, sec="s3cret",
         )  # fmt: skip
 
-    async def _run(self) -> None:
-        self.connector = TradovateConnector(self.settings(), list(self.accounts), SystemClock())
-        self.runner = ExecutorRunner(self.connector, self.url, self.token, heartbeat_s=1.0, update_hz=10)
-        self.task = asyncio.create_task(self.runner.run())
-        await asyncio.wait_for(self.runner.client.connected.wait(), 10)
+    def connector_for_run(self) -> TradovateConnector:
+        return TradovateConnector(self.settings(), list(self.accounts), SystemClock())
 
     async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
         await self.fake.publish(self.venue.set_quote(contract, bid, ask, now()))
 
     async def offline_trade(self, account: str, contract: Contract, side: Side, quantity: int) -> None:
-        self._manual += 1  # a position carried in from before: no fill of today's to explain it
-        self.venue.place(OrderRequest(f"manual-{self._manual}", account, contract, side, quantity), now())
-
-    async def restart(self) -> None:
-        await self._stop_runner()
-        await self._run()
-
-    async def _stop_runner(self) -> None:
-        if self.runner is not None and self.task is not None:
-            await self.runner.stop()
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        # a position carried in from before: no fill of today's to explain it
+        self.venue.place(manual_order(account, contract, side, quantity), now())
 
     async def stop(self) -> None:
         await self._stop_runner()
@@ -228,7 +218,6 @@ class CSharpHarness:
         self.flattens: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
         self.statuses: list[str] = []
-        self._manual = 0
 
     def venue_key(self, key: str) -> str:
         return key
@@ -330,8 +319,7 @@ class CSharpHarness:
         self._events(self.venue.set_quote(contract, bid, ask, now()))
 
     async def offline_trade(self, account: str, contract: Contract, side: Side, quantity: int) -> None:
-        self._manual += 1
-        self.venue.place(OrderRequest(f"manual-{self._manual}", account, contract, side, quantity), now())
+        self.venue.place(manual_order(account, contract, side, quantity), now())
 
     async def drop(self) -> None:
         self._write({"op": "drop"})
