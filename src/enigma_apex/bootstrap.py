@@ -85,6 +85,7 @@ def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | Non
         console=settings.logging.console,
         max_mb=settings.logging.file_max_mb,
         backups=settings.logging.file_backups,
+        max_age_days=settings.logging.file_max_age_days,
     )
     store, note = open_store(settings, clock)
     if note:

@@ -87,9 +87,12 @@ def _print_problems(exc: ConfigError) -> None:
 
 
 def _clock() -> Any:
-    from enigma_apex.adapters.clock import SystemClock
+    from enigma_apex.adapters.clock import SHIFT_ENV, SystemClock
 
-    return SystemClock()
+    try:
+        return SystemClock.from_environment()
+    except ValueError as exc:
+        raise _fail(f"{SHIFT_ENV}: {exc}", 2) from None
 
 
 @app.callback()
@@ -102,6 +105,9 @@ def main_callback(
 ) -> None:
     """Enigma-Apex hub."""
     ctx.obj = {"config": config}
+    from enigma_apex.app.executor_process import watch_parent
+
+    watch_parent()  # a child of `up` (paper broker, dashboard …) leaves with its hub
 
 
 # ---------------------------------------------------------------------------- version / init / up
@@ -1129,8 +1135,11 @@ def _gateway_url(settings: Any, url: str | None) -> str:
     return f"{scheme}://{host}:{settings.gateway.port}"
 
 
-def _run_executor(connector: Any, url: str, token: str, *, update_hz: float, flatten_after: Any = None) -> None:
+def _run_executor(
+    connector: Any, url: str, token: str, *, update_hz: float, flatten_after: Any = None, data_dir: Path | None = None
+) -> None:
     from enigma_apex.adapters import logging as logs
+    from enigma_apex.adapters.brokers.journal import Journal
     from enigma_apex.adapters.brokers.runner import ExecutorRunner
 
     if not token:
@@ -1139,6 +1148,7 @@ def _run_executor(connector: Any, url: str, token: str, *, update_hz: float, fla
     runner = ExecutorRunner(
         connector, url, token, update_hz=update_hz,
         flatten_after_disconnect_s=None if flatten_after is None else float(flatten_after),
+        journal=Journal(data_dir / f"{connector.name}-journal.jsonl") if data_dir is not None else None,
     )  # fmt: skip
     _echo(f"{connector.name}: {len(connector.accounts())} account(s), connecting to {url}")
     try:
@@ -1171,7 +1181,10 @@ def paper(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> None
     connector = PaperConnector(
         accounts, settings.paper, _clock(), state_file=settings.hub.data_dir / "paper-state.json", replay_text=replay
     )
-    _run_executor(connector, _gateway_url(settings, url), token, update_hz=float(settings.paper.update_hz))
+    _run_executor(
+        connector, _gateway_url(settings, url), token, update_hz=float(settings.paper.update_hz),
+        data_dir=settings.hub.data_dir,
+    )  # fmt: skip
 
 
 ati_app = typer.Typer(help="NinjaTrader 8 through ATI order files (no C# needed).", no_args_is_help=True)
@@ -1204,7 +1217,7 @@ def ati_run(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> No
         raise _fail(f"{connector.incoming.parent} does not exist: set [ati] folder to NinjaTrader's user folder", 2)
     _run_executor(
         connector, _gateway_url(settings, url), token, update_hz=4.0,
-        flatten_after=settings.ati.flatten_after_disconnect_s,
+        flatten_after=settings.ati.flatten_after_disconnect_s, data_dir=settings.hub.data_dir,
     )  # fmt: skip
 
 
@@ -1237,8 +1250,9 @@ def tradovate(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> 
     connector = TradovateConnector(cfg, accounts, _clock())
     try:
         _run_executor(
-            connector, _gateway_url(settings, url), token, update_hz=4.0, flatten_after=cfg.flatten_after_disconnect_s
-        )
+            connector, _gateway_url(settings, url), token, update_hz=4.0, flatten_after=cfg.flatten_after_disconnect_s,
+            data_dir=settings.hub.data_dir,
+        )  # fmt: skip
     except TradovateError as exc:
         raise _fail(f"tradovate: {exc}", 1) from None
 

@@ -44,7 +44,7 @@ def system(tmp_path_factory):
     (data / "paper-state.json").write_text(json.dumps(state))
     port = free_port()
     hub = HubProcess(config, env={"ENIGMA_APEX__DASHBOARD__ENABLED": "true", "ENIGMA_APEX__DASHBOARD__PORT": str(port)})
-    hub.wait_for(r"gateway.connected.*name=paper")
+    assert hub.printed(r"gateway.connected.*name=paper")
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(url + "/_stcore/health"), timeout=60)
     try:

@@ -19,7 +19,7 @@ def live_hub(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dash-hub")
     config, tokens = init_dir(folder)
     hub = HubProcess(config)
-    hub.wait_for(r"gateway.connected.*name=paper")
+    assert hub.printed(r"gateway.connected.*name=paper")
     old = os.environ.get("ENIGMA_APEX_HUB_URL")
     os.environ["ENIGMA_APEX_HUB_URL"] = hub.base
     try:

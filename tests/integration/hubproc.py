@@ -66,6 +66,10 @@ class HubProcess:
             self.output.append(line)
             self.lines.put(line)
 
+    def printed(self, pattern: str) -> bool:
+        """True when the hub has printed a line matching ``pattern`` (start-up lines come before READY)."""
+        return any(re.search(pattern, line) for line in self.output)
+
     def wait_for(self, pattern: re.Pattern[str] | str, timeout: float = 60.0) -> re.Match[str]:
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
@@ -90,12 +94,12 @@ class HubProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
-    def post_json(self, path: str, body: Any, token: str) -> tuple[int, Any]:
+    def post_json(self, path: str, body: Any, token: str, timeout: float = 10.0) -> tuple[int, Any]:
         data = json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         request = urllib.request.Request(self.base + path, data=data, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")

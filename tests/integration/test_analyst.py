@@ -50,13 +50,16 @@ def stored(store, table):
         return conn.execute(select(table)).all()
 
 
-def decide(tmp_path, base_url: str, signals: list, extra_ai=None):
-    """Submit signals in auto mode; returns (outcomes, analyses rows, decisions rows)."""
+def decide(tmp_path, base_url: str, signals: list, extra_ai=None, notified=None):
+    """Submit signals in auto mode; returns (outcomes, analyses rows, decisions rows). ``notified`` collects the
+    analyst's alerts."""
     clock = ManualClock(TUESDAY_10_ET)
 
     async def scenario():
         extra = ai_config(base_url, **(extra_ai or {}))
         async with running_hub(tmp_path, clock, ACCOUNTS, {"default_mode": "auto"}, extra) as (*_, g, store, _gd):
+            if notified is not None:
+                g.pipeline.analyst.notify = lambda *alert: notified.append(alert)
             outcomes = [await g.pipeline.submit(make(clock)) for make in signals]
             return outcomes, stored(store, s.analyses), stored(store, s.decisions)
 
@@ -131,7 +134,10 @@ def test_connection_refused_falls_back_and_the_breaker_opens_after_repeated_fail
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     makers = [lambda c, n=n: long_signal(c, n) for n in range(1, 5)]
-    _, analyses, _ = decide(tmp_path, f"http://127.0.0.1:{port}/v1", makers, {"failure_threshold": 2})
+    alerts: list = []
+    _, analyses, _ = decide(tmp_path, f"http://127.0.0.1:{port}/v1", makers, {"failure_threshold": 2}, alerts)
+    assert [(severity, kind) for severity, kind, _ in alerts] == [("warning", "ai.fallback")]  # once, as it opens
+    assert "deterministic scorer decides until" in alerts[0][2]
     reasons = [a.fallback_reason for a in sorted(analyses, key=lambda a: a.signal_id)]
     assert reasons[0].startswith("connection") and reasons[1].startswith("connection")
     assert reasons[2].startswith("breaker open until") and reasons[3].startswith("breaker open until")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from datetime import date
 from decimal import Decimal
 
 import httpx
+import structlog
 
 from enigma_apex.adapters.http.app import create_app
 from enigma_apex.bench.venues.harness import PaperHarness
@@ -94,6 +97,48 @@ def test_read_models_controls_metrics_and_problem_details(tmp_path):
                     assert 'enigma_apex_account_state{account="A1",state="HALTED"} 1.0' in text
                     assert 'enigma_apex_executor_connected{executor="nt8"} 1.0' in text
                     assert 'enigma_apex_orders_total{status="filled"}' in text
+                    assert "enigma_apex_stop_cascade_seconds_count 1.0" in text  # the halt above
+                    assert 'enigma_apex_queue_depth{queue="database_writer"}' in text
+                    assert 'enigma_apex_queue_depth{queue="deferred_reports"} 0.0' in text
+
+                    # a manual signal: the pipeline, the pre-trade check and the scorer are measured
+                    signal = {"symbol": "MNQ", "side": "long", "entry": "21000.25", "stop": "20990.00"}
+                    sent = await http.post("/api/v1/signals", json=signal, headers=auth)
+                    assert sent.status_code in (200, 201, 202), sent.text  # waits for approval (confirm mode)
+                    preview = await http.post("/api/v1/signals/preview", json=signal, headers=auth)
+                    assert preview.status_code == 200, preview.text
+                    text = (await http.get("/metrics")).text
+                    assert "enigma_apex_pipeline_seconds_count 1.0" in text
+                    checks = re.search(r"^enigma_apex_pretrade_check_seconds_count (\S+)$", text, re.M)
+                    assert checks and float(checks.group(1)) >= 2  # the preview checks each account (sizing too)
+                    assert 'enigma_apex_ai_calls_total{source="scorer"} 1.0' in text
+                    assert 'enigma_apex_ai_fallbacks_total{reason="disabled"} 1.0' in text
+                    assert 'enigma_apex_verdicts_total{code="TRADING_HALTED"}' in text  # A1 is HALTED
+                    assert 'enigma_apex_alerts_total{severity="critical",status="pending"}' in text
+
+                    # errors the hub logged are in the database with their context, and served
+                    from enigma_apex.adapters import logging as logs
+                    from enigma_apex.adapters.store import repository
+
+                    logs.configure(None, console="off")  # structlog through the standard library, as in the hub
+                    buffer = logs.ErrorBuffer()
+                    logger = logging.getLogger("enigma_apex.test")
+                    logger.addHandler(buffer)
+                    try:
+                        structlog.get_logger("enigma_apex.test").error("broker.rejected", account="A2", code=7)
+                        try:
+                            raise ValueError("bad price")
+                        except ValueError:
+                            logger.exception("with a traceback")
+                    finally:
+                        logger.removeHandler(buffer)
+                    rows = buffer.take()
+                    assert [r["event"] for r in rows] == ["broker.rejected", "with a traceback"]
+                    await gateway.store.writer.write_async(lambda ctx: repository.insert_errors(ctx, rows))
+                    page = (await http.get("/api/v1/errors?limit=5", headers=auth)).json()["entries"]
+                    assert page[1]["event"] == "broker.rejected" and page[1]["context"]["account"] == "A2"
+                    assert page[1]["context"]["code"] == 7 and page[1]["level"] == "error"
+                    assert "ValueError: bad price" in page[0]["context"]["exception"]
 
                     # errors are RFC 9457 problem details with the field at fault
                     missing = await http.get("/api/v1/accounts")

@@ -31,7 +31,9 @@ def test_a_locked_database_fails_writes_marks_unhealthy_and_recovers(tmp_path, c
         other.rollback()
         other.close()
 
-    writer.write(lambda ctx: ctx.audit("after", {}))
+    with pytest.raises(StoreError, match="locked"):  # just after a failure, writes fail at once ...
+        writer.write(lambda ctx: ctx.audit("refused", {}))
+    writer.probe(lambda ctx: ctx.audit("after", {})).result(10)  # ... until a probe finds the database back
     assert writer.healthy and changes[-1] == (True, "")
     with engine.connect() as conn:
         report = audit.verify_chain(conn)

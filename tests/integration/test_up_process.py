@@ -245,7 +245,7 @@ def test_the_screen_reader_starts_with_the_hub_and_a_missing_screen_is_reported_
     env = {"ENIGMA_APEX__OCR__ENABLED": "true", "ENIGMA_APEX__OCR__RATE_HZ": "20", "DISPLAY": ""}
     hub = HubProcess(config, env)
     try:
-        hub.wait_for(r"ocr\s+OK\s+rapidocr")
+        assert hub.printed(r"ocr\s+OK\s+rapidocr")
 
         def alerted() -> bool:
             con = sqlite3.connect(tmp_path / "data" / "enigma-apex.db")
@@ -277,8 +277,8 @@ def test_up_in_paper_mode_runs_the_paper_broker_as_an_executor_process(tmp_path)
 
     hub = HubProcess(config)
     try:
-        hub.wait_for(r"paper\s+OK")
-        hub.wait_for(r"gateway.connected.*name=paper")
+        assert hub.printed(r"paper\s+OK\s+paper broker for PAPER-1 .*, connected")
+        assert hub.printed(r"gateway.connected.*name=paper")
         status, body = hub.post_json("/api/v1/flatten", {"accounts": ["PAPER-1"], "reason": "t"}, tokens["dashboard"])
         assert status == 200 and body["accounts"] == {"PAPER-1": "flatten sent"}
         wait_until(acked)  # the paper broker acknowledged the flatten

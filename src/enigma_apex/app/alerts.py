@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,30 @@ class AlertDispatcher:
         self.policy = Policy(float(cfg.dedupe_s), cfg.max_per_minute)
         self.sent = 0
         self.failed = 0
+        self._urgent: queue.SimpleQueue[tuple[str, str, str, datetime]] = queue.SimpleQueue()
+
+    def urgent(self, severity: str, kind: str, message: str) -> None:
+        """An alert that cannot be recorded (the database refuses writes): sent straight away, from any thread."""
+        self._urgent.put((severity, kind, message, self.now()))
+
+    def send_urgent(self) -> int:
+        """Send the alerts handed to ``urgent``; returns how many were taken."""
+        taken = 0
+        while True:
+            try:
+                severity, kind, message, at = self._urgent.get_nowait()
+            except queue.Empty:
+                return taken
+            taken += 1
+            urls = list(getattr(self.cfg, severity, []) or []) if self.cfg.enabled else []
+            log.error("alerts.unrecorded", severity=severity, kind=kind, message=message)
+            if not urls or self.policy.decide(kind, None, severity, at) != "send":
+                continue
+            title = f"Enigma-Apex {severity.upper()}: {kind} (not recorded: the database refuses writes)"
+            deliveries = self.sender(urls, title, message, severity, float(self.cfg.send_timeout_s))
+            ok = any(d.ok for d in deliveries)
+            self.sent += ok
+            self.failed += not ok
 
     def apply_settings(self, cfg: AlertsSection) -> None:
         self.cfg = cfg
@@ -73,6 +98,7 @@ class AlertDispatcher:
     async def run(self, every_s: float = 0.5) -> None:
         while True:
             try:
+                await asyncio.to_thread(self.send_urgent)
                 await asyncio.to_thread(self.pass_once)
             except Exception:  # a failing pass is logged; the next one tries again
                 log.exception("alerts.pass_failed")

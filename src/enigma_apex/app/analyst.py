@@ -10,6 +10,7 @@ sizes above its own result without it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from enigma_apex.analysis.prompt import PromptTemplate
 from enigma_apex.analysis.scorer import ScoreInputs, score
 from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.risk import RiskService
+from enigma_apex.app.telemetry import fallback_reason
 from enigma_apex.config.models import AISection, Settings
 from enigma_apex.domain.clock import Clock
 from enigma_apex.domain.signals import Direction, Signal
@@ -60,6 +62,7 @@ class AnalystService:
         self._model_key: tuple[Any, ...] | None = None
         self._template: PromptTemplate | None = None
         self._template_path: Any = object()
+        self.notify: Callable[[str, str, str], None] | None = None  # (severity, kind, message): an alert
 
     @staticmethod
     def _new_breaker(cfg: AISection) -> CircuitBreaker:
@@ -143,6 +146,14 @@ class AnalystService:
         """Never raises and never takes longer than the budget (plus the context query)."""
         if signal.direction is Direction.EXIT:
             return NOT_ANALYSED  # closing risk is never second-guessed
+        analysis = await self._analyse(signal, accounts)
+        telemetry = self.guardian.telemetry
+        telemetry.ai_calls.labels(analysis.source).inc()
+        if analysis.fallback_reason:
+            telemetry.ai_fallbacks.labels(fallback_reason(analysis.fallback_reason)).inc()
+        return analysis
+
+    async def _analyse(self, signal: Signal, accounts: list[str]) -> Analysis:
         cfg = self.settings.ai
         if not cfg.enabled:
             return await asyncio.to_thread(self.fallback, signal, accounts, "ai disabled")
@@ -158,6 +169,14 @@ class AnalystService:
             kind = getattr(exc, "kind", "error")
             opened = self.breaker.failure(self.clock.now())
             log.warning("analyst.fallback", signal=signal.signal_id, kind=kind, error=str(exc), breaker_opened=opened)
+            if opened and self.notify is not None:
+                until = self.breaker.open_until.isoformat(timespec="seconds") if self.breaker.open_until else "?"
+                self.notify(
+                    "warning",
+                    "ai.fallback",
+                    f"the AI analyst failed {self.breaker.failures} time(s) in a row ({kind}: {str(exc)[:200]}); "
+                    f"the deterministic scorer decides until {until}",
+                )
             return await asyncio.to_thread(self.fallback, signal, accounts, str(exc) if kind != "error" else repr(exc))
         self.breaker.success()
         answer = reply.answer

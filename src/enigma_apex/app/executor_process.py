@@ -4,6 +4,9 @@ dashboard).
 The hub mints a token for it (executor role, its accounts only; revoked when the hub stops, and any left over
 by a crashed run is revoked at the next start), passes it in the environment (never on the command line,
 where other users could read it), and restarts the process with backoff when it dies.
+
+The child's standard input is a pipe the hub never writes: when the hub dies (even by SIGKILL) the pipe closes
+and the child leaves too (``watch_parent``), so a restarted hub never meets a second copy of its executor.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from enigma_apex.domain.clock import Clock
 log = structlog.get_logger(__name__)
 
 TOKEN_DAYS = 30
+PARENT_PIPE = "ENIGMA_APEX_PARENT_PIPE"
 
 
 def mint_token(store: Store, clock: Clock, name: str, accounts: tuple[str, ...]) -> tuple[str, str]:
@@ -67,6 +71,7 @@ class ExecutorProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         max_backoff_s: float = 30.0,
+        ready: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.name = name
         self.args = args
@@ -79,18 +84,23 @@ class ExecutorProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self._stopping = False
+        self.ready = ready  # after a restart: True once the process is back in service
+        self.task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Start the process and restart it after every exit until ``stop``."""
         delay = 1.0
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PIPE: "1", **self.extra_env}
         if self.token:
             env["ENIGMA_APEX_TOKEN"] = self.token
         while not self._stopping:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "enigma_apex", *self.args, env=env, cwd=self.cwd,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE,
             )  # fmt: skip
+            if self.restarts and self.ready is not None:
+                self._watch = asyncio.create_task(self._back_in_service(self.restarts))
             code = await self.process.wait()
             if self._stopping:
                 break
@@ -99,6 +109,10 @@ class ExecutorProcess:
             log.error("executor.process_exited", name=self.name, code=code, restarts=self.restarts)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff_s)
+
+    async def _back_in_service(self, restarts: int) -> None:
+        if self.ready is not None and await self.ready() and not self._stopping and self.restarts == restarts:
+            self.status(self.name, "ok", f"running again after {restarts} restart(s)")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -114,4 +128,22 @@ class ExecutorProcess:
             await process.wait()
 
 
-__all__ = ["ExecutorProcess", "mint_token"]
+def watch_parent() -> None:
+    """In a child started by the hub: leave when the hub is gone (its end of our standard input closes)."""
+    if os.environ.get(PARENT_PIPE) != "1":
+        return
+    import threading
+
+    def wait_for_eof() -> None:
+        # os.read on the descriptor, not sys.stdin: a thread blocked in a buffered read holds its lock, and the
+        # interpreter aborts when it exits while the lock is held.
+        with contextlib.suppress(OSError, ValueError):
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        log.warning("executor.parent_gone")
+        os._exit(0)  # the hub is gone; a new hub starts its own copy (the paper state is saved after every change)
+
+    threading.Thread(target=wait_for_eof, name="parent-watch", daemon=True).start()
+
+
+__all__ = ["ExecutorProcess", "mint_token", "watch_parent"]

@@ -32,6 +32,7 @@ from enigma_apex.app.service import HubService
 from enigma_apex.config.models import Settings
 from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, Side
 from enigma_apex.domain.symbols import Contract, Notation, format_symbol, parse_symbol
+from enigma_apex.errors import StoreError
 from enigma_apex.intake.manual import signal_from_message
 from enigma_apex.protocol import messages as m
 from enigma_apex.protocol import roles
@@ -85,6 +86,8 @@ class GatewayService:
         self._seq: dict[str, int] = {}
         self._flatten_waiters: dict[str, float] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        # executor reports the database refused, in arrival order, written when it takes writes again
+        self.deferred: deque[tuple[Callable[[Any], Any], Callable[[Any], Awaitable[None]] | None]] = deque()
         self.pipeline: SignalPipeline | None = None  # set by the composition root
         guardian.flatten_sinks.append(self._flatten_from_guardian)
 
@@ -231,7 +234,7 @@ class GatewayService:
             for account in peer.accounts:
                 reason = f"executor {peer.name} disconnected"
                 await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", reason)
-            await self.store.writer.write_async(
+            await self._note(
                 lambda ctx: repository.record_alert(
                     ctx,
                     severity="critical",
@@ -274,6 +277,10 @@ class GatewayService:
             return
         try:
             await handler(peer, message)
+        except StoreError as exc:
+            log.error("gateway.unwritable", type=kind, error=str(exc))
+            detail = f"{exc}; nothing was recorded, new risk is refused until the database takes writes again"
+            self._error(peer, ProtocolError(ErrorCode.UNAVAILABLE, detail[:500], None, message.id))
         except Exception as exc:
             log.exception("gateway.handler_failed", type=kind, error=str(exc))
             self._error(
@@ -317,7 +324,7 @@ class GatewayService:
             self._flatten_waiters.pop(message.key, None)
             kind = message.key.split(":", 1)[0]
             detail = {"key": message.key, "status": message.status, "reason": message.reason}
-            await self.store.writer.write_async(lambda ctx: ctx.audit(f"{kind}.ack", detail, actor=peer.name))
+            await self._report(lambda ctx: ctx.audit(f"{kind}.ack", detail, actor=peer.name))
             return
 
         def write(ctx: Any) -> None:
@@ -325,11 +332,11 @@ class GatewayService:
             if row is not None and row.status == OrderStatus.PENDING.value:
                 repository.update_order(ctx, message.key, status=status, reason=message.reason)
 
-        await self.store.writer.write_async(write)
+        await self._report(write)
 
     async def _on_order_update(self, peer: Peer, message: m.OrderUpdate) -> None:
         status = OrderStatus(message.status)
-        await self.store.writer.write_async(
+        await self._report(
             lambda ctx: repository.update_order(
                 ctx,
                 message.key,
@@ -355,14 +362,69 @@ class GatewayService:
             message.commission,
             message.executed_at,
         )
-        new = await self.store.writer.write_async(lambda ctx: repository.insert_fill(ctx, fill))
-        if new:
+
+        async def recorded(new: bool) -> None:
+            if not new:
+                return
+            self.broadcast("orders", message, None)
             if self.pipeline is not None:
                 self.pipeline.risk.invalidate()
             await asyncio.to_thread(self.guardian.fill, message.account)
-            self.broadcast("orders", message, None)
             if self.pipeline is not None:
                 await self.pipeline.position_changed(message.account)  # a reversal enters after its close fill
+
+        await self._report(lambda ctx: repository.insert_fill(ctx, fill), recorded)
+
+    async def _report(self, op: Callable[[Any], Any], then: Callable[[Any], Awaitable[None]] | None = None) -> None:
+        """Record an executor's report. While the database refuses writes the report is kept, in order, and
+        written by ``replay_deferred`` when it is back: a fill made during an outage is never lost."""
+        if not self.deferred and self.store.writer.healthy:
+            try:
+                result = await self.store.writer.write_async(op)
+            except StoreError as exc:
+                log.error("gateway.report_deferred", error=str(exc))
+            else:
+                if then is not None:
+                    await then(result)
+                return
+        self.deferred.append((op, then))
+
+    async def _note(self, op: Callable[[Any], Any]) -> None:
+        """An audit row or alert that must never stop what it describes (a flatten, a cancel, a disconnect)."""
+        try:
+            await self.store.writer.write_async(op)
+        except StoreError as exc:
+            log.error("gateway.note_not_recorded", error=str(exc))
+
+    async def replay_deferred(self) -> int:
+        """Write the reports kept during a database outage, oldest first. Returns how many were written."""
+        written = 0
+        while self.deferred:
+            op, then = self.deferred[0]
+            try:
+                result = await self.store.writer.write_async(op)
+            except StoreError as exc:
+                log.error("gateway.replay_failed", left=len(self.deferred), error=str(exc))
+                break
+            self.deferred.popleft()
+            written += 1
+            if then is not None:
+                await then(result)
+        if written:
+            await self.reconcile_book()
+        return written
+
+    async def reconcile_book(self) -> None:
+        """Compare the executors' last reported positions with the recorded fills again (after reports kept during
+        an outage are written): a mismatch that is gone clears its REDUCING reason."""
+        for account, tracker in self.guardian.trackers.items():
+            for key in [k for k in tracker.reducing_reasons if k.startswith("reconcile:")]:
+                reported = {str(c): q for c, q in self.guardian.book.positions.get(account, {}).items()}
+                symbol = key.split(":", 1)[1]
+                contract = parse_symbol(symbol, on=self._now().date())
+                stored = await asyncio.to_thread(self._stored_position, account, contract)
+                if stored == reported.get(symbol, 0):
+                    await asyncio.to_thread(self.guardian.set_reducing, account, key, None)
 
     async def _on_position(self, peer: Peer, message: m.PositionMsg) -> None:
         contract = parse_symbol(message.symbol, on=self._now().date())
@@ -375,7 +437,7 @@ class GatewayService:
         if stored != message.quantity:
             reason = f"reconcile: executor reports {message.quantity} {contract}, the hub's fills say {stored}"
             await asyncio.to_thread(self.guardian.set_reducing, message.account, f"reconcile:{contract}", reason)
-            await self.store.writer.write_async(
+            await self._note(
                 lambda ctx: repository.record_alert(
                     ctx, severity="warning", kind="reconcile.mismatch", message=reason, account=message.account
                 ),
@@ -610,7 +672,7 @@ class GatewayService:
             return f"already {order.status.value}"
         peer = self.executors.get(order.executor)
         key = f"cancel:{order_key}:{secrets.token_hex(4)}"
-        await self.store.writer.write_async(
+        await self._note(
             lambda ctx: ctx.audit(
                 "order.cancel", {"order": order_key, "key": key, "sent": peer is not None}, actor=actor
             )
@@ -626,13 +688,15 @@ class GatewayService:
     async def emergency_stop(self, accounts: list[str] | None, reason: str, actor: str) -> dict[str, str]:
         """HALTED is persisted first, then every owning executor gets a flatten. Returns account -> status."""
         targets = sorted(self._accounts() if accounts is None else set(accounts) & self._accounts())
-        await asyncio.to_thread(self.guardian.halt_many, targets, f"{reason} ({actor})")
+        telemetry = self.guardian.telemetry
+        with telemetry.timed(telemetry.stop_cascade):  # HALTED recorded and every flatten queued to its executor
+            await asyncio.to_thread(self.guardian.halt_many, targets, f"{reason} ({actor})")
         result: dict[str, str] = {}
         for account in targets:
             connected = self.owner_of(account) in self.executors
             result[account] = "flatten sent" if connected else "halted; executor not connected"
             self.broadcast("risk", self.risk_message(account), ("risk", account))
-        await self.store.writer.write_async(
+        await self._note(
             lambda ctx: ctx.audit(
                 "emergency.stop", {"accounts": targets, "reason": reason, "result": result}, actor=actor
             ),
@@ -658,7 +722,7 @@ class GatewayService:
                     del self._flatten_waiters[key]
                     account = key.split(":")[1]
                     message = f"flatten {key} not acknowledged within {cfg.flatten_timeout_s} s"
-                    await self.store.writer.write_async(_alert_op("flatten.unconfirmed", account, message))
+                    await self._note(_alert_op("flatten.unconfirmed", account, message))
 
 
 def _alert_op(kind: str, account: str | None, message: str) -> Callable[[Any], int]:

@@ -21,12 +21,13 @@ from sqlalchemy import Engine
 
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.writer import GroupCommitWriter, WriteContext
+from enigma_apex.app.telemetry import Telemetry
 from enigma_apex.config.models import AccountEntry, GuardianSection, Settings
 from enigma_apex.domain.accounts import Platform, TradingState
 from enigma_apex.domain.clock import Clock
 from enigma_apex.domain.events import TradingStateChanged
 from enigma_apex.domain.symbols import Contract
-from enigma_apex.errors import InputError
+from enigma_apex.errors import InputError, StoreError
 from enigma_apex.rules.calendar import ExchangeDays, SessionCalendar
 from enigma_apex.rules.gate import Costs, Intent, View, check
 from enigma_apex.rules.news import NewsCalendar
@@ -104,6 +105,11 @@ class GuardianService:
         self.accounts: dict[str, AccountEntry] = {}
         self.book = Book()
         self._lock = threading.RLock()
+        # accounts whose state changed while the database refused writes, with the actions not yet recorded
+        self._unrecorded: dict[str, list[Action]] = {}
+        self.telemetry = Telemetry()  # the hub's own, set by the composition root
+        self._closed: list[tuple[Action, Snapshot]] = []  # trading days closed since the last daily summary
+        self.database_halt: str = ""  # the reason while every account is halted for an unwritable database
 
     # ------------------------------------------------------------------ start-up
     def load(self) -> list[str]:
@@ -201,8 +207,14 @@ class GuardianService:
             return t.snapshot()
 
     def resume(self, account: str) -> Snapshot:
+        """Clear a halt. Refused while the database refuses writes: a resume must be recorded before it counts."""
         with self._lock:
             t = self.tracker(account)
+            if self.database_halt or not self.writer.healthy:
+                raise StoreError(
+                    f"{account} stays HALTED: the database does not take writes "
+                    f"({self.writer.last_error or self.database_halt})"
+                )
             self._after(t, t.resume(self.clock.now()), persist=True, audit=("resume", {}))
             return t.snapshot()
 
@@ -219,6 +231,28 @@ class GuardianService:
                 session = t.s.session
                 actions = t.tick(now, self.book.exposure(name))
                 self._after(t, actions, persist=bool(actions) or session != t.s.session)
+            if self._closed:
+                closed, self._closed = self._closed, []
+                self._summary(closed)
+
+    def _summary(self, closed: list[tuple[Action, Snapshot]]) -> None:
+        """The daily summary alert at the session close (the guardian's clock, about once a second, gathers
+        every account whose day closed into one alert)."""
+        lines = [
+            f"{a.account} ({a.code}): {s.state.value.upper()}, {a.reason}; distance to ruin {s.distance:,.2f} "
+            f"({s.drawdown_used_pct:.0f}% of the drawdown used)"
+            for a, s in closed
+        ]
+        message = "Trading day closed.\n" + "\n".join(lines)
+        detail = {"accounts": [{"day": a.code, "close": a.reason, **s.as_dict()} for a, s in closed]}
+        try:
+            self.writer.write(
+                lambda ctx: repository.record_alert(
+                    ctx, severity="info", kind="daily.summary", message=message, detail=detail
+                )
+            )
+        except StoreError as exc:
+            log.error("guardian.summary_not_recorded", error=str(exc))
 
     # ------------------------------------------------------------------ the gate
     def check(self, intent: Intent) -> Decision:
@@ -234,7 +268,11 @@ class GuardianService:
             costs=Costs(rules.commission_mini, rules.commission_micro, rules.slippage_ticks),
             default_stop_ticks=account.default_stop_ticks,
         )
-        return check(intent, view, self.clock.now())
+        with self.telemetry.timed(self.telemetry.pretrade):
+            decision = check(intent, view, self.clock.now())
+        for verdict in decision.verdicts:
+            self.telemetry.verdicts.labels(verdict.code.value).inc()
+        return decision
 
     def household(self, account: str) -> dict[str, int]:
         """Signed exposure per instrument family of the other accounts of the same household (in minis)."""
@@ -261,10 +299,24 @@ class GuardianService:
         audit: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         if persist or actions or audit:
-            self.writer.write(self._write_op(t, actions, audit))
+            self._persist(t, actions, audit)
         for action in actions:
             if action.kind is ActionKind.FLATTEN:
                 self._flatten(action.account, action.reason)
+            elif action.kind is ActionKind.CLOSE:
+                self._closed.append((action, t.snapshot()))
+
+    def _persist(self, t: AccountTracker, actions: list[Action], audit: tuple[str, dict[str, Any]] | None) -> None:
+        """Record a state change. While the database refuses writes the change lives in memory (the trackers
+        still watch every mark and flatten) and is written when the database is back: a failed write never
+        stops a flatten."""
+        if self.writer.healthy:
+            try:
+                self.writer.write(self._write_op(t, actions, audit))
+                return
+            except StoreError as exc:
+                log.error("guardian.persist_failed", account=t.account, error=str(exc))
+        self._unrecorded.setdefault(t.account, []).extend(actions)
 
     def _write_op(
         self, t: AccountTracker, actions: list[Action], audit: tuple[str, dict[str, Any]] | None
@@ -300,11 +352,68 @@ class GuardianService:
         with self._lock:
             now = self.clock.now()
             trackers = [self.tracker(a) for a in accounts]
-            ops = [self._write_op(t, t.halt(now, reason), None) for t in trackers]
-            self.writer.write(lambda ctx: [op(ctx) for op in ops])
+            halts = [(t, t.halt(now, reason)) for t in trackers]
+            ops = [self._write_op(t, actions, None) for t, actions in halts]
+            try:
+                self.writer.write(lambda ctx: [op(ctx) for op in ops])
+            except StoreError as exc:  # the flattens go out all the same; the halts are written on recovery
+                for t, actions in halts:
+                    self._unrecorded.setdefault(t.account, []).extend(actions)
+                log.error("guardian.halt_not_recorded", accounts=accounts, error=str(exc))
             for account in accounts:
                 self._flatten(account, reason)
             return [t.snapshot() for t in trackers]
+
+    # ------------------------------------------------------------------ the database's health
+    def database_down(self, message: str) -> list[str]:
+        """The database refuses writes: no acknowledged write is possible, so no new risk anywhere. Every account
+        is HALTED in memory and flattened; nothing is written until the database is back. Returns the accounts
+        newly halted."""
+        with self._lock:
+            reason = f"database unwritable: {message}"[:300]
+            self.database_halt = reason
+            now = self.clock.now()
+            halted = []
+            for name, t in self.trackers.items():
+                if t.s.manual_halt:  # an operator's halt keeps its reason
+                    actions: list[Action] = []
+                else:
+                    actions = t.halt(now, reason)
+                    halted.append(name)
+                self._unrecorded.setdefault(name, []).extend(actions)
+            for name in self.trackers:
+                self._flatten(name, reason)
+            log.error("guardian.database_down", accounts=halted, reason=reason)
+            return halted
+
+    def database_recovered(self) -> list[str]:
+        """The database takes writes again: every state kept in memory meanwhile is written now (the halts with
+        it, so they survive a restart). Accounts stay HALTED until an operator resumes them, after checking that
+        the fills made meanwhile are all recorded. Returns the accounts written."""
+        with self._lock:
+            accounts = sorted(self._unrecorded)
+            reason = self.database_halt
+            self.database_halt = ""
+            ops = [self._write_op(self.trackers[a], self._unrecorded[a], None) for a in accounts]
+
+            def write(ctx: WriteContext) -> None:
+                for op in ops:
+                    op(ctx)
+                message = (
+                    f"the database takes writes again; {len(accounts)} account(s) recorded. They stay HALTED "
+                    f"({reason or 'see the audit log'}) until resumed."
+                )
+                repository.record_alert(ctx, severity="critical", kind="database.recovered", message=message)
+                ctx.audit("database.recovered", {"accounts": accounts, "reason": reason})
+
+            try:
+                self.writer.write(write)
+            except StoreError as exc:
+                log.error("guardian.recovery_write_failed", error=str(exc))
+                self.database_halt = reason
+                return []
+            self._unrecorded.clear()
+            return accounts
 
     @staticmethod
     def _record(ctx: WriteContext, action: Action) -> None:

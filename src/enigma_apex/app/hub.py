@@ -1,8 +1,24 @@
-"""The running hub: starts components in order, watches the configuration, stops cleanly.
+"""The running hub: starts the components in order, each ready before the next, supervises them, stops cleanly.
 
-Start order (each must be ready before the next): database (migrated by the composition root),
-HTTP server. Later components (gateway, guardian, executors, dashboard) join this sequence.
-Shutdown is the reverse; in-flight database writes are committed before the process exits.
+Start order (one status line each, then the URLs to open):
+1. database - migrated by the composition root, backed up here, writable;
+2. gateway - the WebSocket server bound;
+3. guardian - every account's persisted state loaded (peaks, thresholds, halts);
+4. analyst - the AI model, or the deterministic scorer when AI is off;
+5. http - the API, webhooks and /health bound (signal intake opens here);
+6. ocr - the AlgoBox screen reader, when enabled;
+7. alerts - the dispatcher;
+8. executors - the paper broker in paper mode, ATI and Tradovate when accounts use them; each must connect;
+9. dashboard - the Streamlit process answering its health check.
+
+Background components (config watcher, guardian clock, gateway watchdog, OCR reader, alert dispatcher, daily
+housekeeping) run under the ``Supervisor``: restarted with backoff when they fail, recorded and alerted.
+Degradation: AI down -> the scorer decides (``AnalystService``); OCR down -> manual entry; an executor down ->
+its accounts REDUCING with an alert (gateway); database unwritable -> every account HALTED and flattened,
+nothing acknowledged, written back when the database recovers (this module wires it).
+
+Shutdown is the reverse: intake closes first (HTTP, OCR), then children and background components, then the
+gateway; writes already submitted are committed before the process exits. A second Ctrl-C exits at once.
 """
 
 from __future__ import annotations
@@ -10,23 +26,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
 import structlog
 import uvicorn
 
+from enigma_apex.adapters import logging as logs
 from enigma_apex.adapters.store import repository
 from enigma_apex.app.service import HubService
+from enigma_apex.app.supervisor import Supervisor
 from enigma_apex.domain.events import ComponentHealth
+from enigma_apex.errors import StoreError
 
 log = structlog.get_logger("enigma_apex.hub")
 
 CONFIG_POLL_S = 1.0
 TICK_S = 1.0
+PROBE_S = 2.0  # how often an unwritable database is tried again
+EXECUTOR_READY_S = 20.0
+DASHBOARD_READY_S = 30.0
 
 
 class _Server(uvicorn.Server):
@@ -47,6 +71,16 @@ class Hub:
         self.stop_event: asyncio.Event | None = None
         self.http_port: int | None = None
         self._signals = 0
+        self.supervisor = Supervisor(service.store, service.clock)
+        service.supervisor = self.supervisor
+        if service.guardian is not None:
+            restarts = service.guardian.telemetry.supervisor_restarts
+            self.supervisor.on_restart = lambda name: restarts.labels(name).inc()
+        self.children: list[Any] = []  # ExecutorProcess for each child process
+        self.dispatcher: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._db_events: asyncio.Queue[tuple[bool, str]] | None = None
+        self._notes: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ signals (Windows too)
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -68,22 +102,141 @@ class Hub:
 
     # ------------------------------------------------------------------ run
     async def run(self, *, install_signals: bool = True) -> int:
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         self.stop_event = asyncio.Event()
         if install_signals:
             self._install_signals(loop)
+        self._db_events = asyncio.Queue()
+        self.service.store.on_health_change.append(self._on_database_health)  # from the writer's thread
         settings = self.service.settings
         store = self.service.store
-        db = self.service.database_status()
-        self._status("database", "ok" if db["ok"] else "down", f"{db['dialect']} {self._db_where()}")
-        if not db["ok"]:
-            return 1
-        guardian = self.service.guardian
-        if guardian is not None:
-            snaps = guardian.status()
-            states = ", ".join(f"{s.account} {s.state.value.upper()} {s.distance} to ruin" for s in snaps)
-            self._status("guardian", "ok", f"{len(snaps)} account(s): {states}")
+        sup = self.supervisor
 
+        # 1. database
+        if not await self._start_database():
+            return 1
+        # 2. gateway
+        ws_server = None
+        if self.gateway is not None:
+            from enigma_apex.adapters import ws_server as ws
+
+            try:
+                ws_server = await ws.start(self.gateway)
+            except OSError as exc:
+                where = f"{settings.gateway.host}:{settings.gateway.port}"
+                self._status("gateway", "down", f"cannot bind {where}: {exc.strerror}")
+                return 1
+            self.ws_port = ws.bound_port(ws_server)
+            scheme = "wss" if settings.gateway.tls_cert else "ws"
+            self._status("gateway", "ok", f"{scheme}://{_display_host(settings.gateway.host)}:{self.ws_port}")
+        # 3. guardian, 4. analyst
+        self._report_guardian()
+        self._report_analyst()
+        # 5. http (the API and the webhooks: signal intake opens here)
+        served = await self._start_http()
+        if served is None:
+            await self._close_gateway(ws_server)
+            return 1
+        server, serve_task, base = served
+        # 6. ocr, 7. alerts
+        self._start_ocr()
+        self._start_alerts()
+        # 8. executors, 9. dashboard
+        await self._start_executors()
+        await self._start_dashboard(base)
+
+        sup.start("config", self._watch_config, detail="watching the configuration file")
+        sup.start("clock", self._tick_guardian, detail="session closes, pre-close flattens, equity history")
+        if self.gateway is not None:
+            sup.start("watchdog", self.gateway.watchdog, detail="executor heartbeats, unconfirmed flattens")
+        from enigma_apex.app.housekeeping import Housekeeping
+
+        keeper = Housekeeping(store, self.service.clock, settings, settings.hub.data_dir / "logs")
+        at = settings.database.maintenance_at.strftime("%H:%M")
+        sup.start("housekeeping", keeper.run, detail=f"daily backup and optimisation at {at} New York time")
+        errors = logs.ErrorBuffer()
+        logging.getLogger().addHandler(errors)
+        sup.start("errors", lambda: self._record_errors(errors), detail="logged errors written to the database")
+        database_watch = asyncio.create_task(self._watch_database())
+
+        ports = {"mode": settings.hub.mode, "http_port": self.http_port, "ws_port": self.ws_port}
+        await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.started", ports))
+        self._announce(base)
+        log.info("hub.started", mode=settings.hub.mode, http_port=self.http_port)
+
+        gc.collect()
+        gc.freeze()  # start-up objects live for the whole run: keep them out of every later GC pass
+        try:
+            await self.stop_event.wait()
+        finally:
+            self.console("enigma-apex is stopping…")
+            server.should_exit = True  # intake first: no new signal is accepted from here on
+            await serve_task
+            for child in reversed(self.children):
+                await child.stop()
+                if child.task is not None:
+                    child.task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await child.task
+            await asyncio.gather(*(self._revoke(c.token_id) for c in self.children if c.token_id))
+            await sup.stop()
+            database_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await database_watch
+            await self._close_gateway(ws_server)
+            logging.getLogger().removeHandler(errors)
+            with contextlib.suppress(Exception):
+                await self._write_errors(errors)
+            if self.gateway is not None and self.gateway.pipeline is not None:
+                await self.gateway.pipeline.close()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.stopped", {"reason": "signal"}))
+            log.info("hub.stopped")
+        return 0
+
+    # ------------------------------------------------------------------ start-up steps
+    async def _start_database(self) -> bool:
+        service = self.service
+        db = service.database_status()
+        if not db["ok"]:
+            self._status("database", "down", f"{db['dialect']} {self._db_where()}: {db['detail']}")
+            return False
+        detail = f"{db['dialect']} {self._db_where()}"
+        if service.settings.database.backup_on_start:
+            from enigma_apex.app.housekeeping import startup_backup
+
+            try:
+                taken = await asyncio.to_thread(startup_backup, service.store, service.clock)
+                detail += f", backup {taken.name}"
+            except Exception as exc:  # noqa: BLE001 - no backup is a warning, not a reason to stay down
+                detail += f", backup FAILED ({exc})"
+                log.error("database.startup_backup_failed", error=str(exc))
+        self._status("database", "ok", detail)
+        return True
+
+    def _report_guardian(self) -> None:
+        guardian = self.service.guardian
+        if guardian is None:
+            return
+        snaps = guardian.status()
+        states = ", ".join(f"{s.account} {s.state.value.upper()} {s.distance} to ruin" for s in snaps)
+        self._status("guardian", "ok", f"{len(snaps)} account(s): {states}" if snaps else "no account configured")
+
+    def _report_analyst(self) -> None:
+        pipeline = self.gateway.pipeline if self.gateway is not None else None
+        analyst = pipeline.analyst if pipeline is not None else None
+        if analyst is None:
+            return
+        cfg = self.service.settings.ai
+        if cfg.enabled:
+            analyst.notify = self._alert_soon
+            detail = f"{cfg.model} at {cfg.base_url}; the deterministic scorer answers when it is slow or down"
+        else:
+            detail = "AI off: the deterministic scorer scores every signal"
+        self._status("analyst", "ok", detail)
+
+    async def _start_http(self) -> tuple[Any, asyncio.Task[None], str] | None:
+        settings = self.service.settings
         family = socket.AF_INET6 if ":" in settings.http.host else socket.AF_INET
         # proto IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on such sockets; without it every response
         # written in two parts waits ~40 ms for the client's delayed ACK.
@@ -94,7 +247,7 @@ class Hub:
         except OSError as exc:
             sock.close()
             self._status("http", "down", f"cannot bind {settings.http.host}:{settings.http.port}: {exc.strerror}")
-            return 1
+            return None
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
         server = _Server(config)
@@ -103,78 +256,18 @@ class Hub:
             await asyncio.sleep(0.01)
         if serve_task.done():
             self._status("http", "down", "the HTTP server stopped during start-up")
-            return 1
+            return None
         base = f"http://{_display_host(settings.http.host)}:{self.http_port}"
-        self._status("http", "ok", f"{base}/health")
-        ws_server = None
-        if self.gateway is not None:
-            from enigma_apex.adapters import ws_server as ws
+        hooks = "TradingView webhook on" if settings.signals.tradingview_secret else "TradingView webhook off"
+        self._status("http", "ok", f"{base} (API, /health, /metrics; {hooks})")
+        return server, serve_task, base
 
-            try:
-                ws_server = await ws.start(self.gateway)
-            except OSError as exc:
-                where = f"{settings.gateway.host}:{settings.gateway.port}"
-                self._status("gateway", "down", f"cannot bind {where}: {exc.strerror}")
-                server.should_exit = True
-                await serve_task
-                return 1
-            self.ws_port = ws.bound_port(ws_server)
-            scheme = "wss" if settings.gateway.tls_cert else "ws"
-            self._status("gateway", "ok", f"{scheme}://{_display_host(settings.gateway.host)}:{self.ws_port}")
-        ports = {"mode": settings.hub.mode, "http_port": self.http_port, "ws_port": self.ws_port}
-        await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.started", ports))
-        self.console(f"enigma-apex is up in {settings.hub.mode} mode. Health: {base}/health  (Ctrl-C to stop)")
-        log.info("hub.started", mode=settings.hub.mode, http_port=self.http_port)
-
-        gc.collect()
-        gc.freeze()  # start-up objects live for the whole run: keep them out of every later GC pass
-        watcher = asyncio.create_task(self._watch_config())
-        ticker = asyncio.create_task(self._tick_guardian())
-        watchdog = asyncio.create_task(self.gateway.watchdog()) if self.gateway is not None else None
-        reader = self._start_ocr()
-        alerts = self._start_alerts()
-        paper = self._start_paper()
-        paper_task = asyncio.create_task(paper.run()) if paper is not None else None
-        board = self._start_dashboard(base)
-        board_task = asyncio.create_task(board.run()) if board is not None else None
-        try:
-            await self.stop_event.wait()
-        finally:
-            self.console("enigma-apex is stopping…")
-            if board is not None and board_task is not None:
-                await board.stop()
-                board_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await board_task
-            if paper is not None and paper_task is not None:
-                await paper.stop()
-                paper_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await paper_task
-                await asyncio.to_thread(self._revoke, paper.token_id)
-            for task in (watcher, ticker, watchdog, reader, alerts):
-                if task is None:
-                    continue
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if ws_server is not None:
-                ws_server.close()
-                await ws_server.wait_closed()
-            server.should_exit = True
-            await serve_task
-            if self.gateway is not None and self.gateway.pipeline is not None:
-                await self.gateway.pipeline.close()
-            await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.stopped", {"reason": "signal"}))
-            log.info("hub.stopped")
-        return 0
-
-    def _start_ocr(self) -> asyncio.Task[None] | None:
+    def _start_ocr(self) -> None:
         """The AlgoBox screen reader, when enabled. An engine that cannot start leaves manual entry working."""
         settings = self.service.settings
         pipeline = self.gateway.pipeline if self.gateway is not None else None
         if not settings.ocr.enabled or pipeline is None:
-            return None
+            return
         from enigma_apex.adapters.ocr import OCRError
         from enigma_apex.app.ocr_reader import EnigmaReader
 
@@ -187,62 +280,213 @@ class Hub:
             reader.engine()
         except OCRError as exc:
             self._status("ocr", "down", f"{exc}; enter signals by hand")
-            return None
+            self.supervisor.set("ocr", "degraded", str(exc), fallback="manual entry")
+            return
         region = cfg.region
         where = f"{region.width}x{region.height}+{region.left}+{region.top} on monitor {cfg.monitor}"
         self._status("ocr", "ok", f"{cfg.engine}, {where}, {cfg.rate_hz}/s")
-        return asyncio.create_task(reader.run())
+        self.supervisor.start("ocr", reader.run, fallback="manual entry (dashboard, CLI, API)", detail=where)
 
-    def _start_paper(self) -> Any:
-        """In paper mode, the paper broker as its own process, connected to the gateway like NinjaTrader."""
-        settings = self.service.settings
-        accounts = tuple(a.name for a in settings.accounts if a.executor == "paper")
-        if settings.hub.mode != "paper" or not settings.paper.enabled or not accounts or self.ws_port is None:
-            return None
-        from enigma_apex.app.executor_process import ExecutorProcess, mint_token
-
-        token, token_id = mint_token(self.service.store, self.service.clock, "paper", accounts)
-        args = ["paper", "--url", f"ws://127.0.0.1:{self.ws_port}"]
-        if self.service.config_path is not None:
-            args = ["--config", str(self.service.config_path), *args]
-        process = ExecutorProcess("paper", args, token, self._status, token_id=token_id)
-        self._status("paper", "ok", f"paper broker for {', '.join(accounts)} (its own process)")
-        return process
-
-    def _start_alerts(self) -> asyncio.Task[None]:
+    def _start_alerts(self) -> None:
         """The alert dispatcher: recorded alerts go out through Apprise, off the hot path."""
         from enigma_apex.adapters import alerts as channels
         from enigma_apex.app.alerts import AlertDispatcher
 
         settings = self.service.settings
         dispatcher = AlertDispatcher(settings.alerts, self.service.store, self.service.clock.now, channels.send)
+        self.dispatcher = dispatcher
+        self.supervisor.urgent = dispatcher.urgent
         self.service.reload_listeners.append(lambda plan: dispatcher.apply_settings(plan.settings.alerts))
         count = sum(len(getattr(settings.alerts, level)) for level in ("info", "warning", "critical"))
         detail = f"{count} channel(s)" if settings.alerts.enabled else "disabled (alerts are still recorded)"
         self._status("alerts", "ok", detail)
-        return asyncio.create_task(dispatcher.run())
+        self.supervisor.start("alerts", dispatcher.run, fallback="alerts stay recorded as pending", detail=detail)
 
-    def _start_dashboard(self, hub_base: str) -> Any:
+    async def _start_executors(self) -> None:
+        """The executors the hub runs itself, each in its own process, each connected before start-up goes on."""
+        settings = self.service.settings
+        if self.ws_port is None:
+            return
+        plans: list[tuple[str, list[str], str]] = []  # (executor name, command, what it is)
+        if settings.hub.mode == "paper" and settings.paper.enabled:
+            plans.append(("paper", ["paper"], "paper broker"))
+        ati, tdv = settings.ati, settings.tradovate
+        if any(a.executor == ati.name for a in settings.accounts):
+            plans.append((ati.name, ["ati", "run"], "NinjaTrader ATI files"))
+        if any(a.executor == tdv.name for a in settings.accounts):
+            if tdv.username and tdv.password is not None:
+                plans.append((tdv.name, ["tradovate"], f"Tradovate {tdv.environment}"))
+            else:
+                self._status(tdv.name, "down", "set tradovate.username and the secret tradovate.password")
+        for name, command, what in plans:
+            accounts = tuple(a.name for a in settings.accounts if a.executor == name)
+            if accounts:
+                await self._start_executor(name, command, what, accounts)
+
+    async def _start_executor(self, name: str, command: list[str], what: str, accounts: tuple[str, ...]) -> None:
+        from enigma_apex.app.executor_process import ExecutorProcess, mint_token
+
+        service = self.service
+        token, token_id = await asyncio.to_thread(mint_token, service.store, service.clock, name, accounts)
+        args = [*command, "--url", f"ws://127.0.0.1:{self.ws_port}"]
+        if service.config_path is not None:
+            args = ["--config", str(service.config_path), *args]
+        gateway = self.gateway
+
+        async def connected() -> bool:
+            return await _wait(lambda: name in gateway.executors, EXECUTOR_READY_S)
+
+        process = ExecutorProcess(name, args, token, self._child_status, token_id=token_id, ready=connected)
+        self.children.append(process)
+        process.task = asyncio.create_task(process.run())
+        ready = await connected()
+        where = f"{what} for {', '.join(accounts)} (its own process)"
+        if ready:
+            self._status(name, "ok", f"{where}, connected")
+            return
+        reason = f"executor {name} did not connect within {EXECUTOR_READY_S:.0f} s"
+        guardian = service.guardian
+        if guardian is not None:
+            for account in accounts:  # cleared by the gateway when it connects
+                await asyncio.to_thread(guardian.set_reducing, account, f"executor:{name}", reason)
+        self._status(name, "down", f"{where}: {reason}; its accounts are REDUCING until it connects")
+        self._alert_soon("critical", "executor.disconnected", f"{reason}; its accounts are REDUCING")
+
+    async def _start_dashboard(self, hub_base: str) -> None:
         """The Streamlit dashboard as its own process; it reads this hub's HTTP API."""
         settings = self.service.settings
         if not settings.dashboard.enabled:
-            return None
+            return
         from enigma_apex.app.executor_process import ExecutorProcess
 
         args = ["dashboard", "--hub-url", hub_base]
         if self.service.config_path is not None:
             args = ["--config", str(self.service.config_path), *args]
         cfg = settings.dashboard
-        self._status("dashboard", "ok", f"http://{_display_host(cfg.host)}:{cfg.port} (sign in with a dashboard token)")
-        return ExecutorProcess("dashboard", args, "", self._status)
+        url = f"http://{_display_host(cfg.host)}:{cfg.port}"
 
-    def _revoke(self, token_id: str) -> None:
+        async def answers() -> bool:
+            return await _wait_http(f"{url}/_stcore/health", DASHBOARD_READY_S)
+
+        process = ExecutorProcess("dashboard", args, "", self._child_status, ready=answers)
+        self.children.append(process)
+        process.task = asyncio.create_task(process.run())
+        ready = await answers()
+        if ready:
+            self._status("dashboard", "ok", f"{url} (sign in with a dashboard token)")
+        else:
+            self._status("dashboard", "down", f"{url} did not answer within {DASHBOARD_READY_S:.0f} s; restarting")
+
+    def _announce(self, base: str) -> None:
+        settings = self.service.settings
+        self.console(f"enigma-apex is up in {settings.hub.mode} mode. Health: {base}/health  (Ctrl-C to stop)")
+        if settings.dashboard.enabled:
+            cfg = settings.dashboard
+            self.console(f"  open the dashboard  http://{_display_host(cfg.host)}:{cfg.port}")
+        self.console(f"  API and its docs    {base}/docs")
+        if self.ws_port is not None:
+            scheme = "wss" if settings.gateway.tls_cert else "ws"
+            self.console(f"  NinjaTrader / WS    {scheme}://{_display_host(settings.gateway.host)}:{self.ws_port}")
+
+    # ------------------------------------------------------------------ the database's health
+    def _on_database_health(self, ok: bool, message: str) -> None:
+        """Called by the writer's thread when the database stops or starts taking writes: handed to the loop."""
+        loop, events = self.loop, self._db_events
+        if loop is not None and events is not None:
+            loop.call_soon_threadsafe(events.put_nowait, (ok, message))
+
+    async def _watch_database(self) -> None:
+        """Database unwritable: every account HALTED and flattened, the alert sent without the database, the
+        database tried again every ``PROBE_S``. Back: the halts, the state kept meanwhile and the executors'
+        reports written; accounts stay HALTED until resumed."""
+        events = self._db_events
+        if events is None:
+            return
+        guardian, gateway, store = self.service.guardian, self.gateway, self.service.store
+        while True:
+            ok, message = await events.get()
+            if not ok:
+                halted = await asyncio.to_thread(guardian.database_down, message) if guardian is not None else []
+                self.supervisor.set("database", "down", message, fallback="every account HALTED; nothing acknowledged")
+                text = f"the database refuses writes ({message}); every account is HALTED and flattened"
+                self.console(f"  database   DOWN  {text}")
+                if self.dispatcher is not None:
+                    self.dispatcher.urgent("critical", "database.unwritable", f"{text}: {', '.join(halted) or '-'}")
+                while not store.writer.healthy:
+                    await asyncio.sleep(PROBE_S)
+                    with contextlib.suppress(Exception):
+                        await asyncio.wrap_future(store.writer.probe(self._probe_op()))
+                continue
+            kept = len(gateway.deferred) if gateway is not None else 0
+            written = await asyncio.to_thread(guardian.database_recovered) if guardian is not None else []
+            replayed = await gateway.replay_deferred() if gateway is not None else 0
+            self.supervisor.set("database", "ok", "takes writes again")
+            self.console(
+                f"  database   OK    takes writes again: {len(written)} account state(s) and {replayed}/{kept} "
+                "executor report(s) written; accounts stay HALTED until resumed"
+            )
+
+    async def _record_errors(self, buffer: logs.ErrorBuffer) -> None:
+        """Every second, the errors logged meanwhile go to the ``errors`` table (kept while the database is down)."""
+        while True:
+            await asyncio.sleep(1.0)
+            if buffer.pending and self.service.store.writer.healthy:
+                await self._write_errors(buffer)
+
+    async def _write_errors(self, buffer: logs.ErrorBuffer) -> None:
+        rows = buffer.take()
+        try:
+            await self.service.store.writer.write_async(lambda ctx: repository.insert_errors(ctx, rows))
+        except StoreError:
+            buffer.pending.extendleft(reversed(rows))  # written when the database is back
+
+    def _probe_op(self) -> Callable[[Any], None]:
+        event = ComponentHealth("database", "ok", "takes writes again", self.service.clock.now())
+        return lambda ctx: repository.record_component_health(ctx, event)
+
+    # ------------------------------------------------------------------ helpers
+    def _alert_soon(self, severity: str, kind: str, message: str) -> None:
+        """Record an alert without waiting (from any thread); the urgent path when the database refuses it."""
+        store = self.service.store
+
+        def op(ctx: Any) -> None:
+            repository.record_alert(ctx, severity=severity, kind=kind, message=message)
+
+        future = store.writer.submit(op)
+        dispatcher = self.dispatcher
+
+        def done(f: Any) -> None:
+            if f.exception() is not None and dispatcher is not None:
+                dispatcher.urgent(severity, kind, message)
+
+        future.add_done_callback(done)
+
+    async def _close_gateway(self, ws_server: Any) -> None:
+        if ws_server is not None:
+            ws_server.close()
+            await ws_server.wait_closed()
+
+    async def _revoke(self, token_id: str) -> None:
         from enigma_apex.adapters.store import tokens
 
-        self.service.store.writer.write(lambda ctx: tokens.revoke_token(ctx, token_id))
+        with contextlib.suppress(Exception):
+            await self.service.store.writer.write_async(lambda ctx: tokens.revoke_token(ctx, token_id))
+
+    def _child_status(self, component: str, status: str, detail: str) -> None:
+        """A child process exited (down, being restarted) or is back (ok): recorded and alerted."""
+        self._status(component, status, detail)
+        if status == "down":
+            self.supervisor.components[component].restarts += 1
+            if self.service.guardian is not None:
+                self.service.guardian.telemetry.supervisor_restarts.labels(component).inc()
+        severity, kind = ("warning", "component.failed") if status == "down" else ("info", "component.recovered")
+        task = asyncio.create_task(self.supervisor.record(component, status, detail, severity, kind))
+        self._notes.add(task)
+        task.add_done_callback(self._notes.discard)
 
     def _status(self, component: str, status: str, detail: str) -> None:
         self.console(f"  {component:<10} {status.upper():<5} {detail}")
+        self.supervisor.set(component, status, detail)
         event = ComponentHealth(component, status, detail, self.service.clock.now())
         try:
             self.service.store.writer.write(lambda ctx: repository.record_component_health(ctx, event))
@@ -265,10 +509,7 @@ class Hub:
             ticks += 1
             if ticks % max(1, round(history.every_s / TICK_S)) == 1:
                 history.sample(guardian, names, self.service.clock.now())
-            try:
-                await asyncio.to_thread(guardian.tick)
-            except Exception as exc:  # noqa: BLE001 - a failing tick is logged; the next one tries again
-                log.error("guardian.tick_failed", error=str(exc))
+            await asyncio.to_thread(guardian.tick)  # a failure is the supervisor's to record and restart
 
     async def _watch_config(self) -> None:
         path = self.service.config_path
@@ -291,6 +532,28 @@ class Hub:
                     self.console(f"config: {change['key']} needs a restart (still {change['old']!r})")
                 for change in outcome.applied:
                     self.console(f"config: {change['key']} = {change['new']!r} (applied live)")
+
+
+async def _wait(ready: Callable[[], bool], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while not ready():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def _wait_http(url: str, within_s: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return True
+            await asyncio.sleep(0.2)
+    return False
 
 
 def _display_host(host: str) -> str:

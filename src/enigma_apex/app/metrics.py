@@ -1,6 +1,9 @@
-"""Prometheus metrics, read from the live hub at scrape time (`GET /metrics`): uptime, clients by role,
+"""Prometheus metrics (`GET /metrics`). Read from the live hub at scrape time: uptime, clients by role,
 connected executors, each account's state, equity, distance to its threshold and drawdown used, orders by
-status, fills, alerts by severity, and committed database writes."""
+status, fills, alerts by severity and status (sent, failed …), committed database writes, queue depths
+(database writer, alerts waiting, reports kept during a database outage, messages waiting per client role) and
+each supervised component's status. Taken as the hub works (``telemetry.py``): latency histograms of the
+pre-trade check, the pipeline and the stop cascade, verdicts by code, AI calls and fallbacks, restarts."""
 
 from __future__ import annotations
 
@@ -52,8 +55,35 @@ class HubCollector(Collector):
         for name in sorted({a.executor for a in service.settings.accounts}):
             executors.add_metric([name], int(name in connected))
         yield executors
+        yield from self._queues()
+        yield from self._components()
         yield from self._accounts()
         yield from self._records()
+
+    def _queues(self) -> Iterator[Metric]:
+        service = self.service
+        gateway = service.gateway
+        depth = GaugeMetricFamily("enigma_apex_queue_depth", "Items waiting, by queue.", labels=["queue"])
+        depth.add_metric(["database_writer"], service.store.writer.queue_depth)
+        depth.add_metric(["deferred_reports"], len(gateway.deferred) if gateway is not None else 0)
+        backlog: dict[str, int] = {}
+        for peer in list(gateway.peers) if gateway is not None else []:
+            if peer.role:
+                backlog[peer.role] = backlog.get(peer.role, 0) + peer.backlog
+        for role, count in sorted(backlog.items()):
+            depth.add_metric([f"outbound_{role}"], count)
+        yield depth
+
+    def _components(self) -> Iterator[Metric]:
+        supervisor = getattr(self.service, "supervisor", None)
+        if supervisor is None:
+            return
+        up = GaugeMetricFamily(
+            "enigma_apex_component_up", "1 when the component runs (ok, or off by configuration).", labels=["component"]
+        )
+        for entry in supervisor.snapshot():
+            up.add_metric([entry["name"]], int(entry["status"] in ("ok", "off")))
+        yield up
 
     def _accounts(self) -> Iterator[Metric]:
         guardian = self.service.guardian
@@ -79,17 +109,23 @@ class HubCollector(Collector):
     def _records(self) -> Iterator[Metric]:
         with self.service.store.engine.connect() as conn:
             by_status = dict(conn.execute(select(s.orders.c.status, func.count()).group_by(s.orders.c.status)).all())
-            by_severity = dict(
-                conn.execute(select(s.alerts.c.severity, func.count()).group_by(s.alerts.c.severity)).all()
-            )
+            by_severity = conn.execute(
+                select(s.alerts.c.severity, s.alerts.c.status, func.count()).group_by(
+                    s.alerts.c.severity, s.alerts.c.status
+                )
+            ).all()
             fills = conn.execute(select(func.count()).select_from(s.fills)).scalar() or 0
         orders = CounterMetricFamily("enigma_apex_orders", "Orders recorded, by status.", labels=["status"])
         for status, count in sorted(by_status.items()):
             orders.add_metric([status], count)
         yield orders
-        alerts = CounterMetricFamily("enigma_apex_alerts", "Alerts recorded, by severity.", labels=["severity"])
-        for severity, count in sorted(by_severity.items()):
-            alerts.add_metric([severity], count)
+        alerts = CounterMetricFamily(
+            "enigma_apex_alerts",
+            "Alerts recorded, by severity and status (pending, sent, failed, suppressed, logged, stale).",
+            labels=["severity", "status"],
+        )
+        for severity, status, count in sorted(by_severity):
+            alerts.add_metric([severity, status], count)
         yield alerts
         yield CounterMetricFamily("enigma_apex_fills", "Fills recorded.", value=fills)
 
@@ -97,7 +133,11 @@ class HubCollector(Collector):
 def service_metrics(service: Any) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HubCollector(service))
-    return generate_latest(registry)
+    body = generate_latest(registry)
+    guardian = service.guardian
+    if guardian is not None:
+        body += generate_latest(guardian.telemetry.registry)
+    return body
 
 
 __all__ = ["HubCollector", "service_metrics"]

@@ -198,6 +198,10 @@ class SignalPipeline:
         """Analyse, then decide for every account of the signal's group, then store the signal, the analysis,
         the decisions and the orders in one transaction, and only then send the orders. A repeated
         ``dedup_key`` stores and sends nothing."""
+        with self.guardian.telemetry.timed(self.guardian.telemetry.pipeline):
+            return await self._submit(signal, dedup_key, raw)
+
+    async def _submit(self, signal: Signal, dedup_key: str | None, raw: Any) -> Outcome:
         accounts = [a.name for a in self.accounts_for(signal)]
         group = signal.group or "default"
         mode, window, analyse = self.group_mode(group)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
+from enigma_apex.adapters.clock import SHIFT_ENV
 from enigma_apex.adapters.store.tokens import TokenRecord
 from enigma_apex.config.models import PLACEHOLDER_SECRETS, Settings
 from enigma_apex.config.schema import SECRET_KEYS, flatten
@@ -22,6 +24,8 @@ def live_problems(settings: Settings, tokens: list[TokenRecord], now: datetime) 
     if settings.hub.mode != "live":
         return []
     problems: list[str] = []
+    if os.environ.get(SHIFT_ENV):
+        problems.append(f"{SHIFT_ENV} shifts the clock (paper sessions and tests only); unset it for live trading")
     values = flatten(settings, mask=False)
     by_path = {key.path: key for key in SECRET_KEYS}
     for path in required_secrets(settings):

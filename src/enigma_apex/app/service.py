@@ -60,6 +60,7 @@ class HubService:
         self.reload_listeners: list[Any] = []
         self.guardian = guardian
         self.gateway: Any = None  # set by the composition root
+        self.supervisor: Any = None  # set by the hub when it starts
         self.history = EquityHistory()
 
     @property
@@ -87,13 +88,22 @@ class HubService:
         }
 
     def health(self) -> dict[str, Any]:
+        """``down`` (HTTP 503) when the database cannot take writes: nothing can be acknowledged. ``degraded`` when
+        a component is down and its fallback works; ``ok`` otherwise. ``components``: the supervisor's view."""
         database = self.database_status()
+        components = self.supervisor.snapshot() if self.supervisor is not None else []
+        status = "ok"
+        if any(c["status"] in ("down", "degraded") for c in components):
+            status = "degraded"
+        if not database["ok"]:
+            status = "down"
         return {
-            "status": "ok" if database["ok"] else "degraded",
+            "status": status,
             "version": __version__,
             "mode": self._settings.hub.mode,
             "uptime_s": round(self.clock.monotonic() - self._started, 3),
             "database": database,
+            "components": components,
         }
 
     def version(self) -> dict[str, Any]:

@@ -143,13 +143,22 @@ def components(store: Store) -> list[dict[str, Any]]:
 
 def audit_page(store: Store, before_id: int | None, limit: int) -> dict[str, Any]:
     """Newest first; ``next`` is the ``before_id`` of the following page (None at the end)."""
+    return _page(store, s.audit_log, "payload", before_id, limit)
+
+
+def errors_page(store: Store, before_id: int | None, limit: int) -> dict[str, Any]:
+    """The errors the hub logged, newest first, paged like the audit log."""
+    return _page(store, s.errors, "context", before_id, limit)
+
+
+def _page(store: Store, table: Any, document: str, before_id: int | None, limit: int) -> dict[str, Any]:
     limit = max(1, min(limit, 500))
-    query = select(s.audit_log).order_by(desc(s.audit_log.c.id)).limit(limit + 1)
+    query = select(table).order_by(desc(table.c.id)).limit(limit + 1)
     if before_id is not None:
-        query = query.where(s.audit_log.c.id < before_id)
+        query = query.where(table.c.id < before_id)
     with store.engine.connect() as conn:
         rows = list(conn.execute(query))
-    entries = [_row(r, ("payload",)) for r in rows[:limit]]
+    entries = [_row(r, (document,)) for r in rows[:limit]]
     return {"entries": entries, "next": entries[-1]["id"] if len(rows) > limit else None}
 
 
@@ -159,6 +168,7 @@ __all__ = [
     "alerts",
     "audit_page",
     "components",
+    "errors_page",
     "fills",
     "jsonable",
     "orders",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -160,6 +161,13 @@ class DatabaseSection(Section):
     backup_keep: int = Field(
         7, ge=1, le=1000, description="Backups kept per kind; older ones are deleted.", json_schema_extra=LIVE
     )
+    backup_on_start: bool = Field(True, description="`up` backs the database up before it starts trading.")
+    maintenance_at: time = Field(
+        time(17, 5),
+        description="Daily backup and light optimisation, New York time. Default: in the CME Globex daily break "
+        "(17:00-18:00 ET), after every firm's session close. A full VACUUM only runs from `enigma-apex db optimize`.",
+        json_schema_extra=LIVE,
+    )
 
     @field_validator("url")
     @classmethod
@@ -174,13 +182,16 @@ class DatabaseSection(Section):
 
 
 class LoggingSection(Section):
-    """Logs: JSON lines to a size-rotated file in the data directory, readable lines on the console."""
+    """Logs: JSON lines to a file in the data directory rotated by size and daily, readable lines on the console."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level written.", json_schema_extra=LIVE
     )
     file_max_mb: int = Field(20, ge=1, le=10_000, description="Size at which the log file rotates (MB).")
     file_backups: int = Field(10, ge=1, le=1000, description="Rotated log files kept.")
+    file_max_age_days: int = Field(
+        30, ge=1, le=3650, description="Rotated log files older than this are deleted (the file also rotates daily)."
+    )
     console: Literal["pretty", "json", "off"] = Field("pretty", description="Console log format.")
 
 

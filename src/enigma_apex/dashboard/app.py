@@ -369,6 +369,27 @@ def health(hub: HubAPI) -> None:
         severity: sum(1 for a in recent if a["severity"] == severity) for severity in ("critical", "warning", "info")
     }
     st.write("Alerts (last 500): " + ", ".join(f"{n} {severity}" for severity, n in counts.items()))
+    supervised = status.get("components", [])
+    if supervised:
+        st.subheader("Supervised components")
+        st.dataframe(
+            [{k: c[k] for k in ("name", "status", "restarts", "fallback", "detail")} for c in supervised],
+            width="stretch",
+            hide_index=True,
+        )
+    errors = hub.errors(20)
+    st.subheader("Recent errors")
+    if not errors:
+        st.write("none")
+    else:
+        st.dataframe(
+            [
+                {"at": e["ts"], "where": e["logger"], "event": e["event"], "context": str(e["context"])[:300]}
+                for e in errors
+            ],
+            width="stretch",
+            hide_index=True,
+        )
 
 
 def controls(hub: HubAPI) -> None:

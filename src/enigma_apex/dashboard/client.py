@@ -67,6 +67,9 @@ class HubAPI:
     def alerts(self, limit: int = 200) -> list[dict[str, Any]]:
         return list(self.get("/api/v1/alerts", limit=limit)["alerts"])
 
+    def errors(self, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/errors", limit=limit)["entries"])
+
     def components(self) -> dict[str, Any]:
         return dict(self.get("/api/v1/health/components"))
 

@@ -53,6 +53,7 @@ class ActionKind(Enum):
     FLATTEN = "flatten"  # flatten the account and cancel its working orders
     STATE = "state"  # the trading state changed
     BREACH = "breach"  # the firm's line was touched
+    CLOSE = "close"  # a trading day closed (reason: its P&L; code: the day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +483,15 @@ class AccountTracker:
             s.tier_index = index
         if p.half_contracts is not None and p.half_until_offset is not None and eod > p.start + p.half_until_offset:
             s.half_unlocked = True
+        actions.append(
+            Action(
+                ActionKind.CLOSE,
+                self.account,
+                f"day P&L {pnl:+,.2f}, balance {eod:,.2f} at the close",
+                close,
+                code=day.isoformat(),
+            )
+        )
         s.day_start = eod
         s.traded_today = False
         s.dll_latched = ""

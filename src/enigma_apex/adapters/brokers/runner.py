@@ -21,6 +21,7 @@ from typing import Protocol
 
 import structlog
 
+from enigma_apex.adapters.brokers.journal import Journal
 from enigma_apex.client import HubClient, new_id, now
 from enigma_apex.domain.orders import Bracket, OrderType, Side, TimeInForce
 from enigma_apex.domain.symbols import Contract, format_symbol, parse_symbol
@@ -29,6 +30,8 @@ from enigma_apex.execution.events import AccountState, BrokerEvent, FillEvent, O
 from enigma_apex.protocol import messages as m
 
 log = structlog.get_logger(__name__)
+
+AVERAGE_PLACES = Decimal("0.00000001")
 
 Emit = Callable[[BrokerEvent], None]
 
@@ -84,8 +87,10 @@ class ExecutorRunner:
         flatten_after_disconnect_s: float | None = None,
         heartbeat_s: float = 5.0,
         ssl: object = None,
+        journal: Journal | None = None,
     ) -> None:
         self.connector = connector
+        self.journal = journal
         self.update_hz = update_hz
         self.flatten_after_disconnect_s = flatten_after_disconnect_s
         self.client = HubClient(
@@ -101,6 +106,10 @@ class ExecutorRunner:
 
     # ------------------------------------------------------------------ life cycle
     async def run(self) -> None:
+        if self.journal is not None:
+            self.journal.load()
+            for key in self.journal.keys:  # sent again by the hub after a lost acknowledgement: never placed twice
+                self.client.seen_keys[key] = None
         await self.connector.start(self._events.put_nowait)
         client = asyncio.create_task(self.client.run())
         self._tasks = [
@@ -124,6 +133,8 @@ class ExecutorRunner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.connector.close()
+            if self.journal is not None:
+                self.journal.close()
 
     async def stop(self) -> None:
         await self.client.stop()
@@ -131,6 +142,8 @@ class ExecutorRunner:
     # ------------------------------------------------------------------ hub -> broker
     async def _on_message(self, message: m.Message) -> None:
         if isinstance(message, m.OrderPlace):
+            if self.journal is not None:
+                self.journal.placed(message.key)  # before the venue sees it (write-ahead)
             result = await self._place(message)
             self.placed += result.accepted
             self.rejected += not result.accepted
@@ -169,13 +182,22 @@ class ExecutorRunner:
 
     # ------------------------------------------------------------------ broker -> hub
     async def _on_connect(self) -> None:
-        """Report every owned account's positions and balance (the hub reconciles them with its fills)."""
+        """Report the journal's recent fills and final order states again (a hub that crashed may have lost them;
+        it records each once), then every owned account's positions and balance (the hub reconciles them)."""
+        if self.journal is not None:
+            for report in self.journal.recent():
+                await self.client.send(report)
         for account in self._owned():
-            for position in self.connector.positions(account):
-                await self.client.send(self._position(position))
-            state = self.connector.account_state(account)
-            if state is not None:
-                await self.client.send(self._account(state))
+            try:
+                reports: list[m.Message] = [self._position(p) for p in self.connector.positions(account)]
+                state = self.connector.account_state(account)
+                if state is not None:
+                    reports.append(self._account(state))
+            except Exception:  # a value the protocol cannot carry: logged; the hub reconciles on the next report
+                log.exception("executor.bad_report", account=account)
+                continue
+            for report in reports:
+                await self.client.send(report)
 
     def _owned(self) -> list[str]:
         welcome = self.client.welcome
@@ -192,6 +214,8 @@ class ExecutorRunner:
             except Exception:  # an event the protocol cannot carry (a broker's bad value): logged, never fatal
                 log.exception("executor.bad_event", event=repr(event)[:500])
                 continue
+            if self.journal is not None:
+                self.journal.reported(message)
             while True:
                 try:
                     await self.client.send(message)
@@ -209,7 +233,7 @@ class ExecutorRunner:
         if isinstance(event, OrderEvent):
             return m.OrderUpdate(
                 id=new_id(), ts=now(), key=event.key, account=event.account, status=event.status.value,
-                filled_quantity=event.filled_quantity, average_price=event.average_price,
+                filled_quantity=event.filled_quantity, average_price=_average(event.average_price),
                 broker_order_id=event.broker_order_id, reason=event.reason[:500],
             )  # fmt: skip
         return self._position(event)
@@ -218,7 +242,7 @@ class ExecutorRunner:
     def _position(event: PositionEvent) -> m.PositionMsg:
         return m.PositionMsg(
             id=new_id(), ts=now(), account=event.account, symbol=format_symbol(event.contract),
-            quantity=event.quantity, average_price=event.average_price,
+            quantity=event.quantity, average_price=_average(event.average_price),
         )  # fmt: skip
 
     @staticmethod
@@ -290,6 +314,12 @@ class ExecutorRunner:
             except Exception:  # one account's failure must not keep the others exposed
                 log.exception("executor.flatten_failed", account=account)
         self.flattened_on_disconnect += 1
+
+
+def _average(price: Decimal | None) -> Decimal | None:
+    """An average fill price as the protocol carries it: 8 decimal places (averages of several fills are
+    repeating decimals, e.g. 20999.083333…; the venue keeps the exact figure for its P&L)."""
+    return None if price is None else price.quantize(AVERAGE_PLACES)
 
 
 __all__ = ["Connector", "Emit", "ExecutorRunner", "Quote", "Result"]

@@ -272,10 +272,12 @@ def create_app(service: HubService) -> FastAPI:
         answer = await hook.receive(body)
         return JSONResponse(answer.body, status_code=answer.status)
 
-    @app.get("/health", responses=responses(503), summary="Liveness and database status (no authentication)")
+    @app.get(
+        "/health", responses=responses(503), summary="Liveness, database and per-component status (no authentication)"
+    )
     def health() -> JSONResponse:
         body = service.health()
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+        return JSONResponse(body, status_code=503 if body["status"] == "down" else 200)
 
     @app.get("/version", summary="Version and schema revision")
     def version() -> dict[str, Any]:
@@ -392,6 +394,14 @@ def create_app(service: HubService) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
         return views.audit_page(service.store, before_id, limit)
+
+    @app.get("/api/v1/errors", responses=read, summary="Errors the hub logged, with context, newest first")
+    def errors(
+        record: Annotated[TokenRecord, Depends(current_token)],
+        before_id: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        return views.errors_page(service.store, before_id, limit)
 
     @app.get("/api/v1/config", responses=read, summary="The running configuration, secrets masked, live keys marked")
     def config(record: Annotated[TokenRecord, Depends(current_token)]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from enigma_apex.errors import StoreError
+
 MEDIA_TYPE = "application/problem+json"
 
 
@@ -53,6 +55,11 @@ def install(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+    @app.exception_handler(StoreError)
+    async def unwritable(request: Request, exc: StoreError) -> JSONResponse:
+        detail = f"{exc}. Nothing was recorded; new risk is refused until the database takes writes again."
+        return problem(503, detail, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -71,12 +71,19 @@ def backup_name(prefix: str, now: datetime, suffix: str) -> str:
     return f"{prefix}{now.strftime('%Y%m%dT%H%M%S%fZ')}{suffix}"
 
 
-def optimize(engine: Engine) -> list[str]:
-    """Refresh planner statistics and reclaim space. Returns the statements run."""
+def optimize(engine: Engine, *, full: bool = True) -> list[str]:
+    """Refresh planner statistics and reclaim space. Returns the statements run.
+
+    ``full=False`` is the light form the running hub schedules daily: statistics where SQLite thinks they are
+    stale and a checkpoint that never waits for readers, so writes are not held up. ``full`` adds VACUUM, which
+    locks the database for as long as it copies it (run it with the hub stopped)."""
     if engine.dialect.name == "sqlite":
-        statements = ["PRAGMA optimize", "ANALYZE", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
+        if full:
+            statements = ["PRAGMA optimize", "ANALYZE", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
+        else:
+            statements = ["PRAGMA analysis_limit=400", "PRAGMA optimize", "PRAGMA wal_checkpoint(PASSIVE)"]
     else:
-        statements = ["VACUUM (ANALYZE)"]
+        statements = ["VACUUM (ANALYZE)"] if full else ["ANALYZE"]
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for statement in statements:
             conn.execute(text(statement))

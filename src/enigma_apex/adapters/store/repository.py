@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -667,3 +667,23 @@ def recent_config_changes(conn: Connection, limit: int = 50) -> list[dict[str, A
 def latest_ts(conn: Connection, table: Any) -> datetime | None:
     row = conn.execute(select(table.c.ts).order_by(table.c.ts.desc()).limit(1)).first()
     return None if row is None else row.ts
+
+
+def insert_errors(ctx: WriteContext, rows: list[dict[str, Any]]) -> int:
+    """Errors the hub logged (``adapters.logging.ErrorBuffer``), with their context."""
+    if not rows:
+        return 0
+    ctx.conn.execute(
+        s.errors.insert(),
+        [
+            dict(
+                ts=datetime.fromtimestamp(r["created"], UTC),
+                level=r["level"],
+                logger=r["logger"],
+                event=r["event"] or "(no event)",
+                context=canonical_json(r["context"]),
+            )
+            for r in rows
+        ],
+    )
+    return len(rows)

@@ -208,6 +208,18 @@ component_health = Table(
     Index(None, "component", "ts"),
 )
 
+errors = Table(
+    "errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", UTCText, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("logger", String(128), nullable=False),
+    Column("event", String(200), nullable=False),
+    Column("context", Text, nullable=False, default="{}"),
+    Index(None, "ts"),
+)
+
 config_changes = Table(
     "config_changes",
     metadata,

@@ -67,6 +67,7 @@ Operation = Callable[[WriteContext], T]
 class _Item(Generic[T]):
     op: Operation[T]
     future: Future[T] = field(default_factory=Future)
+    probe: bool = False  # tries the database even right after a failure
 
 
 _STOP = object()
@@ -92,6 +93,8 @@ class GroupCommitWriter:
         self._on_health_change = on_health_change
         self.healthy = True
         self.last_error = ""
+        self.retry_s = 1.0  # while unhealthy, how often a batch may try the database again
+        self._failed_at = 0.0
         self.batches = 0
         self.committed = 0
         self._closed = False
@@ -122,6 +125,19 @@ class GroupCommitWriter:
         item = _Item(op)
         self._queue.put(item)
         return item.future
+
+    def probe(self, op: Operation[T]) -> Future[T]:
+        """Like ``submit``, but tried against the database even just after a failure (how recovery is found)."""
+        if self._closed or self._thread is None:
+            return self.submit(op)
+        item = _Item(op, probe=True)
+        self._queue.put(item)
+        return item.future
+
+    @property
+    def queue_depth(self) -> int:
+        """Writes submitted and not yet taken into a batch."""
+        return self._queue.qsize()
 
     def write(self, op: Operation[T], timeout: float | None = 30.0) -> T:
         """Submit and wait for the commit (blocking; for threads and the CLI)."""
@@ -154,6 +170,14 @@ class GroupCommitWriter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Item[Any]]) -> None:
+        recent = time.monotonic() - self._failed_at < self.retry_s
+        if not self.healthy and recent and not any(item.probe for item in batch):
+            # The database refused writes a moment ago: fail at once rather than wait out its busy timeout again
+            # for every batch (the hub's probe and the next batch after ``retry_s`` try it again).
+            error = StoreError(self.last_error)
+            for item in batch:
+                item.future.set_exception(error)
+            return
         committed = audit.ChainHead(self._head.last_id, self._head.last_hash)
         results: list[Any] = []
         try:
@@ -164,17 +188,21 @@ class GroupCommitWriter:
                 ctx.flush()
         except Exception:  # noqa: BLE001 - retried one by one below
             self._head = committed
-            if len(batch) == 1:
-                self._commit_one(batch[0])
-            else:
-                for item in batch:
-                    self._commit_one(item)
+            for index, item in enumerate(batch):
+                if not self._commit_one(item):
+                    # The database itself refused (locked, disk full): the rest of the batch would wait out the
+                    # same failure one by one, so it fails at once with the same error.
+                    error = StoreError(self.last_error)
+                    for rest in batch[index + 1 :]:
+                        rest.future.set_exception(error)
+                    return
             return
         self._succeeded(len(batch))
         for item, result in zip(batch, results, strict=True):
             item.future.set_result(result)
 
-    def _commit_one(self, item: _Item[Any]) -> None:
+    def _commit_one(self, item: _Item[Any]) -> bool:
+        """Commit one operation alone. False when the database itself failed (not just this operation)."""
         committed = audit.ChainHead(self._head.last_id, self._head.last_hash)
         try:
             with self._engine.begin() as conn:
@@ -184,16 +212,18 @@ class GroupCommitWriter:
         except SQLAlchemyError as exc:
             self._head = committed
             error = StoreError(f"database write failed: {exc.__class__.__name__}: {_first_line(exc)}")
-            if _is_storage_failure(exc):
+            storage = _is_storage_failure(exc)
+            if storage:
                 self._failed(str(error))
             item.future.set_exception(error)
-            return
+            return not storage
         except Exception as exc:  # noqa: BLE001 - the caller's operation raised; report it to the caller
             self._head = committed
             item.future.set_exception(exc)
-            return
+            return True
         self._succeeded(1)
         item.future.set_result(result)
+        return True
 
     def _succeeded(self, n: int) -> None:
         self.batches += 1
@@ -206,6 +236,7 @@ class GroupCommitWriter:
 
     def _failed(self, message: str) -> None:
         self.last_error = message
+        self._failed_at = time.monotonic()
         if self.healthy:
             self.healthy = False
             if self._on_health_change:

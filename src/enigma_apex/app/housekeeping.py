@@ -1,0 +1,121 @@
+"""Daily housekeeping while the hub runs: at ``database.maintenance_at`` (New York time) a backup of the database
+(``daily-*``, the newest ``database.backup_keep`` kept), the light optimisation (``maintenance.optimize(full=
+False)``) and the deletion of log files older than ``logging.file_max_age_days``. Each run is an audit row; a
+failure is an alert and never stops the hub.
+
+When the hub starts and the newest daily backup is more than a day old (it was stopped over the slot), the job
+runs at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from enigma_apex.adapters import logging as logs
+from enigma_apex.adapters.store import maintenance, repository
+from enigma_apex.adapters.store.store import Store
+from enigma_apex.config.models import Settings
+from enigma_apex.domain.clock import Clock
+
+log = structlog.get_logger(__name__)
+
+NEW_YORK = ZoneInfo("America/New_York")
+DAILY_PREFIX = "daily-"
+STARTUP_PREFIX = "startup-"
+STARTUP_KEEP = 3
+
+
+@dataclass
+class Housekeeping:
+    store: Store
+    clock: Clock
+    settings: Settings
+    log_dir: Path | None = None
+    last_run: date | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def due(self, now: datetime) -> bool:
+        """True once a day, at or after the maintenance time, or when the last daily backup is over a day old."""
+        local = now.astimezone(NEW_YORK)
+        if self.last_run is None:
+            newest = self.newest_backup()
+            if newest is None or now - newest > timedelta(days=1):
+                return True
+            self.last_run = newest.astimezone(NEW_YORK).date()  # not again until the next slot
+        slot = datetime.combine(local.date(), self.settings.database.maintenance_at, NEW_YORK)
+        return local >= slot and self.last_run != local.date()
+
+    def newest_backup(self) -> datetime | None:
+        """When the newest daily backup was taken, from its name (written with the hub's clock)."""
+        folder = self.store.backups_dir
+        stamps = []
+        for path in folder.glob(f"{DAILY_PREFIX}*") if folder.is_dir() else []:
+            stamp = path.name.removeprefix(DAILY_PREFIX).split(".", 1)[0]
+            with contextlib.suppress(ValueError):
+                stamps.append(datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC))
+        return max(stamps) if stamps else None
+
+    def run_once(self) -> dict[str, Any]:
+        """Backup, rotate, optimise, prune logs; returns what was done (also written to the audit log)."""
+        now = self.clock.now()
+        self.last_run = now.astimezone(NEW_YORK).date()
+        result: dict[str, Any] = {"at": now.isoformat(timespec="seconds")}
+        problems = []
+        store = self.store
+        try:
+            target = store.backups_dir / maintenance.backup_name(DAILY_PREFIX, now, _suffix(store))
+            maintenance.backup(store.engine, target)
+            removed = maintenance.rotate(store.backups_dir, DAILY_PREFIX, self.settings.database.backup_keep)
+            result["backup"] = str(target)
+            result["backups_removed"] = [p.name for p in removed]
+        except Exception as exc:  # noqa: BLE001 - reported as an alert; the hub goes on
+            problems.append(f"backup failed: {exc}")
+        try:
+            result["optimize"] = maintenance.optimize(store.engine, full=False)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"optimize failed: {exc}")
+        if self.log_dir is not None:
+            max_age = self.settings.logging.file_max_age_days * 86400
+            result["logs_removed"] = [p.name for p in logs.prune(self.log_dir / "enigma-apex.log", max_age)]
+        result["problems"] = problems
+        self.runs.append(result)
+
+        def write(ctx: Any) -> None:
+            ctx.audit("maintenance.daily", result)
+            if problems:
+                repository.record_alert(
+                    ctx, severity="warning", kind="maintenance.failed", message="; ".join(problems)[:1000]
+                )
+
+        store.writer.write(write)
+        (log.warning if problems else log.info)("maintenance.daily", **result)
+        return result
+
+    async def run(self, every_s: float = 30.0) -> None:
+        while True:
+            if self.due(self.clock.now()):
+                await asyncio.to_thread(self.run_once)
+            await asyncio.sleep(every_s)
+
+
+def startup_backup(store: Store, clock: Clock) -> Path:
+    """The backup `up` takes before trading (``startup-*``, the newest three kept)."""
+    target = store.backups_dir / maintenance.backup_name(STARTUP_PREFIX, clock.now(), _suffix(store))
+    maintenance.backup(store.engine, target)
+    maintenance.rotate(store.backups_dir, STARTUP_PREFIX, STARTUP_KEEP)
+    return target
+
+
+def _suffix(store: Store) -> str:
+    return ".db" if store.engine.dialect.name == "sqlite" else ".pgdump"
+
+
+__all__ = ["Housekeeping", "startup_backup"]

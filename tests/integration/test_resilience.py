@@ -1,0 +1,207 @@
+"""Crash safety in-process: an executor reconnect storm, and a database that stops taking writes (disk full)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, func, select
+
+from enigma_apex.adapters.store import maintenance, repository
+from enigma_apex.adapters.store import schema as s
+from enigma_apex.bench.venues.harness import PaperHarness
+from enigma_apex.domain.orders import OrderIntent, OrderStatus, Side
+from enigma_apex.domain.symbols import parse_symbol
+from enigma_apex.errors import StoreError
+from tests.integration.gatewaykit import running_hub
+
+D = Decimal
+MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
+ACCOUNTS = [
+    {"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"},
+    {"name": "A2", "profile": "topstep-combine-50k", "executor": "nt8"},
+]
+
+
+async def eventually(check, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def count(store, table, *where):
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar() or 0)
+
+
+class DiskFull:
+    """A failing write hook: while on, every statement that writes fails the way a full disk does."""
+
+    def __init__(self, engine):
+        self.on = False
+        event.listen(engine, "before_cursor_execute", self._hook)
+
+    def _hook(self, conn, cursor, statement, parameters, context, executemany):
+        if self.on and statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            raise sqlite3.OperationalError("database or disk is full")
+
+
+def test_a_reconnect_storm_of_100_reconnects_loses_and_duplicates_nothing(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, accounts=ACCOUNTS, heartbeat_timeout_s=30) as (
+            url, tokens, gateway, store, _guardian,
+        ):  # fmt: skip
+            venue = PaperHarness(tmp_path / "paper")
+            await venue.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
+            try:
+                await venue.quote(MNQ, D("21000.00"), D("21000.25"))
+                client = venue.runner.client
+                keys = []
+                for i in range(100):
+                    account = ("A1", "A2")[i % 2]
+                    side = (Side.BUY, Side.SELL)[(i // 2) % 2]
+                    key = f"storm{i}:{account}"
+                    keys.append(key)
+                    await gateway.place_order(OrderIntent(key, account, MNQ, side, 1))
+                    if i % 3:
+                        await asyncio.sleep(0.005 * (i % 4))  # some acks arrive, some are lost with the socket
+                    before = client.connections
+                    await client.drop()
+                    await eventually(lambda b=before: client.connections > b, what=f"reconnect {i + 1}")
+                assert client.connections >= 101
+
+                def all_filled() -> bool:
+                    with store.engine.connect() as conn:
+                        rows = conn.execute(select(s.orders.c.status)).all()
+                    return len(rows) == 100 and {r.status for r in rows} == {OrderStatus.FILLED.value}
+
+                await eventually(all_filled, what="every order filled")
+                await eventually(lambda: count(store, s.fills) == 100, what="every fill recorded")
+                # placed once at the venue: one fill per key, and the venue's positions are the hub's
+                with store.engine.connect() as conn:
+                    per_key = dict(
+                        conn.execute(
+                            select(s.orders.c.idempotency_key, func.count())
+                            .select_from(s.fills.join(s.orders))
+                            .group_by(s.orders.c.idempotency_key)
+                        ).all()
+                    )
+                    stored = {a: repository.get_position(conn, a, MNQ).quantity for a in ("A1", "A2")}
+                assert per_key == dict.fromkeys(keys, 1)
+                venue_positions = {
+                    a: sum(p.quantity for p in venue.venue.accounts[a].positions.values()) for a in ("A1", "A2")
+                }
+                assert stored == venue_positions
+                assert count(store, s.orders) == 100
+            finally:
+                await venue.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_full_disk_halts_every_account_flattens_acknowledges_nothing_and_recovers(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, accounts=ACCOUNTS, heartbeat_timeout_s=30) as (
+            url, tokens, gateway, store, guardian,
+        ):  # fmt: skip
+            events: asyncio.Queue = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+            store.on_health_change.append(lambda ok, msg: loop.call_soon_threadsafe(events.put_nowait, (ok, msg)))
+            venue = PaperHarness(tmp_path / "paper")
+            await venue.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
+            try:
+                await venue.quote(MNQ, D("21000.00"), D("21000.25"))
+                await gateway.place_order(OrderIntent("open:A1", "A1", MNQ, Side.BUY, 2))
+                await eventually(lambda: count(store, s.fills) == 1, what="the opening fill")
+                fills_before = count(store, s.fills)
+                disk = DiskFull(store.engine)
+                disk.on = True
+
+                # a new order cannot be acknowledged: a clear error, nothing stored, nothing sent
+                with pytest.raises(StoreError, match="disk is full"):
+                    await gateway.place_order(OrderIntent("during:A2", "A2", MNQ, Side.BUY, 1))
+                ok, message = await asyncio.wait_for(events.get(), 10)
+                assert not ok and "disk is full" in message
+
+                # the hub's reaction (what `up` wires): every account HALTED in memory and flattened
+                halted = await asyncio.to_thread(guardian.database_down, message)
+                assert sorted(halted) == ["A1", "A2"]
+                assert {t.trading_state()[0].value for t in guardian.trackers.values()} == {"halted"}
+                assert guardian.check(_intent("A2")).allowed == 0  # no new risk
+                await eventually(
+                    lambda: not any(p.quantity for p in venue.venue.accounts["A1"].positions.values()),
+                    what="the flatten at the venue",
+                )
+                await eventually(lambda: gateway.deferred, what="the flatten's fill kept while the disk is full")
+                assert count(store, s.fills) == fills_before  # not written yet
+                with pytest.raises(StoreError):  # a resume cannot be recorded, so it is refused
+                    guardian.resume("A1")
+
+                disk.on = False
+                await asyncio.wrap_future(store.writer.probe(lambda ctx: ctx.audit("probe", {})))  # as the hub
+                ok, _ = await asyncio.wait_for(events.get(), 10)
+                assert ok
+                written = await asyncio.to_thread(guardian.database_recovered)
+                replayed = await gateway.replay_deferred()
+                assert sorted(written) == ["A1", "A2"] and replayed >= 1 and not gateway.deferred
+                assert count(store, s.fills) == fills_before + 1  # the flatten's fill, recorded once
+                with store.engine.connect() as conn:
+                    states = repository.load_account_states(conn)
+                    assert repository.get_position(conn, "A1", MNQ).quantity == 0
+                assert {states[a].state.value for a in ("A1", "A2")} == {"halted"}  # survives a restart
+                assert "database unwritable" in states["A1"].state_reason
+                assert count(store, s.orders, s.orders.c.idempotency_key == "during:A2") == 0
+                assert count(store, s.alerts, s.alerts.c.kind == "database.recovered") == 1
+                assert count(store, s.alerts, s.alerts.c.kind == "state.halted") == 2  # recorded on recovery
+                guardian.resume("A1")
+                assert guardian.tracker("A1").trading_state()[0].value == "active"
+                assert maintenance.verify(store.engine).ok
+            finally:
+                await venue.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_batch_fails_fast_instead_of_waiting_out_each_write(tmp_path, clock):
+    from enigma_apex.adapters.store import migrate
+    from enigma_apex.adapters.store.engine import make_engine
+    from enigma_apex.adapters.store.writer import GroupCommitWriter
+
+    engine = make_engine(f"sqlite:///{(tmp_path / 'w.db').as_posix()}")
+    migrate.upgrade(engine)
+    disk = DiskFull(engine)
+    attempts = []
+    event.listen(engine, "begin", lambda conn: attempts.append(1))
+    writer = GroupCommitWriter(engine, clock, linger_s=0.05)
+    writer.start()
+    disk.on = True
+    futures = [writer.submit(lambda ctx, i=i: ctx.audit("x", {"i": i})) for i in range(50)]
+    errors = []
+    for future in futures:
+        with contextlib.suppress(StoreError):
+            future.result(10)
+            continue
+        errors.append(1)
+    assert len(errors) == 50 and not writer.healthy
+    assert len(attempts) <= 4  # the batch, then one alone: the rest fail with it (not 50 more attempts)
+    disk.on = False
+    writer.probe(lambda ctx: ctx.audit("after", {})).result(10)
+    assert writer.healthy
+    writer.close()
+    engine.dispose()
+
+
+def _intent(account):
+    from enigma_apex.rules.gate import Intent
+
+    return Intent(account, MNQ, Side.BUY, 1, D("21000.25"), D("20990.00"), None)

@@ -1,0 +1,61 @@
+"""The executor's journal: keys written ahead, reports kept, a torn last line skipped, compaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from enigma_apex.adapters.brokers.journal import Journal
+from enigma_apex.protocol import messages as m
+
+NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def fill(n: int) -> m.FillMsg:
+    return m.FillMsg(
+        id=f"f{n}", ts=NOW, fill_id=f"F{n}", key=f"k{n}", account="A1", symbol="MNQ 12-26", side="buy",
+        quantity=1, price=Decimal("21000.25"), commission=Decimal("0.62"), executed_at=NOW,
+    )  # fmt: skip
+
+
+def test_a_restarted_executor_reads_its_keys_and_recent_reports_back(tmp_path):
+    path = tmp_path / "paper-journal.jsonl"
+    first = Journal(path)
+    first.load()
+    first.placed("k1")
+    first.reported(fill(1))
+    working = m.OrderUpdate(id="u", ts=NOW, key="k2", account="A1", status="working")
+    first.reported(working)  # not final: not kept (a replay must never move an order backwards)
+    first.reported(m.OrderUpdate(id="u2", ts=NOW, key="k1", account="A1", status="filled", filled_quantity=1))
+    first.close()
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('{"k": "torn')  # the process died in the middle of a line
+    again = Journal(path)
+    again.load()
+    assert again.keys == ["k1"]
+    recent = again.recent()
+    assert [type(r).__name__ for r in recent] == ["FillMsg", "OrderUpdate"]
+    assert recent[0].fill_id == "F1" and recent[1].status == "filled"
+    again.placed("k3")  # the torn line was dropped when the journal was read: new lines start clean
+    again.close()
+    last = Journal(path)
+    last.load()
+    last.close()
+    assert last.keys == ["k1", "k3"]
+
+
+def test_the_journal_is_compacted_to_the_newest_entries(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, keep=10)
+    journal.load()
+    for n in range(50):
+        journal.placed(f"k{n}")
+        journal.reported(fill(n))
+    journal.close()
+    lines = path.read_text().splitlines()
+    assert len(lines) <= 40  # compacted whenever it passes twice ``keep``
+    again = Journal(path, keep=10)
+    again.load()
+    assert again.keys == [f"k{n}" for n in range(40, 50)]
+    assert [r.fill_id for r in again.recent()] == [f"F{n}" for n in range(40, 50)]
+    again.close()
