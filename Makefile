@@ -22,7 +22,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.run-installed
 	$(BIN)/enigma-apex --config $(CONFIG) init --exist-ok
-	$(BIN)/enigma-apex --config $(CONFIG) up
+	MALLOC_ARENA_MAX=2 $(BIN)/enigma-apex --config $(CONFIG) up
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests

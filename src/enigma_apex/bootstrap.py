@@ -52,7 +52,7 @@ def build_guardian(settings: Settings, store: Store, clock: Clock) -> GuardianSe
     guardian = GuardianService(
         settings,
         load_registry(settings.rules.profile_dir),
-        cme_days(),
+        cme_days(cache=settings.hub.data_dir / "cme-calendar.json"),
         store.writer,
         store.engine,
         clock,

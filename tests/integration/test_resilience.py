@@ -205,3 +205,37 @@ def _intent(account):
     from enigma_apex.rules.gate import Intent
 
     return Intent(account, MNQ, Side.BUY, 1, D("21000.25"), D("20990.00"), None)
+
+
+def test_a_burst_of_account_updates_is_marked_in_order_and_no_unrealised_peak_is_skipped(tmp_path):
+    from enigma_apex.client import HubClient, new_id, now
+    from enigma_apex.protocol import messages as m
+
+    async def scenario():
+        async with running_hub(tmp_path, accounts=ACCOUNTS, heartbeat_timeout_s=30) as (
+            url, tokens, _gateway, _store, guardian,
+        ):  # fmt: skip
+            client = HubClient(url, tokens["nt8"], "nt8", None, executor=True)
+            task = asyncio.create_task(client.run())
+            await client.connected.wait()
+            burst = [D(0)] * 200 + [D("900.00")] + [D(0)] * 200  # one tick of open profit inside a burst
+            count = {"marks": 0}
+            real_mark = guardian.mark
+
+            def counted(*args):
+                count["marks"] += 1
+                return real_mark(*args)
+
+            guardian.mark = counted
+            for open_pnl in burst:
+                update = m.AccountUpdate(
+                    id=new_id(), ts=now(), account="A1", balance=D(50000), realized_pnl=D(0), open_pnl=open_pnl
+                )
+                await client.send(update)
+            await eventually(lambda: count["marks"] == len(burst), what="every update marked")
+            tracker = guardian.tracker("A1")
+            assert tracker.peak == D("50900.00") and tracker.snapshot().equity == D(50000)  # the spike was seen
+            await client.stop()
+            task.cancel()
+
+    asyncio.run(scenario())

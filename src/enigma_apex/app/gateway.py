@@ -86,6 +86,9 @@ class GatewayService:
         self._seq: dict[str, int] = {}
         self._flatten_waiters: dict[str, float] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self._marks: list[tuple[str, Decimal, Decimal]] = []  # account updates waiting for the mark worker
+        self._marks_wake = asyncio.Event()
+        self._mark_task: asyncio.Task[None] | None = None
         # executor reports the database refused, in arrival order, written when it takes writes again
         self.deferred: deque[tuple[Callable[[Any], Any], Callable[[Any], Awaitable[None]] | None]] = deque()
         self.pipeline: SignalPipeline | None = None  # set by the composition root
@@ -451,8 +454,24 @@ class GatewayService:
             return repository.get_position(conn, account, contract).quantity
 
     async def _on_account_update(self, peer: Peer, message: m.AccountUpdate) -> None:
-        await asyncio.to_thread(self.guardian.mark, message.account, message.balance, message.open_pnl)
-        self.broadcast("risk", self.risk_message(message.account), ("risk", message.account))
+        """Queued for the mark worker, in arrival order: the connection goes on reading (heartbeats are never
+        stuck behind marks) and a burst costs one thread hop, not one per update. No update is skipped: every
+        unrealised peak reaches the tracker."""
+        self._marks.append((message.account, message.balance, message.open_pnl))
+        self._marks_wake.set()
+        if self._mark_task is None or self._mark_task.done():
+            self._mark_task = asyncio.create_task(self._mark_worker())
+
+    async def _mark_worker(self) -> None:
+        while True:
+            await self._marks_wake.wait()
+            self._marks_wake.clear()
+            batch, self._marks = self._marks, []
+            if not batch:
+                continue
+            await asyncio.to_thread(self.guardian.mark_many, batch)
+            for account in dict.fromkeys(account for account, _, _ in batch):
+                self.broadcast("risk", self.risk_message(account), ("risk", account))
 
     async def _on_market_data(self, peer: Peer, message: m.MarketData) -> None:
         if self.pipeline is not None and message.last is not None:

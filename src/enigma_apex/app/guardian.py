@@ -167,6 +167,14 @@ class GuardianService:
             self._after(t, actions, persist=changed or bool(actions))
             return t.snapshot()
 
+    def mark_many(self, marks: list[tuple[str, Decimal, Decimal]]) -> None:
+        """Marks in arrival order (the gateway's batches); one that fails is logged, the rest still apply."""
+        for account, balance, open_pnl in marks:
+            try:
+                self.mark(account, balance, open_pnl)
+            except Exception:  # one bad mark must not stop the others
+                log.exception("guardian.mark_failed", account=account)
+
     def fill(self, account: str) -> None:
         with self._lock:
             t = self.tracker(account)

@@ -115,6 +115,19 @@ class Hub:
         # 1. database
         if not await self._start_database():
             return 1
+        errors = logs.ErrorBuffer()
+        logging.getLogger().addHandler(errors)
+        sup.start("errors", lambda: self._record_errors(errors), detail="logged errors written to the database")
+        database_watch = asyncio.create_task(self._watch_database())
+
+        async def abort() -> int:
+            await sup.stop()
+            database_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await database_watch
+            logging.getLogger().removeHandler(errors)
+            return 1
+
         # 2. gateway
         ws_server = None
         if self.gateway is not None:
@@ -125,18 +138,20 @@ class Hub:
             except OSError as exc:
                 where = f"{settings.gateway.host}:{settings.gateway.port}"
                 self._status("gateway", "down", f"cannot bind {where}: {exc.strerror}")
-                return 1
+                return await abort()
             self.ws_port = ws.bound_port(ws_server)
             scheme = "wss" if settings.gateway.tls_cert else "ws"
             self._status("gateway", "ok", f"{scheme}://{_display_host(settings.gateway.host)}:{self.ws_port}")
-        # 3. guardian, 4. analyst
+            sup.start("watchdog", self.gateway.watchdog, detail="executor heartbeats, unconfirmed flattens")
+        # 3. guardian (its clock runs from here: session closes and pre-close flattens), 4. analyst
         self._report_guardian()
+        sup.start("clock", self._tick_guardian, detail="session closes, pre-close flattens, equity history")
         self._report_analyst()
         # 5. http (the API and the webhooks: signal intake opens here)
         served = await self._start_http()
         if served is None:
             await self._close_gateway(ws_server)
-            return 1
+            return await abort()
         server, serve_task, base = served
         # 6. ocr, 7. alerts
         self._start_ocr()
@@ -146,18 +161,11 @@ class Hub:
         await self._start_dashboard(base)
 
         sup.start("config", self._watch_config, detail="watching the configuration file")
-        sup.start("clock", self._tick_guardian, detail="session closes, pre-close flattens, equity history")
-        if self.gateway is not None:
-            sup.start("watchdog", self.gateway.watchdog, detail="executor heartbeats, unconfirmed flattens")
         from enigma_apex.app.housekeeping import Housekeeping
 
         keeper = Housekeeping(store, self.service.clock, settings, settings.hub.data_dir / "logs")
         at = settings.database.maintenance_at.strftime("%H:%M")
         sup.start("housekeeping", keeper.run, detail=f"daily backup and optimisation at {at} New York time")
-        errors = logs.ErrorBuffer()
-        logging.getLogger().addHandler(errors)
-        sup.start("errors", lambda: self._record_errors(errors), detail="logged errors written to the database")
-        database_watch = asyncio.create_task(self._watch_database())
 
         ports = {"mode": settings.hub.mode, "http_port": self.http_port, "ws_port": self.ws_port}
         await asyncio.to_thread(store.writer.write, lambda ctx: ctx.audit("hub.started", ports))
@@ -171,6 +179,7 @@ class Hub:
         finally:
             self.console("enigma-apex is stopping…")
             server.should_exit = True  # intake first: no new signal is accepted from here on
+            await sup.stop(["ocr"])
             await serve_task
             for child in reversed(self.children):
                 await child.stop()
@@ -488,10 +497,14 @@ class Hub:
         self.console(f"  {component:<10} {status.upper():<5} {detail}")
         self.supervisor.set(component, status, detail)
         event = ComponentHealth(component, status, detail, self.service.clock.now())
-        try:
-            self.service.store.writer.write(lambda ctx: repository.record_component_health(ctx, event))
-        except Exception as exc:  # noqa: BLE001 - a health row must never stop start-up reporting
-            log.error("component_health.write_failed", component=component, error=str(exc))
+        # submitted, not awaited: the event loop never waits on the database for a health row
+        future = self.service.store.writer.submit(lambda ctx: repository.record_component_health(ctx, event))
+
+        def done(f: Any) -> None:
+            if f.exception() is not None:
+                log.error("component_health.write_failed", component=component, error=str(f.exception()))
+
+        future.add_done_callback(done)
 
     def _db_where(self) -> str:
         path = self.service.store.sqlite_file

@@ -157,9 +157,9 @@ class Supervisor:
             if self.urgent is not None:
                 self.urgent(severity, kind, detail)
 
-    async def stop(self) -> None:
-        """Cancel every supervised component, newest first, and wait for each."""
-        for name in reversed(list(self._tasks)):
+    async def stop(self, names: list[str] | None = None) -> None:
+        """Cancel the named supervised components (default: all, newest first) and wait for each."""
+        for name in reversed(list(self._tasks)) if names is None else [n for n in names if n in self._tasks]:
             task = self._tasks.pop(name)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
