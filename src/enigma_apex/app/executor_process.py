@@ -83,7 +83,7 @@ class ExecutorProcess:
         self.max_backoff_s = max_backoff_s
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
-        self._stopping = False
+        self.stopping = False
         self.ready = ready  # after a restart: True once the process is back in service
         self.task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -94,7 +94,7 @@ class ExecutorProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PIPE: "1", **self.extra_env}
         if self.token:
             env["ENIGMA_APEX_TOKEN"] = self.token
-        while not self._stopping:
+        while not self.stopping:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "enigma_apex", *self.args, env=env, cwd=self.cwd,
                 stdin=asyncio.subprocess.PIPE,
@@ -102,7 +102,7 @@ class ExecutorProcess:
             if self.restarts and self.ready is not None:
                 self._watch = asyncio.create_task(self._back_in_service(self.restarts))
             code = await self.process.wait()
-            if self._stopping:
+            if self.stopping:
                 break
             self.restarts += 1
             self.status(self.name, "down", f"exited with code {code}; restarting in {delay:.0f} s")
@@ -111,11 +111,11 @@ class ExecutorProcess:
             delay = min(delay * 2, self.max_backoff_s)
 
     async def _back_in_service(self, restarts: int) -> None:
-        if self.ready is not None and await self.ready() and not self._stopping and self.restarts == restarts:
+        if self.ready is not None and await self.ready() and not self.stopping and self.restarts == restarts:
             self.status(self.name, "ok", f"running again after {restarts} restart(s)")
 
     async def stop(self) -> None:
-        self._stopping = True
+        self.stopping = True
         process = self.process
         if process is None or process.returncode is not None:
             return

@@ -88,6 +88,8 @@ class Hub:
             self._signals += 1
             if self._signals > 1:
                 os._exit(130)  # second Ctrl-C: leave at once (committed writes are already durable)
+            for child in self.children:  # a terminal's Ctrl-C reaches them too: their exit is not a failure
+                child.stopping = True
             if self.stop_event is not None:
                 loop.call_soon_threadsafe(self.stop_event.set)
 
@@ -97,6 +99,8 @@ class Hub:
                 signal.signal(sig, handler)
 
     def request_stop(self) -> None:
+        for child in self.children:
+            child.stopping = True
         if self.stop_event is not None:
             self.stop_event.set()
 
