@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import time
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -65,6 +67,20 @@ async def running_hub(tmp_path, clock: Clock | None = None, accounts=None, signa
         server.close()
         await server.wait_closed()
         store.close()
+
+
+async def eventually(check: Any, timeout: float = 15.0, what: str = "condition") -> Any:
+    """Wait until ``check()`` (a function or a coroutine function) returns something true; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def hello(token: str, name: str = "test") -> str:

@@ -15,21 +15,13 @@ from enigma_apex.adapters.http.app import create_app
 from enigma_apex.bench.venues.harness import PaperHarness
 from enigma_apex.domain.orders import OrderIntent, Side
 from enigma_apex.domain.symbols import parse_symbol
-from tests.integration.gatewaykit import running_hub
+from tests.integration.gatewaykit import eventually, running_hub
 
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
 ACCOUNTS = [
     {"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"},
     {"name": "A2", "profile": "topstep-combine-50k", "executor": "nt8"},
 ]
-
-
-async def eventually(check, timeout=15.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def test_read_models_controls_metrics_and_problem_details(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import time
 from datetime import date
 from decimal import Decimal
 
@@ -18,7 +17,7 @@ from enigma_apex.bench.venues.harness import PaperHarness
 from enigma_apex.domain.orders import OrderIntent, OrderStatus, Side
 from enigma_apex.domain.symbols import parse_symbol
 from enigma_apex.errors import StoreError
-from tests.integration.gatewaykit import running_hub
+from tests.integration.gatewaykit import eventually, running_hub
 
 D = Decimal
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
@@ -26,17 +25,6 @@ ACCOUNTS = [
     {"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"},
     {"name": "A2", "profile": "topstep-combine-50k", "executor": "nt8"},
 ]
-
-
-async def eventually(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def count(store, table, *where):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from datetime import date
 from decimal import Decimal
 
@@ -21,7 +20,7 @@ from enigma_apex.bench.venues.harness import HARNESSES
 from enigma_apex.domain.orders import Bracket, OrderIntent, OrderStatus, OrderType, Side
 from enigma_apex.domain.symbols import parse_symbol
 from tests.integration.executors.csharp import mono_or_skip
-from tests.integration.gatewaykit import running_hub
+from tests.integration.gatewaykit import eventually, running_hub
 
 D = Decimal
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
@@ -31,17 +30,6 @@ ACCOUNTS = [
 ]
 
 pytestmark = pytest.mark.parametrize("kind", sorted(HARNESSES))
-
-
-async def eventually(check, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

@@ -4,7 +4,6 @@ crash), and the C# client reports the account's balance on connect."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import date
 from decimal import Decimal
 
@@ -15,18 +14,11 @@ from enigma_apex.bench.venues.harness import CSharpHarness, PaperHarness
 from enigma_apex.domain.orders import OrderIntent, OrderStatus, Side
 from enigma_apex.domain.symbols import parse_symbol
 from tests.integration.executors.csharp import mono_or_skip
-from tests.integration.gatewaykit import running_hub
+from tests.integration.gatewaykit import eventually, running_hub
 
 D = Decimal
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
 ACCOUNTS = [{"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"}]
-
-
-async def eventually(check, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def test_the_paper_executor_flattens_when_the_hub_stays_away(tmp_path):

@@ -4,7 +4,6 @@ tickets, socket drops, rejections, and no credential in any log line."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -20,16 +19,10 @@ from enigma_apex.domain.orders import OrderType, Side
 from enigma_apex.domain.symbols import parse_symbol
 from enigma_apex.execution.events import FillEvent, OrderRequest
 from enigma_apex.execution.sim import SimBroker
+from tests.integration.gatewaykit import eventually
 
 D = Decimal
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
-
-
-async def eventually(check, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 class Rig:
