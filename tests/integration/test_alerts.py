@@ -123,6 +123,18 @@ def test_repeats_are_suppressed_warnings_are_rate_limited_and_nothing_is_sent_tw
     assert len(bodies) == 5
 
 
+def test_an_alert_the_database_cannot_take_goes_out_directly_once(store, webhook):
+    store, clock = store
+    hook_port, bodies = webhook
+    url = f"json://127.0.0.1:{hook_port}/urgent"
+    dispatcher = AlertDispatcher(AlertsSection(critical=[url]), store, clock.now, channels.send)
+    for _ in range(2):  # the same outage reported twice: de-duplicated like a recorded alert
+        dispatcher.urgent("critical", "database.unwritable", "disk full; every account is HALTED")
+    assert dispatcher.send_urgent() == 2
+    assert len(bodies) == 1 and "not recorded" in json.dumps(bodies[0])
+    assert rows(store) == {}  # nothing was written for it
+
+
 def test_alerts_without_a_channel_are_logged_and_old_ones_are_stale(store):
     store, clock = store
     sent = []

@@ -81,15 +81,8 @@ class AlertDispatcher:
             except queue.Empty:
                 return taken
             taken += 1
-            urls = list(getattr(self.cfg, severity, []) or []) if self.cfg.enabled else []
             log.error("alerts.unrecorded", severity=severity, kind=kind, message=message)
-            if not urls or self.policy.decide(kind, None, severity, at) != "send":
-                continue
-            title = f"Enigma-Apex {severity.upper()}: {kind} (not recorded: the database refuses writes)"
-            deliveries = self.sender(urls, title, message, severity, float(self.cfg.send_timeout_s))
-            ok = any(d.ok for d in deliveries)
-            self.sent += ok
-            self.failed += not ok
+            self._deliver(severity, kind, None, message, at, " (not recorded: the database refuses writes)")
 
     def apply_settings(self, cfg: AlertsSection) -> None:
         self.cfg = cfg
@@ -126,20 +119,26 @@ class AlertDispatcher:
         now = self.now()
         if now - row.ts > STALE_AFTER:
             return "stale", {}
-        urls = list(getattr(self.cfg, row.severity, []) or []) if self.cfg.enabled else []
+        return self._deliver(row.severity, row.kind, row.account_id, row.message, now)
+
+    def _deliver(
+        self, severity: str, kind: str, account: str | None, message: str, at: datetime, note: str = ""
+    ) -> tuple[str, dict[str, Any]]:
+        """Send to the severity's channels unless de-duplicated or over the rate; returns (status, detail)."""
+        urls = list(getattr(self.cfg, severity, []) or []) if self.cfg.enabled else []
         if not urls:
             return "logged", {}
-        if self.policy.decide(row.kind, row.account_id, row.severity, now) != "send":
+        if self.policy.decide(kind, account, severity, at) != "send":
             return "suppressed", {}
-        where = f" [{row.account_id}]" if row.account_id else ""
-        title = f"Enigma-Apex {row.severity.upper()}: {row.kind}{where}"
-        deliveries = self.sender(urls, title, row.message, row.severity, float(self.cfg.send_timeout_s))
+        where = f" [{account}]" if account else ""
+        title = f"Enigma-Apex {severity.upper()}: {kind}{where}{note}"
+        deliveries = self.sender(urls, title, message, severity, float(self.cfg.send_timeout_s))
         ok = any(d.ok for d in deliveries)
         self.sent += ok
         self.failed += not ok
         for delivery in deliveries:
             if not delivery.ok:
-                log.warning("alerts.channel_failed", channel=delivery.channel, error=delivery.error, kind=row.kind)
+                log.warning("alerts.channel_failed", channel=delivery.channel, error=delivery.error, kind=kind)
         channels = [{"channel": d.channel, "ok": d.ok, "error": d.error} for d in deliveries]
         return ("sent" if ok else "failed"), {"channels": channels}
 

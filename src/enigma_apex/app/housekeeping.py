@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ class Housekeeping:
     settings: Settings
     log_dir: Path | None = None
     last_run: date | None = None
-    runs: list[dict[str, Any]] = field(default_factory=list)
 
     def due(self, now: datetime) -> bool:
         """True once a day, at or after the maintenance time, or when the last daily backup is over a day old."""
@@ -86,7 +85,6 @@ class Housekeeping:
             max_age = self.settings.logging.file_max_age_days * 86400
             result["logs_removed"] = [p.name for p in logs.prune(self.log_dir / "enigma-apex.log", max_age)]
         result["problems"] = problems
-        self.runs.append(result)
 
         def write(ctx: Any) -> None:
             ctx.audit("maintenance.daily", result)
