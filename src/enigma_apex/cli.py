@@ -1471,11 +1471,14 @@ def bench_pipeline(
     alerts: Annotated[int, typer.Option(min=1, help="Alerts with the AI analyst off.")] = 200,
     ai_alerts: Annotated[int, typer.Option(min=1, help="Alerts with the loopback model.")] = 30,
     model_delay_ms: Annotated[float, typer.Option(min=0, help="The loopback model's answer time.")] = 200,
+    reversals: Annotated[int, typer.Option(min=1, help="Strategy reversals through the paper broker.")] = 100,
 ) -> None:
-    """TradingView webhook POST -> order.place at a connected executor, p50/p99: AI off, and a loopback model."""
+    """TradingView webhook POST -> order.place at a connected executor, p50/p99: AI off, and a loopback model;
+    a strategy reversal -> close filled -> entry at the paper broker."""
     from enigma_apex.bench import pipeline
 
-    results = pipeline.run(alerts, ai_alerts, model_delay_ms)
+    _bench_quiet()
+    results = pipeline.run(alerts, ai_alerts, model_delay_ms, reversals)
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 

@@ -154,12 +154,16 @@ def test_bench_store_prints_figures_as_json():
 def test_bench_pipeline_runs_webhook_to_order_with_and_without_the_model():
     import json
 
-    result = run("bench", "pipeline", "--json", "--alerts", "4", "--ai-alerts", "2", "--model-delay-ms", "0")
+    result = run(
+        "bench", "pipeline", "--json", "--alerts", "4", "--ai-alerts", "2", "--model-delay-ms", "0", "--reversals", "3"
+    )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
-    assert figures["ai_off"]["alerts"] == 4 and figures["ai_off"]["analysed_by"] == {"scorer": 5}
-    assert figures["ai_loopback_model"]["analysed_by"] == {"ai": 3}  # the model answered every alert
+    # entries and exits alternate; exits are never analysed
+    assert figures["ai_off"]["alerts"] == 4 and figures["ai_off"]["analysed_by"] == {"scorer": 3}
+    assert figures["ai_loopback_model"]["analysed_by"] == {"ai": 2}  # the model answered every entry
     assert figures["ai_off"]["p99_ms"] >= figures["ai_off"]["p50_ms"] > 0
+    assert figures["reversal"]["reversals"] == 3 and figures["reversal"]["p50_ms"] > 0
 
 
 def test_bench_execution_times_every_executor_and_the_ati_files():

@@ -96,7 +96,11 @@ def test_sigkill_mid_signal_stream_then_restart_loses_and_duplicates_nothing(tmp
             pending = query(tmp_path, "SELECT count(*) FROM orders WHERE status IN ('pending', 'accepted')")[0][0]
             return pending == 0
 
-        wait_until(settled, timeout=60)
+        try:
+            wait_until(settled, timeout=60)
+        except AssertionError:
+            stuck = query(tmp_path, "SELECT * FROM orders WHERE status IN ('pending', 'accepted')")
+            raise AssertionError(f"orders never settled: {stuck}") from None
         # every acknowledged signal has its decisions
         decided = {row[0] for row in query(tmp_path, "SELECT DISTINCT signal_id FROM decisions")}
         assert set(acked) <= decided

@@ -70,16 +70,16 @@ def test_the_entry_waits_for_the_close_fill(tmp_path):
                 await short_two(nt8)
                 outcome = await g.pipeline.submit(long_signal(clock))
                 (decision,) = outcome.decisions
-                assert decision.action == "take" and decision.reason.startswith("reversal: closing -2 MNQ")
+                assert decision.action == "take" and decision.reason.startswith("reverse: the account is -2 MNQ")
                 close = await recv(nt8, "order.place")
                 assert (close.key, close.side, close.quantity, close.purpose) == (
-                    "sig:S1:A1:close:MNQZ26",
+                    "sig:S1:A1:c1:MNQZ26",
                     "buy",
                     2,
                     "exit",
                 )
                 await sync(nt8)
-                assert [o.idempotency_key for o in orders(store)] == ["sig:S1:A1:close:MNQZ26"]  # no entry yet
+                assert [o.idempotency_key for o in orders(store)] == ["sig:S1:A1:c1:MNQZ26"]  # no entry yet
                 await nt8.send(encode(fill(close.key, "buy", 1)))  # partial: still short 1
                 await sync(nt8)
                 assert len(orders(store)) == 1
@@ -88,7 +88,7 @@ def test_the_entry_waits_for_the_close_fill(tmp_path):
                 assert (entry.key, entry.side, entry.purpose) == ("sig:S1:A1", "buy", "entry")
                 assert entry.quantity >= 1 and entry.bracket.stop == Decimal("20980.00")
                 await g.pipeline.expire_and_record()
-                assert g.pipeline.reversals == {}
+                assert g.pipeline.waits == {}
             with store.engine.connect() as conn:
                 actions = conn.execute(select(s.decisions.c.action).order_by(s.decisions.c.created_at)).scalars()
                 assert list(actions) == ["take", "take"]
@@ -108,9 +108,9 @@ def test_no_close_fill_in_time_means_no_entry(tmp_path):
                 await recv(nt8, "order.place")
                 clock.advance(timedelta(seconds=21))
                 await g.pipeline.expire_and_record()
-                await nt8.send(encode(fill("sig:S1:A1:close:MNQZ26", "buy", 2)))  # too late: nothing follows
+                await nt8.send(encode(fill("sig:S1:A1:c1:MNQZ26", "buy", 2)))  # too late: nothing follows
                 await sync(nt8)
-            assert [o.idempotency_key for o in orders(store)] == ["sig:S1:A1:close:MNQZ26"]
+            assert [o.idempotency_key for o in orders(store)] == ["sig:S1:A1:c1:MNQZ26"]
             with store.engine.connect() as conn:
                 rows = conn.execute(select(s.decisions.c.action, s.decisions.c.sizing)).all()
             assert sorted(r.action for r in rows) == ["expired", "take"]

@@ -281,3 +281,25 @@ def test_rotation_keeps_the_newest(tmp_path):
     removed = maintenance.rotate(tmp_path, "backup-", keep=2)
     assert sorted(p.name for p in removed) == ["backup-0.db", "backup-1.db", "backup-2.db"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup-3.db", "backup-4.db"]
+
+
+def test_upgrading_masks_credentials_earlier_versions_kept_in_webhook_payloads(db_url):
+    """Before 0004 a PickMyTrade token inside ``multiple_accounts`` was stored with the signal's payload."""
+    eng = make_engine(db_url)
+    try:
+        migrate.upgrade(eng, "0003")
+        old = '{"fields": {"multiple_accounts": "[{\'token\': \'Ct8tPtD345\', \'account_id\': \'2\'}]", "symbol": "NQ1!"}}'
+        with eng.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO signals (id, source, symbol, direction, received_at, raw) "
+                    "VALUES ('s1', 'tradingview', 'NQ 12-26', 'long', '2026-11-23T15:00:00+00:00', :raw)"
+                ),
+                {"raw": old},
+            )
+        migrate.upgrade(eng)
+        with eng.connect() as conn:
+            raw = conn.execute(text("SELECT raw FROM signals WHERE id = 's1'")).scalar()
+        assert "Ct8tPtD345" not in raw and "'token': '***'" in raw and "NQ1!" in raw
+    finally:
+        eng.dispose()

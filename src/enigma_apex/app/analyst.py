@@ -29,7 +29,7 @@ from enigma_apex.app.risk import RiskService
 from enigma_apex.app.telemetry import fallback_reason
 from enigma_apex.config.models import AISection, Settings
 from enigma_apex.domain.clock import Clock
-from enigma_apex.domain.signals import Direction, Signal
+from enigma_apex.domain.signals import Signal
 
 log = structlog.get_logger("enigma_apex.analyst")
 EASTERN = ZoneInfo("America/New_York")
@@ -144,8 +144,8 @@ class AnalystService:
 
     async def analyse(self, signal: Signal, accounts: list[str]) -> Analysis:
         """Never raises and never takes longer than the budget (plus the context query)."""
-        if signal.direction is Direction.EXIT:
-            return NOT_ANALYSED  # closing risk is never second-guessed
+        if not signal.direction.is_entry_side or signal.closes_only:
+            return NOT_ANALYSED  # closing risk is never second-guessed; an add or a cancel has no direction to score
         analysis = await self._analyse(signal, accounts)
         telemetry = self.guardian.telemetry
         telemetry.ai_calls.labels(analysis.source).inc()

@@ -30,7 +30,7 @@ from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.pipeline import AccountDecision, Outcome, SignalPipeline
 from enigma_apex.app.service import HubService
 from enigma_apex.config.models import Settings
-from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, Side
+from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, OrderType, Side
 from enigma_apex.domain.symbols import Contract, Notation, format_symbol, parse_symbol
 from enigma_apex.errors import StoreError
 from enigma_apex.intake.manual import signal_from_message
@@ -92,6 +92,7 @@ class GatewayService:
         # executor reports the database refused, in arrival order, written when it takes writes again
         self.deferred: deque[tuple[Callable[[Any], Any], Callable[[Any], Awaitable[None]] | None]] = deque()
         self.pipeline: SignalPipeline | None = None  # set by the composition root
+        self.announced: dict[str, frozenset[OrderType]] = {}  # order types an executor said it places (hello)
         guardian.flatten_sinks.append(self._flatten_from_guardian)
 
     # ================================================================ helpers
@@ -181,6 +182,8 @@ class GatewayService:
             )
             return False
         peer.role, peer.name = record.role, record.name
+        if record.role == "executor" and message.order_types is not None:
+            self.announced[record.name] = frozenset(OrderType(t) for t in message.order_types)
         configured = {a.name for a in self.settings.accounts}
         if record.role == "executor":
             owned = set(record.accounts) or {a.name for a in self.settings.accounts if a.executor == record.name}
@@ -330,15 +333,28 @@ class GatewayService:
             await self._report(lambda ctx: ctx.audit(f"{kind}.ack", detail, actor=peer.name))
             return
 
-        def write(ctx: Any) -> None:
-            row = ctx.conn.execute(select(s.orders.c.status).where(s.orders.c.idempotency_key == message.key)).first()
+        def write(ctx: Any) -> str | None:
+            row = ctx.conn.execute(
+                select(s.orders.c.status, s.orders.c.account_id).where(s.orders.c.idempotency_key == message.key)
+            ).first()
             if row is not None and row.status == OrderStatus.PENDING.value:
                 repository.update_order(ctx, message.key, status=status, reason=message.reason)
+                return str(row.account_id)
+            return None
 
-        await self._report(write)
+        async def then(account: str | None) -> None:
+            if account is not None and status is OrderStatus.REJECTED and self.pipeline is not None:
+                await self.pipeline.orders_changed(account)
+
+        await self._report(write, then)
 
     async def _on_order_update(self, peer: Peer, message: m.OrderUpdate) -> None:
         status = OrderStatus(message.status)
+
+        async def then(updated: bool) -> None:
+            if updated and self.pipeline is not None and (status.is_terminal or message.filled_quantity):
+                await self.pipeline.orders_changed(message.account)  # a waiting plan may go on
+
         await self._report(
             lambda ctx: repository.update_order(
                 ctx,
@@ -349,6 +365,7 @@ class GatewayService:
                 broker_order_id=message.broker_order_id,
                 reason=message.reason,
             ),
+            then,
         )
         self.broadcast("orders", message, None)
 
@@ -371,12 +388,16 @@ class GatewayService:
                 return
             self.broadcast("orders", message, None)
             if self.pipeline is not None:
-                self.pipeline.risk.invalidate()
+                await asyncio.to_thread(self.pipeline.risk.refresh, message.account)
             await asyncio.to_thread(self.guardian.fill, message.account)
             if self.pipeline is not None:
                 await self.pipeline.position_changed(message.account)  # a reversal enters after its close fill
 
-        await self._report(lambda ctx: repository.insert_fill(ctx, fill), recorded)
+        if self.pipeline is None:
+            await self._report(lambda ctx: repository.insert_fill(ctx, fill), recorded)
+            return
+        with self.pipeline.settling(message.account):  # a signal for the account is planned after this fill
+            await self._report(lambda ctx: repository.insert_fill(ctx, fill), recorded)
 
     async def _report(self, op: Callable[[Any], Any], then: Callable[[Any], Awaitable[None]] | None = None) -> None:
         """Record an executor's report. While the database refuses writes the report is kept, in order, and
@@ -616,6 +637,7 @@ class GatewayService:
             limit_price=intent.limit_price,
             stop_price=intent.stop_price,
             bracket=None if bracket is None else m.Bracket(stop=bracket.stop, target=bracket.target),
+            tif=intent.tif.value,
             purpose=intent.purpose.value,
         )
 
@@ -634,6 +656,7 @@ class GatewayService:
             limit_price=row.limit_price,
             stop_price=row.stop_price,
             bracket=m.Bracket(**{k: Decimal(v) for k, v in bracket.items() if v is not None}) if bracket else None,
+            tif=row.tif,
             purpose=row.purpose,
         )
 
@@ -660,8 +683,54 @@ class GatewayService:
     async def place_order(self, intent: OrderIntent) -> repository.StoredOrder:
         """Store the order (committed), then send it to the account's executor."""
         stored = await self.store.writer.write_async(lambda ctx: self.store_order(ctx, intent))
+        if self.pipeline is not None:
+            self.pipeline.forget_working(intent.account)
         self.send_order(stored)
         return stored[0]  # type: ignore[no-any-return]
+
+    def order_types(self, executor: str) -> frozenset[OrderType]:
+        """The entry order types an executor places: every type for the executors the hub ships (paper broker, ATI,
+        Tradovate); for others what they announced in their ``hello`` (``order_types``), else every type (an
+        executor that cannot place one rejects it, visibly)."""
+        return self.announced.get(executor, frozenset(OrderType))
+
+    def store_cancel(self, ctx: Any, order_key: str, reason: str) -> tuple[str, str, str] | None:
+        """Inside a write transaction: ask for an order's cancellation. An order its executor has not received
+        (stored while the executor was away) is cancelled here and never sent; one it may hold gets an
+        ``order.cancel`` after the commit (``send_cancel``). Returns (key, executor, account) or None."""
+        row = ctx.conn.execute(
+            select(s.orders.c.status, s.orders.c.executor, s.orders.c.account_id).where(
+                s.orders.c.idempotency_key == order_key
+            )
+        ).first()
+        if row is None or OrderStatus(row.status).is_terminal:
+            return None
+        peer = self.executors.get(row.executor)
+        received = row.status != OrderStatus.PENDING.value or (peer is not None and order_key in peer.sent_keys)
+        if not received:
+            repository.update_order(
+                ctx, order_key, status=OrderStatus.CANCELLED, reason=f"cancelled before it was sent: {reason}"[:500]
+            )
+            return None
+        ctx.audit("order.cancel", {"order": order_key, "reason": reason[:300]}, account=row.account_id)
+        return order_key, str(row.executor), str(row.account_id)
+
+    def send_cancel(self, stored: tuple[str, str, str] | None) -> None:
+        """After the commit: send the ``order.cancel`` asked for in ``store_cancel`` (when the executor is here)."""
+        if stored is None:
+            return
+        order_key, executor, account = stored
+        peer = self.executors.get(executor)
+        if peer is None:
+            log.warning("gateway.cancel_not_sent", order=order_key, executor=executor)
+            return
+        self._push_cancel(peer, account, order_key)
+
+    def _push_cancel(self, peer: Peer, account: str, order_key: str) -> None:
+        key = f"cancel:{order_key}:{secrets.token_hex(4)}"
+        self._push(
+            peer, m.OrderCancel(id=self._id(), ts=self._now(), seq=0, key=key, account=account, order_key=order_key)
+        )
 
     def _send_flatten(self, peer: Peer, account: str, reason: str) -> None:
         key = f"flatten:{account}:{secrets.token_hex(4)}"
@@ -690,18 +759,11 @@ class GatewayService:
         if order.status.is_terminal:
             return f"already {order.status.value}"
         peer = self.executors.get(order.executor)
-        key = f"cancel:{order_key}:{secrets.token_hex(4)}"
-        await self._note(
-            lambda ctx: ctx.audit(
-                "order.cancel", {"order": order_key, "key": key, "sent": peer is not None}, actor=actor
-            )
-        )
+        sent = peer is not None
+        await self._note(lambda ctx: ctx.audit("order.cancel", {"order": order_key, "sent": sent}, actor=actor))
         if peer is None:
             return "executor not connected"
-        message = m.OrderCancel(
-            id=self._id(), ts=self._now(), seq=0, key=key, account=order.account, order_key=order_key
-        )
-        self._push(peer, message)
+        self._push_cancel(peer, order.account, order_key)
         return "cancel sent"
 
     async def emergency_stop(self, accounts: list[str] | None, reason: str, actor: str) -> dict[str, str]:

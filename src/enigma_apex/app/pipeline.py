@@ -1,20 +1,29 @@
-"""The decision pipeline: signal → stored (de-duplicated) → routed to its group's accounts → compliance gate and
-sizing per account → decision stored → order stored and sent.
+"""The decision pipeline: signal → stored (de-duplicated) → routed to its group's accounts → planned per account
+(target position, ``planning/planner.py``) → compliance gate and sizing for entries → decision stored → orders and
+cancels stored and sent.
 
 Every step lands in the database before anything leaves the hub: the signal row, then per account one decision
-row (inputs, verdicts, size breakdown) committed in the same transaction as the order it causes. Order keys are
-derived from the signal and the account (``sig:<signal>:<account>``), so handling a signal twice can never place
-a second order. Exits are never refused: a flatten or an exit passes whatever the account's state.
+row (inputs, verdicts, size breakdown) committed in the same transaction as the orders it causes. Order keys are
+derived from the signal and the account (``sig:<signal>:<account>``, closes ``…:c<phase>:<contract>``), so handling
+a signal twice can never place a second order. Closes and cancels are never refused: a flatten or an exit passes
+whatever the account's state.
 
-Modes (``[signals] default_mode``): ``auto`` executes; ``confirm`` stores a ``confirm`` decision and waits for an
-``approve`` from a dashboard or phone (it expires after ``confirm_timeout_s``); ``alert`` only records and
+Signals of one group and instrument family are handled one at a time, in the order they arrived, so an exit that
+follows an entry always sees it (and cancels it when it has not filled). An entry that must wait — a reversal's
+entry for its close fill, an entry behind a cancel — is planned again once those orders are done; the accounts of
+one household wait for each other, so a signal that reverses all of them closes every account before any opens.
+
+Modes (``[signals] default_mode``): ``auto`` executes; ``confirm`` executes the closes at once and holds the entry
+for an ``approve`` from a dashboard or phone (it expires after ``confirm_timeout_s``); ``alert`` only records and
 publishes the decision.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -31,9 +40,17 @@ from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.risk import RiskService
 from enigma_apex.config.models import AccountEntry, Settings
 from enigma_apex.domain.clock import Clock
-from enigma_apex.domain.orders import Bracket, OrderIntent, OrderPurpose, OrderType, Side
+from enigma_apex.domain.orders import (
+    Bracket,
+    OrderIntent,
+    OrderPurpose,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 from enigma_apex.domain.signals import Direction, Signal
 from enigma_apex.domain.symbols import Contract
+from enigma_apex.planning import planner
 from enigma_apex.rules.gate import Intent
 from enigma_apex.sizing.sizer import SizeResult
 
@@ -43,6 +60,8 @@ Action = Literal["take", "refused", "skip", "confirm", "alert", "expired", "reje
 Record = Callable[[WriteContext], str]
 Publish = Callable[["AccountDecision"], None]
 
+MAX_PHASES = 4  # a plan looked at again more often than this is left to the operator (a close keeps failing)
+
 
 class OrderDesk(Protocol):
     """Where orders go: stored inside the pipeline's transaction, sent once it has committed."""
@@ -50,6 +69,12 @@ class OrderDesk(Protocol):
     def store_order(self, ctx: WriteContext, intent: OrderIntent, decision_id: str | None) -> Any: ...
 
     def send_order(self, stored: Any) -> None: ...
+
+    def store_cancel(self, ctx: WriteContext, order_key: str, reason: str) -> Any: ...
+
+    def send_cancel(self, stored: Any) -> None: ...
+
+    def order_types(self, executor: str) -> frozenset[OrderType]: ...
 
 
 @dataclass(frozen=True)
@@ -98,7 +123,7 @@ class Outcome:
 
 @dataclass
 class _Plan:
-    """The pure part of one account's decision, computed before anything is written."""
+    """One account's decision, computed before anything is written."""
 
     action: Action
     contract: Contract
@@ -106,8 +131,13 @@ class _Plan:
     reason: str = ""
     verdicts: tuple[dict[str, Any], ...] = ()
     sizing: dict[str, Any] = field(default_factory=dict)
-    intents: tuple[OrderIntent, ...] = ()
-    reversal: bool = False  # these intents close an opposite position; the entry follows the close fill
+    intents: tuple[OrderIntent, ...] = ()  # closes first, then the entry
+    cancels: tuple[str, ...] = ()  # working orders to cancel
+    wait_for: tuple[str, ...] = ()  # orders that must be done before this account is planned again
+    waits: bool = False  # planned again once ``wait_for`` are done (the entry, or a second look, follows)
+    wants_entry: bool = False  # the plan opens (now or after the wait)
+    quiet: bool = False  # nothing to record (a second look that finds nothing to do, an entry held for a peer)
+    planned: planner.Plan | None = None  # the planner's plan (a second look goes on towards its target)
 
 
 @dataclass
@@ -117,18 +147,24 @@ class _Pending:
     expires_at: datetime
     analysis: Analysis
     analysis_id: str | None
+    planned: dict[str, planner.Plan] = field(default_factory=dict)  # per account: what the approval goes on with
 
 
 @dataclass
-class _Reversal:
-    """An entry waiting for the fill that closes the opposite position."""
+class _Wait:
+    """An account whose plan goes on once some orders are done (a reversal's close, an entry being cancelled)."""
 
     signal: Signal
     account: str
-    family: str
+    household: str
+    keys: tuple[str, ...]
     deadline: datetime
     analysis: Analysis
     analysis_id: str | None
+    phase: int
+    wants_entry: bool
+    planned: planner.Plan | None = None
+    settled: bool = False
 
 
 def order_key(signal_id: str, account: str) -> str:
@@ -157,10 +193,20 @@ class SignalPipeline:
         self.analyst = analyst
         self.quotes: dict[Contract, Decimal] = {}  # last traded price per contract, from executors' market data
         self.pending: dict[str, _Pending] = {}
-        self.reversals: dict[tuple[str, str], _Reversal] = {}  # (signal, account) → entry waiting for a close fill
+        self.waits: dict[tuple[str, str], _Wait] = {}  # (signal, account) → the rest of its plan
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._resting: dict[str, tuple[datetime, str]] | None = None  # resting entry → (expiry, account)
+        self._book_lock = threading.Lock()  # the guardian's book is refreshed from the database in worker threads
+        self._settling: dict[str, int] = {}  # fills being recorded, per account
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._behind: set[asyncio.Task[None]] = set()  # plans going on after their orders are done
+        self._working: dict[str, list[repository.WorkingOrder]] = {}  # per account, refreshed on every change
 
     async def close(self) -> None:
         """Release the analyst's HTTP connections (at shutdown)."""
+        for task in list(self._behind):
+            task.cancel()
         if self.analyst is not None:
             await self.analyst.close()
 
@@ -177,14 +223,29 @@ class SignalPipeline:
             return signals.default_mode, signals.confirm_timeout_s, True
         return cfg.mode or signals.default_mode, cfg.confirm_timeout_s or signals.confirm_timeout_s, cfg.analyse
 
+    def unsupported(self, signal: Signal) -> str | None:
+        """Why an account of the signal's group cannot take its entry order type (None when all can)."""
+        if signal.order_type is OrderType.MARKET or signal.closes_only:
+            return None
+        for account in self.accounts_for(signal):
+            types = self.desk.order_types(account.executor)
+            if signal.order_type not in types:
+                kinds = ", ".join(sorted(t.value for t in types))
+                return (
+                    f"account {account.name}'s executor {account.executor!r} cannot place a "
+                    f"{signal.order_type.value} order (it places: {kinds})"
+                )
+        return None
+
     async def preview(self, signal: Signal) -> list[dict[str, Any]]:
-        """What each account of the signal's group would do now (gate and size, no analyst, nothing stored)."""
+        """What each account of the signal's group would do now (the same planning and sizing as the decision,
+        no analyst, nothing stored)."""
         accounts = [a.name for a in self.accounts_for(signal)]
-        plans = await asyncio.to_thread(self._plan_all, signal, accounts, NOT_ANALYSED)
+        plans = await asyncio.to_thread(self._plan_all, signal, accounts, NOT_ANALYSED, 1)
         return [
             {
                 "account": account,
-                "action": "take" if plan.intents else plan.action,
+                "action": plan.action,
                 "symbol": str(plan.contract),
                 "quantity": plan.quantity,
                 "reason": plan.reason,
@@ -194,38 +255,71 @@ class SignalPipeline:
             for account, plan in plans
         ]
 
+    @contextlib.contextmanager
+    def settling(self, account: str) -> Iterator[None]:
+        """A fill of the account is being recorded (and the book refreshed from it): signals for the account are
+        planned once it is done, so a signal that follows a fill by a millisecond sees the position it made."""
+        self._settling[account] = self._settling.get(account, 0) + 1
+        self._settled.clear()
+        try:
+            yield
+        finally:
+            self._settling[account] -= 1
+            if not self._settling[account]:
+                del self._settling[account]
+            if not self._settling:
+                self._settled.set()
+
+    async def _after_fills(self, accounts: list[str]) -> None:
+        """Wait (at most about a second) until no fill of these accounts is half recorded."""
+        for _ in range(20):
+            if not any(a in self._settling for a in accounts):
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), 0.05)
+
+    def _lock(self, signal: Signal) -> asyncio.Lock:
+        key = (signal.group or "default", signal.contract.spec.family)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
     async def submit(self, signal: Signal, dedup_key: str | None = None, raw: Any = None) -> Outcome:
-        """Analyse, then decide for every account of the signal's group, then store the signal, the analysis,
-        the decisions and the orders in one transaction, and only then send the orders. A repeated
-        ``dedup_key`` stores and sends nothing."""
+        """Analyse, then plan every account of the signal's group, then store the signal, the analysis, the
+        decisions, the orders and the cancels in one transaction, and only then send them. A repeated
+        ``dedup_key`` stores and sends nothing. Signals of one group and family go through one at a time."""
         with self.guardian.telemetry.timed(self.guardian.telemetry.pipeline):
-            return await self._submit(signal, dedup_key, raw)
+            await self._after_fills([a.name for a in self.accounts_for(signal)])
+            async with self._lock(signal):
+                return await self._submit(signal, dedup_key, raw)
 
     async def _submit(self, signal: Signal, dedup_key: str | None, raw: Any) -> Outcome:
         accounts = [a.name for a in self.accounts_for(signal)]
         group = signal.group or "default"
         mode, window, analyse = self.group_mode(group)
-        exit_signal = signal.direction is Direction.EXIT
-        if exit_signal and mode == "confirm":
+        closing = signal.closes_only
+        if closing and mode == "confirm":
             mode = "auto"  # closing risk never waits for a person
         analysis = NOT_ANALYSED
-        if accounts and analyse and not exit_signal and self.analyst is not None:
+        if accounts and analyse and not closing and mode != "alert" and self.analyst is not None:
             analysis = await self.analyst.analyse(signal, accounts)
         analysis_id = repository.new_id() if analysis.source != "none" else None
         deadline = self.clock.now() + timedelta(seconds=float(window))
         plans: list[tuple[str | None, _Plan]]
         if not accounts:
-            reason = f"no account is in group {group!r}"
-            plans = [(None, _Plan("skip", signal.contract, reason=reason))]
-        elif mode == "auto":
-            plans = await asyncio.to_thread(self._plan_all, signal, accounts, analysis)
-        elif mode == "confirm":
-            reason = f"waiting for approval until {deadline.isoformat(timespec='seconds')}"
-            plans = [(a, _Plan("confirm", self.contract_for(signal, a), reason=reason)) for a in accounts]
-        else:
+            plans = [(None, _Plan("skip", signal.contract, reason=f"no account is in group {group!r}"))]
+        elif mode == "alert":
             plans = [
                 (a, _Plan("alert", self.contract_for(signal, a), reason="alert mode: not executed")) for a in accounts
             ]
+        else:
+            plans = await asyncio.to_thread(self._plan_all, signal, accounts, analysis, 1, mode == "confirm")
+            if mode == "confirm":
+                waiting = f"waiting for approval until {deadline.isoformat(timespec='seconds')}"
+                plans = [
+                    (a, replace(p, reason=f"{p.reason}; {waiting}") if p.action == "confirm" else p) for a, p in plans
+                ]
 
         def first_time(ctx: WriteContext) -> bool:
             if not repository.insert_signal(ctx, signal, dedup_key, raw):
@@ -234,22 +328,44 @@ class SignalPipeline:
                 repository.insert_analysis(ctx, signal.signal_id, analysis, analysis_id)
             return True
 
-        outcome = await self._commit(signal, plans, first_time, analysis, analysis_id)
+        superseded = self._superseded_by(signal) if closing else []
+        timeout = timedelta(seconds=float(self.settings.signals.reversal_timeout_s))
+        outcome = await self._commit(signal, plans, first_time, analysis, analysis_id, 1, self.clock.now() + timeout)
         if outcome.duplicate:
             log.info("signal.duplicate", signal=signal.signal_id, dedup_key=dedup_key)
-        elif mode == "confirm" and accounts:
-            self.pending[signal.signal_id] = _Pending(signal, accounts, deadline, analysis, analysis_id)
+            return outcome
+        for old in superseded:
+            await self._expire_pending(old, f"superseded by the later exit {signal.signal_id}")
+        held = {a: p.planned for a, p in plans if a is not None and p.action == "confirm"}
+        if mode == "confirm" and held:
+            planned = {a: p for a, p in held.items() if p is not None}
+            self.pending[signal.signal_id] = _Pending(signal, list(held), deadline, analysis, analysis_id, planned)
         return outcome
+
+    def _superseded_by(self, signal: Signal) -> list[str]:
+        """Signals of the same group and family waiting for approval: an exit that follows ends them."""
+        family = signal.contract.spec.family
+        return [
+            sid
+            for sid, p in self.pending.items()
+            if (p.signal.group or "default") == (signal.group or "default") and p.signal.contract.spec.family == family
+        ]
 
     async def approve(self, signal_id: str, actor: str) -> Outcome:
         """Execute a signal waiting in confirm mode (once: a second approval finds nothing pending)."""
         await self.expire_and_record()
-        pending = self.pending.pop(signal_id, None)
+        pending = self.pending.get(signal_id)
         if pending is None:
             return Outcome(signal_id, duplicate=True)
-        log.info("signal.approved", signal=signal_id, actor=actor)
-        plans = await asyncio.to_thread(self._plan_all, pending.signal, pending.accounts, pending.analysis)
-        return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id)
+        async with self._lock(pending.signal):
+            if self.pending.pop(signal_id, None) is None:
+                return Outcome(signal_id, duplicate=True)
+            log.info("signal.approved", signal=signal_id, actor=actor)
+            plans = await asyncio.to_thread(
+                self._plan_all, pending.signal, pending.accounts, pending.analysis, 2, False, None, pending.planned
+            )
+            deadline = self.clock.now() + timedelta(seconds=float(self.settings.signals.reversal_timeout_s))
+            return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id, 2, deadline)
 
     async def reject(self, signal_id: str, actor: str) -> Outcome:
         await self.expire_and_record()
@@ -258,79 +374,228 @@ class SignalPipeline:
             return Outcome(signal_id, duplicate=True)
         plan = _Plan("rejected", pending.signal.contract, reason=f"rejected by {actor}")
         plans: list[tuple[str | None, _Plan]] = [(a, plan) for a in pending.accounts]
-        return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id)
+        return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id, 2, None)
+
+    async def _expire_pending(self, signal_id: str, reason: str) -> None:
+        pending = self.pending.pop(signal_id, None)
+        if pending is None:
+            return
+        plan = _Plan("expired", pending.signal.contract, reason=reason)
+        plans: list[tuple[str | None, _Plan]] = [(a, plan) for a in pending.accounts]
+        await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id, 2, None)
 
     async def expire_and_record(self) -> None:
-        """Record an ``expired`` decision for every confirmation, and every reversal whose close has not filled,
-        past its deadline."""
+        """Past their deadline: confirmations expire; waiting plans go on with what they have (a close that did
+        not fill: no entry); resting entries older than ``signals.entry_order_ttl_s`` are cancelled."""
         now = self.clock.now()
-        for key in [k for k, r in self.reversals.items() if r.deadline <= now]:
-            rev = self.reversals.pop(key)
-            reason = "the close of the opposite position did not fill in time: no entry"
-            late: list[tuple[str | None, _Plan]] = [(rev.account, _Plan("expired", rev.signal.contract, reason=reason))]
-            await self._commit(rev.signal, late, None, rev.analysis, rev.analysis_id)
+        late = [w for w in self.waits.values() if w.deadline <= now]
+        for wait in late:
+            if self.waits.get((wait.signal.signal_id, wait.account)) is not wait:
+                continue
+            if wait.settled:
+                await self._continue([wait], deadline_passed=True)
+                continue
+            del self.waits[(wait.signal.signal_id, wait.account)]
+            reason = (
+                "the close of the opposite position did not fill in time: no entry"
+                if wait.wants_entry
+                else "the orders being closed or cancelled were not confirmed in time; check the account"
+            )
+            plan = _Plan("expired", wait.signal.contract, reason=reason)
+            await self._commit(
+                wait.signal, [(wait.account, plan)], None, wait.analysis, wait.analysis_id, wait.phase, None
+            )
         for signal_id in [sid for sid, p in self.pending.items() if p.expires_at <= now]:
-            pending = self.pending.pop(signal_id)
-            plan = _Plan("expired", pending.signal.contract, reason="not approved in time")
-            plans: list[tuple[str | None, _Plan]] = [(a, plan) for a in pending.accounts]
-            await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id)
+            await self._expire_pending(signal_id, "not approved in time")
+        await self._expire_resting(now)
 
+    # ------------------------------------------------------------------ waiting plans go on
     async def position_changed(self, account: str) -> None:
-        """After a fill: a reversal whose close has filled (the family is flat) places its entry now, sized on
-        the account as it is after the close."""
-        waiting = [k for k, r in self.reversals.items() if r.account == account]
-        if not waiting:
+        """After a fill: the account's book follows the recorded fills, then its waiting plans are looked at."""
+        await asyncio.to_thread(self._refresh_positions, account)
+        await self.orders_changed(account)
+
+    def _refresh_positions(self, account: str) -> None:
+        """The book's positions from the recorded fills (the truth until the executor reports). Read and set under
+        one lock: a refresh that reads later always sets later, so a stale read never overwrites a newer one."""
+        with self._book_lock:
+            held = self._stored_positions(account)
+            book = self.guardian.book.positions.setdefault(account, {})
+            for contract in [c for c in book if c not in held]:
+                del book[contract]
+            book.update(held)
+
+    async def orders_changed(self, account: str) -> None:
+        """An order of the account reached a final state (or filled): its waiting plans may go on."""
+        await asyncio.to_thread(self.refresh_working, account)
+        mine = [w for w in self.waits.values() if w.account == account and not w.settled]
+        if not mine:
             return
-        held = await asyncio.to_thread(self._stored_positions, account)
-        book = self.guardian.book.positions.setdefault(account, {})
-        for contract in [c for c in book if c not in held]:  # the fills are the truth until the executor reports
-            del book[contract]
-        book.update(held)
-        for key in waiting:
-            rev = self.reversals[key]
-            if any(c.spec.family == rev.family and q for c, q in held.items()):
-                continue  # not flat yet (a partial fill)
-            del self.reversals[key]
-            plan = await asyncio.to_thread(self.plan, rev.signal, account, rev.analysis, True)
-            await self._commit(rev.signal, [(account, plan)], None, rev.analysis, rev.analysis_id)
+        states = await asyncio.to_thread(self._states, [k for w in mine for k in w.keys])
+        for wait in mine:
+            if all(states.get(k, (OrderStatus.CANCELLED, ""))[0].is_terminal for k in wait.keys):
+                wait.settled = True
+        ready: list[_Wait] = []
+        for wait in mine:
+            if not wait.settled:
+                continue
+            peers = [
+                w
+                for w in self.waits.values()
+                if w.signal.signal_id == wait.signal.signal_id and w.household == wait.household
+            ]
+            if all(w.settled for w in peers):
+                ready.extend(w for w in peers if w not in ready)
+        if ready:  # behind the report being handled: the executor's next frames are not held up by the lock
+            task = asyncio.create_task(self._continue(ready))
+            self._behind.add(task)
+            task.add_done_callback(self._done_behind)
+
+    async def _continue(self, waits: list[_Wait], *, deadline_passed: bool = False) -> None:
+        """Plan settled accounts again (phase + 1): the entry of a reversal, a second look after cancels. Past the
+        deadline a plan that would wait again is not waited for (the next look records it as expired)."""
+        for wait in waits:
+            self.waits.pop((wait.signal.signal_id, wait.account), None)
+        by_signal: dict[str, list[_Wait]] = {}
+        for wait in waits:
+            by_signal.setdefault(wait.signal.signal_id, []).append(wait)
+        for group in by_signal.values():
+            first = group[0]
+            async with self._lock(first.signal):
+                phase = first.phase + 1
+                accounts = [w.account for w in group]
+                previous = {w.account: w for w in group}
+                planned = {w.account: w.planned for w in group if w.planned is not None}
+                plans = await asyncio.to_thread(
+                    self._plan_all, first.signal, accounts, first.analysis, phase, False, previous, planned
+                )
+                deadline = None if deadline_passed else first.deadline
+                await self._commit(first.signal, plans, None, first.analysis, first.analysis_id, phase, deadline)
+
+    def _done_behind(self, task: asyncio.Task[None]) -> None:
+        self._behind.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("pipeline.continue_failed", error=str(task.exception()), exc_info=task.exception())
+
+    def _states(self, keys: list[str]) -> dict[str, tuple[OrderStatus, str]]:
+        with self.store.engine.connect() as conn:
+            return repository.order_states(conn, keys)
 
     def _stored_positions(self, account: str) -> dict[Contract, int]:
         with self.store.engine.connect() as conn:
             return {p.contract: p.quantity for p in repository.list_positions(conn, account)}
+
+    def refresh_working(self, account: str) -> list[repository.WorkingOrder]:
+        """The account's working orders, read from the database after every change that can alter them (an order
+        stored, cancelled, filled, rejected, finished): kept for the planner, and the guardian's book of working
+        entries derived from them (the gate reads it for hedging and caps). Read and set under one lock (see
+        ``_refresh_positions``)."""
+        with self._book_lock:
+            with self.store.engine.connect() as conn:
+                working = repository.working_orders(conn, account)
+            self._working[account] = working
+            book: dict[Contract, int] = {}
+            for order in working:
+                if order.purpose is OrderPurpose.ENTRY and order.remaining:
+                    book[order.contract] = book.get(order.contract, 0) + order.remaining * order.side.sign
+            self.guardian.book.working[account] = {c: q for c, q in book.items() if q}
+            return working
+
+    def forget_working(self, account: str) -> None:
+        """An order was stored outside the pipeline (``GatewayService.place_order``): read the account's working
+        orders from the database next time."""
+        with self._book_lock:
+            self._working.pop(account, None)
+
+    # ------------------------------------------------------------------ resting entries expire
+    async def _expire_resting(self, now: datetime) -> None:
+        ttl = self.settings.signals.entry_order_ttl_s
+        if not ttl:
+            return
+        if self._resting is None:
+            self._resting = await asyncio.to_thread(self._load_resting)
+        due = [key for key, (at, _a) in self._resting.items() if at <= now]
+        if not due:
+            return
+        states = await asyncio.to_thread(self._states, due)
+        for key in due:
+            _at, account = self._resting.pop(key)
+            status = states.get(key, (OrderStatus.CANCELLED, ""))[0]
+            if status.is_terminal:
+                continue
+            why = f"resting entry not filled within signals.entry_order_ttl_s ({ttl} s)"
+
+            def cancel(ctx: WriteContext, k: str = key, r: str = why) -> Any:
+                return self.desk.store_cancel(ctx, k, r)
+
+            stored = await self.store.writer.write_async(cancel)
+            self.desk.send_cancel(stored)
+            await asyncio.to_thread(self.refresh_working, account)
+            log.info("order.expired", key=key, account=account)
+
+    def _load_resting(self) -> dict[str, tuple[datetime, str]]:
+        ttl = timedelta(seconds=float(self.settings.signals.entry_order_ttl_s or 0))
+        with self.store.engine.connect() as conn:
+            return {
+                o.key: (o.created_at + ttl, o.account)
+                for o in repository.working_orders(conn)
+                if o.purpose is OrderPurpose.ENTRY and o.order_type is not OrderType.MARKET
+            }
 
     # ------------------------------------------------------------------ one transaction, then the orders leave
     async def _commit(
         self,
         signal: Signal,
         plans: list[tuple[str | None, _Plan]],
-        before: Callable[[WriteContext], bool] | None = None,
-        analysis: Analysis = NOT_ANALYSED,
-        analysis_id: str | None = None,
+        before: Callable[[WriteContext], bool] | None,
+        analysis: Analysis,
+        analysis_id: str | None,
+        phase: int,
+        deadline: datetime | None,
     ) -> Outcome:
+        """Store the decisions, cancels and orders in one transaction, then send them and remember what waits
+        (``deadline``: when a waiting plan gives up; None: nothing may wait any more)."""
+        plans = self._household_order(signal, plans)
         decided = [(repository.new_id(), account, plan) for account, plan in plans]
         ai = {"analysis_id": analysis_id, **analysis.as_dict()}
 
-        def op(ctx: WriteContext) -> list[Any] | None:
+        def op(ctx: WriteContext) -> tuple[list[Any], list[Any]] | None:
             if before is not None and not before(ctx):
                 return None
             stored: list[Any] = []
+            cancels: list[Any] = []
             for decision_id, account, plan in decided:
+                if plan.quiet:
+                    continue
                 self._record_op(decision_id, signal, account, plan, ai)(ctx)
+                cancels.extend(self.desk.store_cancel(ctx, key, plan.reason) for key in plan.cancels)
                 stored.extend(self.desk.store_order(ctx, intent, decision_id) for intent in plan.intents)
-            return stored
+            return stored, cancels
 
-        stored = await self.store.writer.write_async(op)
-        if stored is None:
+        if before is None and all(plan.quiet for _d, _a, plan in decided):
+            result: tuple[list[Any], list[Any]] | None = ([], [])
+        else:
+            result = await self.store.writer.write_async(op)
+        if result is None:
             return Outcome(signal.signal_id, duplicate=True)
-        for _decision_id, account, plan in decided:
-            if plan.reversal and account is not None:
-                deadline = self.clock.now() + timedelta(seconds=float(self.settings.signals.reversal_timeout_s))
-                family = signal.contract.spec.family
-                self.reversals[(signal.signal_id, account)] = _Reversal(
-                    signal, account, family, deadline, analysis, analysis_id
-                )
+        stored, cancels = result
+        for cancel in cancels:
+            self.desk.send_cancel(cancel)
         for order in stored:
             self.desk.send_order(order)
+        ttl = self.settings.signals.entry_order_ttl_s
+        for _decision_id, account, plan in decided:
+            if account is None:
+                continue
+            for intent in plan.intents:
+                resting = intent.purpose is OrderPurpose.ENTRY and intent.order_type is not OrderType.MARKET
+                if ttl and resting and self._resting is not None:
+                    self._resting[intent.idempotency_key] = (self.clock.now() + timedelta(seconds=float(ttl)), account)
+        if deadline is not None:
+            self._register_waits(signal, [(a, p) for _d, a, p in decided], analysis, analysis_id, phase, deadline)
+        touched = {a for _d, a, p in decided if a is not None and (p.intents or p.cancels)}
+        for account in touched:
+            await asyncio.to_thread(self.refresh_working, account)
         decisions = tuple(
             AccountDecision(
                 decision_id,
@@ -345,17 +610,83 @@ class SignalPipeline:
                 analysis.score if analysis.source != "none" else None,
             )
             for decision_id, account, plan in decided
+            if not plan.quiet
         )
         if self.publish is not None:
             for decision in decisions:
                 self.publish(decision)
         return Outcome(signal.signal_id, False, decisions)
 
+    def _household_order(self, signal: Signal, plans: list[tuple[str | None, _Plan]]) -> list[tuple[str | None, _Plan]]:
+        """A household waits for all its closes: where one account of a household must wait before it opens, the
+        entries of its other accounts on this signal wait too (no account opens against a peer still closing)."""
+        waiting = {self._household(a) for a, p in plans if a is not None and p.waits and p.wants_entry} | {
+            self._household(a) for a, p in plans if a is not None and p.waits and p.intents
+        }
+        out: list[tuple[str | None, _Plan]] = []
+        for account, plan in plans:
+            entries = [i for i in plan.intents if i.purpose is OrderPurpose.ENTRY]
+            if account is None or not entries or plan.waits or self._household(account) not in waiting:
+                out.append((account, plan))
+                continue
+            rest = tuple(i for i in plan.intents if i.purpose is not OrderPurpose.ENTRY)
+            reason = f"{plan.reason}; the entry waits for the household's closes"
+            deferred = replace(
+                plan,
+                action="take" if rest or plan.cancels else "skip",
+                intents=rest,
+                quantity=sum(i.quantity for i in rest),
+                reason=reason,
+                waits=True,
+                quiet=not (rest or plan.cancels),
+            )
+            out.append((account, deferred))
+        return out
+
+    def _household(self, account: str) -> str:
+        entry = self.guardian.accounts.get(account)
+        return entry.household if entry is not None else account
+
+    def _register_waits(
+        self,
+        signal: Signal,
+        plans: Iterable[tuple[str | None, _Plan]],
+        analysis: Analysis,
+        analysis_id: str | None,
+        phase: int,
+        deadline: datetime,
+    ) -> None:
+        for account, plan in plans:
+            if account is None or not plan.waits or phase >= MAX_PHASES:
+                continue
+            keys = tuple(dict.fromkeys([*plan.wait_for, *(i.idempotency_key for i in plan.intents)]))
+            self.waits[(signal.signal_id, account)] = _Wait(
+                signal,
+                account,
+                self._household(account),
+                keys,
+                deadline,
+                analysis,
+                analysis_id,
+                phase,
+                plan.wants_entry,
+                plan.planned,
+                settled=not keys,
+            )
+
     # ------------------------------------------------------------------ per account
     def _plan_all(
-        self, signal: Signal, accounts: list[str], analysis: Analysis = NOT_ANALYSED
+        self,
+        signal: Signal,
+        accounts: list[str],
+        analysis: Analysis = NOT_ANALYSED,
+        phase: int = 1,
+        hold_entries: bool = False,
+        previous: dict[str, _Wait] | None = None,
+        planned: dict[str, planner.Plan] | None = None,
     ) -> list[tuple[str | None, _Plan]]:
-        return [(account, self.plan(signal, account, analysis)) for account in accounts]
+        waits, plans = previous or {}, planned or {}
+        return [(a, self.plan(signal, a, analysis, phase, hold_entries, waits.get(a), plans.get(a))) for a in accounts]
 
     def contract_for(self, signal: Signal, account: str) -> Contract:
         """The contract this account trades for the signal: its symbol map may swap mini and micro."""
@@ -365,31 +696,130 @@ class SignalPipeline:
             return signal.contract
         return Contract(root, signal.contract.year, signal.contract.month)
 
-    def plan(self, signal: Signal, account: str, analysis: Analysis = NOT_ANALYSED, after_close: bool = False) -> _Plan:
-        """Gate and size one account's order for a signal (no writes). An entry against an open position
-        becomes a reversal: close first (never refused), enter after the close fill (``after_close``)."""
-        if signal.direction is Direction.EXIT:
-            return self._plan_exit(signal, account)
+    def holding(self, account: str, contract: Contract) -> planner.Holding:
+        """What the account holds now: the guardian's book of positions and its working orders."""
+        with self._book_lock:
+            working = self._working.get(account)
+        if working is None:
+            working = self.refresh_working(account)
+        return planner.Holding(
+            contract,
+            dict(self.guardian.book.positions.get(account, {})),
+            tuple(planner.Working(o.key, o.contract, o.side, o.remaining, o.purpose) for o in working),
+        )
+
+    def plan(
+        self,
+        signal: Signal,
+        account: str,
+        analysis: Analysis = NOT_ANALYSED,
+        phase: int = 1,
+        hold_entries: bool = False,
+        previous: _Wait | None = None,
+        after: planner.Plan | None = None,
+    ) -> _Plan:
+        """Plan one account (no writes): the planner's closes and cancels, then the entry gated and sized.
+        ``hold_entries``: size the entry for the record but do not place it (confirm mode)."""
         contract = self.contract_for(signal, account)
-        side = Side.BUY if signal.direction is Direction.LONG else Side.SELL
-        if not after_close:
-            closing = self._plan_exit(signal, account, against=side, suffix=":close")
-            if closing.intents:
-                what = closing.reason.removeprefix("exit ")
-                reason = f"reversal: closing {what} first; the {signal.direction.value} entry follows its fill"
-                return replace(closing, reason=reason, reversal=True)
+        holding = self.holding(account, contract)
+        planned = planner.plan(signal, holding, self.guardian.accounts[account].multiplier, after=after)
+        decided = self._decide(signal, account, analysis, phase, hold_entries, previous, contract, holding, planned)
+        decided.planned = planned
+        return decided
+
+    def _decide(
+        self,
+        signal: Signal,
+        account: str,
+        analysis: Analysis,
+        phase: int,
+        hold_entries: bool,
+        previous: _Wait | None,
+        contract: Contract,
+        holding: planner.Holding,
+        plan: planner.Plan,
+    ) -> _Plan:
+        if previous is not None and plan.closes:
+            refused = self._failed_closes(previous)
+            if refused:
+                return _Plan("refused", contract, reason=f"the close was not done ({refused}): nothing more is sent")
+        base = order_key(signal.signal_id, account)
+        closes = tuple(
+            OrderIntent(
+                idempotency_key=f"{base}:c{phase}:{_code(c.contract)}",
+                account=account,
+                contract=c.contract,
+                side=c.side,
+                quantity=c.quantity,
+                purpose=OrderPurpose.EXIT,
+            )
+            for c in plan.closes
+        )
+        in_flight = tuple(
+            w.key
+            for w in holding.working
+            if w.purpose is not OrderPurpose.ENTRY and w.contract.spec.family == contract.spec.family
+        )
+        wait_for = tuple(dict.fromkeys([*plan.cancels, *in_flight])) if plan.wait or (plan.entry and in_flight) else ()
+        waits = plan.wait or bool(plan.entry and in_flight)
+        if plan.intent is planner.Intent.NONE:
+            return _Plan("skip", contract, reason=plan.reason, quiet=phase > 1)
+        quantity = sum(c.quantity for c in closes)
+        if hold_entries and plan.entry is not None:  # confirm mode: closes now, the entry after approval
+            sized = self._entry(signal, account, contract, plan.entry, analysis)
+            action: Action = "confirm" if sized.intents else sized.action
+            reason = sized.reason if not (closes or plan.cancels) else f"{plan.reason}; the entry: {sized.reason}"
+            return replace(
+                sized, action=action if action == "confirm" or not (closes or plan.cancels) else "take",
+                quantity=quantity + (sized.quantity if action == "confirm" else 0), reason=reason, intents=closes,
+                cancels=plan.cancels, wants_entry=action == "confirm",
+            )  # fmt: skip
+        if plan.entry is None or waits:
+            action = "take" if closes or plan.cancels else "skip"
+            return _Plan(
+                action, contract, quantity, plan.reason, intents=closes, cancels=plan.cancels, wait_for=wait_for,
+                waits=waits, wants_entry=plan.entry is not None,
+            )  # fmt: skip
+        sized = self._entry(signal, account, contract, plan.entry, analysis)
+        if not sized.intents:
+            if closes or plan.cancels:
+                reason = f"{plan.reason}; the entry: {sized.reason}"
+                return replace(sized, action="take", quantity=quantity, reason=reason, intents=closes,
+                               cancels=plan.cancels)  # fmt: skip
+            return sized
+        intents = (*closes, *sized.intents)
+        reason = f"{plan.reason}: {sized.reason}" if closes or plan.cancels else sized.reason
+        return replace(
+            sized, quantity=quantity + sized.quantity, reason=reason, intents=intents, cancels=plan.cancels,
+            wants_entry=True,
+        )  # fmt: skip
+
+    def _failed_closes(self, previous: _Wait) -> str:
+        """Closes of the previous phase the executor rejected (a close is not sent again after a rejection)."""
+        base = order_key(previous.signal.signal_id, previous.account) + ":c"
+        states = self._states([k for k in previous.keys if k.startswith(base)])
+        return "; ".join(f"{k} {r}".strip() for k, (s, r) in states.items() if s is OrderStatus.REJECTED)
+
+    def _entry(
+        self, signal: Signal, account: str, contract: Contract, wanted: planner.Entry, analysis: Analysis
+    ) -> _Plan:
+        """Gate and size the entry the planner asks for (at most its cap)."""
         if analysis.action == "skip":
             why = analysis.fallback_reason and f"; scorer used: {analysis.fallback_reason}"
             return _Plan(
                 "skip", contract, reason=f"analyst ({analysis.source}) says skip, score {analysis.score}{why or ''}"
             )
-        side = Side.BUY if signal.direction is Direction.LONG else Side.SELL
-        price = (
-            signal.entry if signal.entry is not None else self.quotes.get(contract, self.quotes.get(signal.contract))
-        )
+        side = wanted.side
+        price = signal.entry_price
+        if price is None:
+            price = self.quotes.get(contract, self.quotes.get(signal.contract))
         if price is None:
             return _Plan("refused", contract, reason=f"no entry price in the signal and no market data for {contract}")
         stop = signal.stop
+        if stop is not None and (stop >= price if side is Side.BUY else stop <= price):
+            return _Plan(
+                "refused", contract, reason=f"the stop {stop} is on the wrong side of the {side.value} at {price}"
+            )
         if stop is None:
             ticks = self.guardian.accounts[account].default_stop_ticks
             if ticks is None:
@@ -403,7 +833,7 @@ class SignalPipeline:
         confidence = analysis.confidence if analysis.source != "none" else None
         result, _stats = self.risk.size(account, contract, side, price, stop, signal.target, confidence)
         entry = self.guardian.accounts[account]
-        result = _scaled(result, contract, signal, entry.multiplier, analysis, self.settings.ai.reduce_factor)
+        result = _scaled(result, contract, wanted.cap, entry.multiplier, analysis, self.settings.ai.reduce_factor)
         check = self.guardian.check(
             Intent(account, result.contract, side, max(result.quantity, 1), price, stop, signal.target)
         )
@@ -424,36 +854,16 @@ class SignalPipeline:
             contract=result.contract,
             side=side,
             quantity=result.quantity,
-            order_type=OrderType.MARKET,
+            order_type=signal.order_type,
             purpose=OrderPurpose.ENTRY,
+            limit_price=signal.limit_price,
+            stop_price=signal.stop_price,
             bracket=Bracket(stop=stop, target=signal.target),
+            tif=signal.tif,
         )
-        reason = f"{result.mode} size {result.quantity} {result.contract} ({result.code})"
+        kind = "" if signal.order_type is OrderType.MARKET else f" {signal.order_type.value} at {price}"
+        reason = f"{result.mode} size {result.quantity} {result.contract}{kind} ({result.code})"
         return _Plan("take", result.contract, result.quantity, reason, verdicts, sizing, (intent,))
-
-    def _plan_exit(self, signal: Signal, account: str, against: Side | None = None, suffix: str = "") -> _Plan:
-        """Close the signal's instrument family on the account (``against``: only a position opposite to an
-        entry on that side, for a reversal)."""
-        book = self.guardian.book.positions.get(account, {})
-        family = signal.contract.spec.family  # an exit on NQ also closes MNQ: one instrument family
-        held = [(c, q) for c, q in sorted(book.items(), key=lambda kv: str(kv[0])) if q and c.spec.family == family]
-        if against is not None:
-            held = [(c, q) for c, q in held if (q > 0) != (against is Side.BUY)]
-        if not held:
-            return _Plan("skip", signal.contract, reason=f"no open position in {signal.contract}")
-        intents = tuple(
-            OrderIntent(
-                idempotency_key=f"{order_key(signal.signal_id, account)}{suffix}:{_code(contract)}",
-                account=account,
-                contract=contract,
-                side=Side.SELL if quantity > 0 else Side.BUY,
-                quantity=abs(quantity),
-                purpose=OrderPurpose.EXIT,
-            )
-            for contract, quantity in held
-        )
-        what = ", ".join(f"{q:+d} {c}" for c, q in held)
-        return _Plan("take", held[0][0], sum(abs(q) for _, q in held), f"exit {what}", intents=intents)
 
     # ------------------------------------------------------------------ records
     def _record_op(
@@ -468,7 +878,11 @@ class SignalPipeline:
                 quantity=plan.quantity,
                 ai=ai,
                 verdicts=list(plan.verdicts),
-                sizing={**plan.sizing, "reason": plan.reason},
+                sizing={
+                    **plan.sizing,
+                    "reason": plan.reason,
+                    **({"cancels": list(plan.cancels)} if plan.cancels else {}),
+                },
                 decision_id=decision_id,
             )
 
@@ -478,23 +892,24 @@ class SignalPipeline:
 def _scaled(
     result: SizeResult,
     traded: Contract,
-    signal: Signal,
+    cap: int | None,
     multiplier: Decimal,
     analysis: Analysis,
     reduce_factor: Decimal,
 ) -> SizeResult:
-    """The sizer's result after the source's own size (times the account's multiplier), a multiplier below 1 and
-    the analyst's ``reduce``: each can only lower it. Every step is kept in the breakdown."""
+    """The sizer's result after the planner's cap (the source's size times the account's multiplier), a multiplier
+    below 1 when the source sent no size, and the analyst's ``reduce``: each can only lower it. Every step is kept
+    in the breakdown."""
     quantity, code, steps = result.quantity, result.code, []
     if quantity <= 0:
         return result
     units = traded.spec.micro_ratio if result.contract != traded else 1  # the sizer may have moved to micros
-    if signal.max_quantity is not None:  # the source's size caps ours (copy-trading: times the multiplier)
-        cap = int((Decimal(signal.max_quantity) * multiplier * units).to_integral_value(rounding=ROUND_FLOOR))
-        if quantity > cap:
-            quantity = cap
-            steps.append({"step": "source quantity x multiplier", "cap": cap})
-            code = "MULTIPLIER" if cap == 0 else code
+    if cap is not None:  # the source's size caps ours (copy-trading: times the multiplier)
+        limit = cap * units
+        if quantity > limit:
+            quantity = limit
+            steps.append({"step": "source quantity x multiplier", "cap": limit})
+            code = "MULTIPLIER" if limit == 0 else code
     elif multiplier < 1:
         quantity = int((quantity * multiplier).to_integral_value(rounding=ROUND_FLOOR))
         steps.append({"step": f"multiplier {multiplier}", "after": quantity})
@@ -521,3 +936,6 @@ def _code(contract: Contract) -> str:
 
 def _s(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+__all__ = ["AccountDecision", "Direction", "OrderDesk", "Outcome", "SignalPipeline", "order_key"]

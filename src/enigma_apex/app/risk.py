@@ -42,8 +42,15 @@ class RiskService:
         self._stats: dict[str | None, dict[str, TradeStats]] = {}  # cleared by every fill (see invalidate)
 
     def invalidate(self) -> None:
-        """Forget cached statistics: called when a fill arrives, so the next size sees it."""
+        """Forget every cached statistic (the sizing settings changed)."""
         self._stats = {}
+
+    def refresh(self, account: str) -> None:
+        """A fill of ``account`` arrived: its statistics (and the all-accounts ones) are computed again now, off the
+        signal path, so the next signal's analysis and size find them ready."""
+        self._stats.pop(None, None)
+        self._stats.pop(account, None)
+        self.stats(account)
 
     @property
     def prior(self) -> Prior:

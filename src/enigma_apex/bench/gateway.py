@@ -235,17 +235,18 @@ async def _orders(url: str, gateway: GatewayService, secrets_: dict[str, str], o
 
 
 async def _signals(url: str, secrets_: dict[str, str], signals: int) -> dict[str, Any]:
-    """A signal client sends; the executor owning the one account of group `solo` receives the order."""
+    """A signal client sends; the executor owning the one account of group `solo` receives the order and fills it.
+    Entries and exits alternate, so every signal acts on the position the last one left."""
     executor = await connect(url, compression=None)
     await _hello(executor, secrets_["exec0"])
     source = await connect(url, compression=None)
     await _hello(source, secrets_["tv"])
     latencies = []
     for i in range(signals):
-        side = "long" if i % 2 else "short"
-        entry, stop = Decimal("21000.00"), Decimal("20980.00") if i % 2 else Decimal("21020.00")
+        side = "long" if i % 2 == 0 else "exit"
+        stop = Decimal("20980.00") if side == "long" else None
         message = m.SignalMsg(
-            id=new_id(), ts=now(), symbol="MNQ 12-26", side=side, entry=entry, stop=stop, group="solo"
+            id=new_id(), ts=now(), symbol="MNQ 12-26", side=side, entry=Decimal("21000.00"), stop=stop, group="solo"
         )
         frame = encode(message)
         start = time.perf_counter()
@@ -257,6 +258,8 @@ async def _signals(url: str, secrets_: dict[str, str], signals: int) -> dict[str
                 if placed.key.startswith("sig:"):
                     break
         latencies.append((time.perf_counter() - start) * 1000)
+        for report in filled(placed):  # the venue fills it: the next signal sees the position
+            await executor.send(encode(report))
         decision = decode(await source.recv())
         if not isinstance(decision, m.DecisionMsg) or decision.action != "take":
             raise RuntimeError(f"the bench signal was not taken: {decision}")
@@ -265,8 +268,22 @@ async def _signals(url: str, secrets_: dict[str, str], signals: int) -> dict[str
     return {
         "signals": signals,
         **summary_ms(latencies, 3),
-        "path": "signal frame sent -> stored, gated, sized, decision + order committed -> order.place received",
+        "path": "signal frame sent -> stored, planned, gated, sized, decision + order committed -> order.place",
     }
+
+
+def filled(order: m.OrderPlace, price: Decimal = Decimal("21000.00")) -> list[m.Message]:
+    """What an executor reports when the venue fills an order at once: the fill, the order state, the position."""
+    return [
+        m.FillMsg(
+            id=new_id(), ts=now(), fill_id=new_id(), key=order.key, account=order.account, symbol=order.symbol,
+            side=order.side, quantity=order.quantity, price=price, executed_at=now(),
+        ),
+        m.OrderUpdate(
+            id=new_id(), ts=now(), key=order.key, account=order.account, status="filled",
+            filled_quantity=order.quantity, average_price=price,
+        ),
+    ]  # fmt: skip
 
 
 async def _stops(

@@ -465,7 +465,35 @@ class SignalsSection(Section):
         Decimal(30),
         gt=0,
         le=3600,
-        description="Equal alerts without a time of their own within this window are one alert.",
+        description="An alert equal to one received less than this many seconds before (without a time of its own) "
+        "is a repeat: nothing is done. The window rolls: each repeat extends it.",
+        json_schema_extra=LIVE,
+    )
+    webhook_max_future_s: Decimal = Field(
+        Decimal(5),
+        ge=0,
+        le=3600,
+        description="An alert whose own time is further ahead than this is refused (the sender's clock is wrong).",
+        json_schema_extra=LIVE,
+    )
+    webhook_max_body_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest webhook body accepted; a larger one is answered 413 with its size.",
+        json_schema_extra=LIVE,
+    )
+    secret_fields: list[str] = Field(
+        default_factory=list,
+        description="More field names whose values are masked wherever a payload is stored, at any depth "
+        "(always masked: token, password, secret, api_key, apikey, key, passphrase, access_token).",
+        json_schema_extra=LIVE,
+    )
+    entry_order_ttl_s: Decimal = Field(
+        Decimal(300),
+        ge=0,
+        le=86400,
+        description="A limit or stop entry still working after this many seconds is cancelled (0: never).",
         json_schema_extra=LIVE,
     )
     webhook_group: str = Field(

@@ -34,6 +34,9 @@ class RollRule:
     n: int = 2  # NTH_WEEKDAY: which occurrence
     weekday: int = 3  # NTH_WEEKDAY: Monday=0 .. Sunday=6 (3 = Thursday)
     day: int = 15  # DAY_OF_PRIOR_MONTH: day of the month before the contract month
+    # last trading day: this many days after the roll date; None: the last day of the contract month (contracts
+    # with physical delivery trade into it). An estimate on the late side: it decides when a symbol is "expired".
+    last_trade_after_roll_days: int | None = None
 
     def describe(self) -> str:
         if self.kind is RollKind.NTH_WEEKDAY:
@@ -89,9 +92,9 @@ def _ordinal(n: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
 
 
-_INDEX_ROLL = RollRule(RollKind.NTH_WEEKDAY, n=2, weekday=3)  # 8 days before the 3rd-Friday expiry
+_INDEX_ROLL = RollRule(RollKind.NTH_WEEKDAY, n=2, weekday=3, last_trade_after_roll_days=8)  # 3rd-Friday expiry
 _NOTICE_ROLL = RollRule(RollKind.DAY_OF_PRIOR_MONTH, day=25)  # before first notice day (end of prior month)
-_ENERGY_ROLL = RollRule(RollKind.DAY_OF_PRIOR_MONTH, day=12)  # a week before last trade (~20th prior month)
+_ENERGY_ROLL = RollRule(RollKind.DAY_OF_PRIOR_MONTH, day=12, last_trade_after_roll_days=8)  # last trade ~20th
 _GOLD_MONTHS = (2, 4, 6, 8, 10, 12)  # G J M Q V Z
 _SILVER_MONTHS = (3, 5, 7, 9, 12)  # H K N U Z
 

@@ -169,6 +169,20 @@ def roll_date(spec: InstrumentSpec, year: int, month: int) -> date:
     return date(prior_year, prior_month, min(rule.day, last))
 
 
+def last_trade_date(contract: Contract) -> date:
+    """The contract's last trading day (from its roll rule; see ``RollRule.last_trade_after_roll_days``)."""
+    spec = contract.spec
+    days = spec.roll.last_trade_after_roll_days
+    if days is None:
+        return date(contract.year, contract.month, calendar.monthrange(contract.year, contract.month)[1])
+    return roll_date(spec, contract.year, contract.month) + timedelta(days=days)
+
+
+def is_expired(contract: Contract, on: date) -> bool:
+    """True once the contract's last trading day is past."""
+    return last_trade_date(contract) < on
+
+
 def front_contract(spec: InstrumentSpec, on: date, offset: int = 0) -> Contract:
     """The contract that is ``offset`` listings after the front contract on day ``on``."""
     if offset < 0:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from enigma_apex.domain.orders import Bracket, OrderStatus, OrderType, Side, TimeInForce
+from enigma_apex.domain.orders import Bracket, OrderPurpose, OrderStatus, OrderType, Side, TimeInForce
 from enigma_apex.domain.symbols import Contract
 from enigma_apex.domain.values import ZERO
 
@@ -28,6 +28,7 @@ class OrderRequest:
     stop_price: Decimal | None = None
     bracket: Bracket | None = None
     tif: TimeInForce = TimeInForce.DAY
+    purpose: OrderPurpose = OrderPurpose.ENTRY  # exits and flattens only reduce (the runner caps them)
 
 
 @dataclass(frozen=True, slots=True)

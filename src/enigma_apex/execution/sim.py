@@ -172,6 +172,30 @@ class SimBroker:
         order.status = OrderStatus.CANCELLED
         return [order.event("cancelled")]
 
+    def resize(self, key: str, remaining: int, at: datetime) -> list[BrokerEvent]:
+        """Change a working order's unfilled quantity (0 cancels it); a broker's order modification."""
+        order = self.orders.get(key)
+        if order is None:
+            return [OrderEvent(key, "", OrderStatus.REJECTED, reason=f"no order {key}")]
+        if order.status.is_terminal:
+            return [order.event(f"already {order.status.value}")]
+        if remaining <= 0:
+            order.status = OrderStatus.CANCELLED
+            return [order.event("cancelled: nothing left to protect")]
+        order.request = replace(order.request, quantity=order.filled + remaining)
+        return [order.event()]
+
+    def protective_legs(self, account: str, contract: Contract) -> list[SimOrder]:
+        """Working bracket legs of the account in the contract, oldest first."""
+        return [
+            o
+            for o in self.orders.values()
+            if o.oco is not None
+            and not o.status.is_terminal
+            and o.request.account == account
+            and o.request.contract == contract
+        ]
+
     def flatten(self, account: str, at: datetime, *, cancel_working: bool = True) -> list[BrokerEvent]:
         """Cancel the account's working orders, then close every position at the market."""
         events: list[BrokerEvent] = []

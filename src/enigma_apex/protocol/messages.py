@@ -44,6 +44,8 @@ class Hello(Message):
     client: Annotated[str, Field(min_length=1, max_length=64)]
     client_version: Annotated[str, Field(max_length=32)] = ""
     resume_seq: Annotated[int, Field(ge=0)] | None = None  # executors: the last order-flow seq processed
+    # executors: the entry order types they place (the hub refuses a signal whose type an account's executor lacks)
+    order_types: Annotated[list[Literal["market", "limit", "stop", "stop_limit"]], Field(max_length=4)] | None = None
 
 
 class Welcome(Message):

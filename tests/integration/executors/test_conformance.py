@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.bench.venues.harness import HARNESSES
-from enigma_apex.domain.orders import Bracket, OrderIntent, OrderStatus, OrderType, Side
+from enigma_apex.domain.orders import Bracket, OrderIntent, OrderPurpose, OrderStatus, OrderType, Side
 from enigma_apex.domain.symbols import parse_symbol
 from tests.integration.executors.csharp import mono_or_skip
 from tests.integration.gatewaykit import eventually, running_hub
@@ -208,5 +208,34 @@ def test_positions_are_reconciled_when_the_executor_reconnects(tmp_path, kind):
             await eventually(lambda: alerts(store, "reconcile.mismatch"), what="the mismatch alert")
             state, reason = guardian.tracker("A1").trading_state()
             assert state.value == "reducing" and "reconcile" in reason
+
+    asyncio.run(scenario())
+
+
+def test_exits_shrink_the_brackets_legs_and_never_open_the_other_side(tmp_path, kind):
+    """A partial exit leaves legs for what is left; the last exit takes the legs with it; an exit with nothing left
+    to close is refused (reduce-only), so a stop that filled first never turns the exit into a new position."""
+    if kind == "csharp":
+        pytest.skip("the NinjaScript client's protective legs follow its own OCO handling (docs/ninjatrader.md)")
+
+    async def scenario():
+        async with session(tmp_path, kind) as (venue, gateway, store, _guardian):
+            bracket = Bracket(stop=D("20990.00"), target=D("21020.00"))
+            await gateway.place_order(intent("k-entry", qty=3, bracket=bracket))
+            await eventually(lambda: position(store, "A1") == 3, what="long 3")
+
+            def legs():
+                return sorted(o.remaining for o in venue.venue.working("A1"))
+
+            await eventually(lambda: legs() == [3, 3], what="legs for 3")
+            await gateway.place_order(intent("k-exit-1", side=Side.SELL, qty=2, purpose=OrderPurpose.EXIT))
+            await eventually(lambda: position(store, "A1") == 1, what="long 1")
+            await eventually(lambda: legs() == [1, 1], what="legs shrunk to 1")
+            await gateway.place_order(intent("k-exit-2", side=Side.SELL, qty=5, purpose=OrderPurpose.EXIT))
+            await eventually(lambda: position(store, "A1") == 0, what="flat (the exit capped at 1)")
+            await eventually(lambda: legs() == [], what="legs gone")
+            await gateway.place_order(intent("k-exit-3", side=Side.SELL, qty=1, purpose=OrderPurpose.EXIT))
+            await eventually(lambda: order(store, "k-exit-3").status is OrderStatus.REJECTED, what="nothing to close")
+            assert position(store, "A1") == 0 and venue.venue.positions("A1") == []
 
     asyncio.run(scenario())

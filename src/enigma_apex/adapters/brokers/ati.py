@@ -49,6 +49,7 @@ from enigma_apex.execution.events import (
     PositionEvent,
     bracket_leg,
 )
+from enigma_apex.execution.protection import Leg, leg_kind
 from enigma_apex.execution.sim import commission_per_side
 
 log = structlog.get_logger(__name__)
@@ -154,6 +155,29 @@ class AtiConnector:
 
     def accounts(self) -> list[str]:
         return sorted(self.opening)
+
+    def protective_legs(self, account: str, contract: Contract) -> list[Leg]:
+        """The stops and targets this connector placed for its entries (an ATM template's are NinjaTrader's)."""
+        legs = []
+        for key, tracked in self.orders.items():
+            request = tracked.request
+            kind = leg_kind(key)
+            mine = tracked.parent is not None and request.account == account and request.contract == contract
+            if mine and kind is not None and not tracked.status.is_terminal:
+                legs.append(Leg(key, kind, request.side, request.quantity - tracked.filled))
+        return legs
+
+    async def resize(self, account: str, key: str, quantity: int) -> Result:
+        tracked = self.orders.get(key)
+        if tracked is None or tracked.status.is_terminal:
+            return Result(False, f"no working order {key}")
+        if quantity <= 0:
+            self.write([ati.cancel(ati.order_id(key))])
+            return Result(True)
+        total = tracked.filled + quantity
+        tracked.request = replace(tracked.request, quantity=total)
+        self.write([ati.change(ati.order_id(key), quantity=total)])
+        return Result(True)
 
     def account_state(self, account: str) -> AccountState | None:
         if account not in self.opening:

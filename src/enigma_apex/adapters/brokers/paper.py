@@ -32,6 +32,7 @@ from enigma_apex.domain.orders import OrderStatus
 from enigma_apex.domain.symbols import Contract, front_contract
 from enigma_apex.execution.events import AccountState, BrokerEvent, OrderEvent, OrderRequest, PositionEvent
 from enigma_apex.execution.market import RandomWalk, Tick, parse_replay
+from enigma_apex.execution.protection import Leg, leg_kind
 from enigma_apex.execution.sim import SimBroker
 
 log = structlog.get_logger(__name__)
@@ -121,6 +122,21 @@ class PaperConnector:
 
     def accounts(self) -> list[str]:
         return sorted(self.sim.accounts)
+
+    def protective_legs(self, account: str, contract: Contract) -> list[Leg]:
+        legs = []
+        for order in self.sim.protective_legs(account, contract):
+            kind = leg_kind(order.request.key)
+            if kind is not None:
+                legs.append(Leg(order.request.key, kind, order.request.side, order.remaining))
+        return legs
+
+    async def resize(self, account: str, key: str, quantity: int) -> Result:
+        events = self.sim.resize(key, quantity, self.clock.now())
+        self._publish(events)
+        first = events[0] if events else None
+        refused = isinstance(first, OrderEvent) and first.status is OrderStatus.REJECTED
+        return Result(not refused, first.reason if isinstance(first, OrderEvent) else "")
 
     def account_state(self, account: str) -> AccountState | None:
         return self.sim.account_state(account)

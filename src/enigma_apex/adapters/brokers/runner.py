@@ -23,10 +23,11 @@ import structlog
 
 from enigma_apex.adapters.brokers.journal import Journal
 from enigma_apex.client import HubClient, new_id, now
-from enigma_apex.domain.orders import Bracket, OrderType, Side, TimeInForce
+from enigma_apex.domain.orders import Bracket, OrderPurpose, OrderType, Side, TimeInForce
 from enigma_apex.domain.symbols import Contract, format_symbol, parse_symbol
 from enigma_apex.errors import UnknownSymbolError
 from enigma_apex.execution.events import AccountState, BrokerEvent, FillEvent, OrderEvent, OrderRequest, PositionEvent
+from enigma_apex.execution.protection import Leg, fit, reduce_only
 from enigma_apex.protocol import messages as m
 
 log = structlog.get_logger(__name__)
@@ -73,6 +74,10 @@ class Connector(Protocol):
 
     def health(self) -> tuple[str, str]: ...  # (ok | degraded | down, detail)
 
+    def protective_legs(self, account: str, contract: Contract) -> list[Leg]: ...  # working bracket legs, oldest first
+
+    async def resize(self, account: str, key: str, quantity: int) -> Result: ...  # a leg's remaining size (0: cancel)
+
     async def close(self) -> None: ...
 
 
@@ -99,6 +104,7 @@ class ExecutorRunner:
         )  # fmt: skip
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._fits: set[asyncio.Task[None]] = set()  # protective legs being fitted to a new position
         self._last_quotes: dict[Contract, Quote] = {}
         self.placed = 0
         self.rejected = 0
@@ -128,7 +134,7 @@ class ExecutorRunner:
                     await self._flatten_all()
             raise
         finally:
-            for task in self._tasks:
+            for task in [*self._tasks, *self._fits]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -163,10 +169,17 @@ class ExecutorRunner:
         bracket = None
         if message.bracket is not None and (message.bracket.stop is not None or message.bracket.target is not None):
             bracket = Bracket(message.bracket.stop, message.bracket.target)
+        purpose = OrderPurpose(message.purpose)
+        quantity = message.quantity
+        if purpose is not OrderPurpose.ENTRY:  # an exit only reduces: never more than the position it closes
+            held = sum(p.quantity for p in self.connector.positions(message.account) if p.contract == contract)
+            quantity = reduce_only(held, Side(message.side), message.quantity)
+            if quantity == 0:
+                return Result(False, f"reduce-only: no {contract} position for this {message.side} to close")
         request = OrderRequest(
-            message.key, message.account, contract, Side(message.side), message.quantity,
+            message.key, message.account, contract, Side(message.side), quantity,
             OrderType(message.order_type), message.limit_price, message.stop_price, bracket,
-            TimeInForce(message.tif),
+            TimeInForce(message.tif), purpose,
         )  # fmt: skip
         try:
             return await self.connector.place(request)
@@ -216,12 +229,37 @@ class ExecutorRunner:
                 continue
             if self.journal is not None:
                 self.journal.reported(message)
+            if isinstance(event, PositionEvent):
+                self._fit_protection(event)
             while True:
                 try:
                     await self.client.send(message)
                     break
                 except (ConnectionError, OSError):
                     await asyncio.sleep(0.05)  # kept until the hub is back: a fill is never dropped
+
+    def _fit_protection(self, event: PositionEvent) -> None:
+        """The position changed: protective legs larger than it (or on its wrong side) shrink or go (in the
+        background; a failure is logged, the hub's flatten remains the safety net)."""
+        try:
+            legs = self.connector.protective_legs(event.account, event.contract)
+        except Exception:  # a connector that cannot list its legs must not stop the reports
+            log.exception("executor.legs_failed", account=event.account)
+            return
+        changes = fit(event.quantity, legs)
+        if changes:
+            task = asyncio.create_task(self._resize(event.account, changes))
+            self._fits.add(task)
+            task.add_done_callback(self._fits.discard)
+
+    async def _resize(self, account: str, changes: list[tuple[str, int]]) -> None:
+        for key, quantity in changes:
+            try:
+                result = await self.connector.resize(account, key, quantity)
+            except Exception:  # one leg that cannot be changed must not stop the others
+                log.exception("executor.resize_failed", key=key)
+                continue
+            log.info("executor.leg_fitted", key=key, quantity=quantity, ok=result.accepted, reason=result.reason)
 
     def _message(self, event: BrokerEvent) -> m.Message:
         if isinstance(event, FillEvent):

@@ -48,6 +48,7 @@ from enigma_apex.execution.events import (
     PositionEvent,
     bracket_leg,
 )
+from enigma_apex.execution.protection import Leg, leg_kind
 
 log = structlog.get_logger(__name__)
 
@@ -208,6 +209,8 @@ class Known:
     filled: int = 0
     status: OrderStatus = OrderStatus.ACCEPTED
     notional: Decimal = ZERO
+    quantity: int = 0  # the order's size (0: not known, an order found after a restart)
+    leg_price: Decimal | None = None  # a bracket leg's stop or limit price (modifyorder needs it)
 
 
 @dataclass(slots=True)
@@ -346,6 +349,38 @@ class TradovateConnector:
     def accounts(self) -> list[str]:
         return sorted(self.books)
 
+    def protective_legs(self, account: str, contract: Contract) -> list[Leg]:
+        """The bracket legs of this connector's OSO entries that are still working."""
+        legs = []
+        for known in self.orders.values():
+            kind = leg_kind(known.key)
+            mine = known.account == account and known.contract == contract and known.quantity
+            if mine and kind is not None and not known.status.is_terminal:
+                legs.append(Leg(known.key, kind, known.side, known.quantity - known.filled))
+        return legs
+
+    async def resize(self, account: str, key: str, quantity: int) -> Result:
+        """``modifyorder`` to the new size [V8], or ``cancelorder`` for 0."""
+        order_id = self.keys.get(key)
+        known = None if order_id is None else self.orders.get(order_id)
+        if order_id is None or known is None:
+            return Result(False, f"no order {key} known to this executor")
+        if quantity <= 0:
+            return await self.cancel(account, key)
+        stop = leg_kind(key) == "stop"
+        body: dict[str, Any] = {"orderId": order_id, "orderQty": known.filled + quantity, "isAutomated": True,
+                                "orderType": "Stop" if stop else "Limit"}  # fmt: skip
+        if known.leg_price is not None:
+            body["stopPrice" if stop else "price"] = float(known.leg_price)
+        try:
+            answer = await self.rest.call("POST", "order/modifyorder", body)
+        except (TradovateError, httpx.HTTPError) as exc:
+            return Result(False, str(exc))
+        refused = tv.failure(answer)
+        if refused is None:
+            known.quantity = known.filled + quantity
+        return Result(refused is None, refused or "")
+
     def account_state(self, account: str) -> AccountState | None:
         book = self.books.get(account)
         if book is None or not self._synced.is_set():
@@ -399,7 +434,11 @@ class TradovateConnector:
 
     def _know(self, order_id: int, key: str, request: OrderRequest, *, exit_leg: bool = False) -> None:
         side = request.side.opposite if exit_leg else request.side
-        self.orders[order_id] = Known(key, request.account, request.contract, side)
+        price = None
+        if exit_leg and request.bracket is not None:
+            price = request.bracket.stop if leg_kind(key) == "stop" else request.bracket.target
+        self.orders[order_id] = Known(key, request.account, request.contract, side, quantity=request.quantity,
+                                      leg_price=price)  # fmt: skip
         self.keys[key] = order_id
 
     # ------------------------------------------------------------------ WebSocket

@@ -5,6 +5,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 import swagger_ui_bundle
@@ -15,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Route
 
 from enigma_apex import __version__
 from enigma_apex.adapters.http import problems
@@ -27,7 +29,6 @@ from enigma_apex.app.service import HubService
 from enigma_apex.app.webhooks import TradingViewWebhook
 from enigma_apex.domain.signals import SignalSource
 from enigma_apex.intake.manual import signal_from_message
-from enigma_apex.intake.tradingview import MAX_BODY_BYTES
 from enigma_apex.protocol import messages as m
 from enigma_apex.protocol.roles import may_send
 from enigma_apex.protocol.validate import check
@@ -250,27 +251,58 @@ def create_app(service: HubService) -> FastAPI:
         snap = guardian.resume(account)
         return {"account": account, "state": snap.state.value.upper(), "reason": snap.state_reason}
 
+    def webhook_hook(secret: str) -> TradingViewWebhook:
+        """The webhook of the running pipeline; a wrong secret and a disabled webhook answer exactly as a route that
+        does not exist, whatever the method."""
+        gateway = service.gateway
+        hook: TradingViewWebhook | None = getattr(app.state, "tradingview", None)
+        pipeline = None if gateway is None else gateway.pipeline
+        if pipeline is not None and (hook is None or hook.pipeline is not pipeline):
+            hook = app.state.tradingview = TradingViewWebhook(pipeline)
+        if hook is None or not hook.secret_matches(secret):
+            raise HTTPException(404, HTTPStatus.NOT_FOUND.phrase)
+        return hook
+
+    class OtherMethods:
+        """Every method but POST on the webhook's path (an ASGI app: Starlette routes it whatever the method)."""
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            webhook_hook(scope["path_params"]["secret"])
+            raise HTTPException(405, HTTPStatus.METHOD_NOT_ALLOWED.phrase, headers={"Allow": "POST"})
+
     @app.post(
         "/webhooks/tradingview/{secret}",
         responses={202: {"description": "accepted; the decision goes on behind"}, **responses(400, 404, 413, 503)},
         summary="TradingView alert (the secret is in the path: TradingView cannot send headers)",
     )
     async def tradingview(secret: str, request: Request) -> JSONResponse:
+        hook = webhook_hook(secret)
         gateway = service.gateway
         if gateway is None or gateway.pipeline is None:
             raise HTTPException(503, "the signal pipeline is not running")
-        hook = getattr(app.state, "tradingview", None)
-        if hook is None or hook.pipeline is not gateway.pipeline:
-            hook = app.state.tradingview = TradingViewWebhook(gateway.pipeline)
-        if not hook.secret_matches(secret):
-            raise HTTPException(404, "not found")  # a wrong secret and a disabled webhook look the same
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                break
-        answer = await hook.receive(body)
+        limit = gateway.pipeline.settings.signals.webhook_max_body_bytes
+        declared = request.headers.get("content-length", "")
+        size, body = 0, bytearray()
+        if declared.isdigit() and int(declared) > limit:
+            size = int(declared)
+        else:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size <= limit:
+                    body += chunk
+                elif size > 64 * limit:  # counted this far, no further
+                    break
+        if size > limit:
+            at_least = "at least " if size > 64 * limit else ""
+            raise HTTPException(
+                413,
+                f"body of {at_least}{size:,} bytes is over the {limit:,}-byte limit (signals.webhook_max_body_bytes)",
+            )
+        answer = await hook.receive(bytes(body))
         return JSONResponse(answer.body, status_code=answer.status)
+
+    # every other method on the webhook's path: 404 for a wrong secret (as for any unknown route), else 405
+    app.router.routes.append(Route("/webhooks/tradingview/{secret}", OtherMethods(), include_in_schema=False))
 
     @app.get(
         "/health", responses=responses(503), summary="Liveness, database and per-component status (no authentication)"

@@ -21,7 +21,7 @@ from enigma_apex.adapters.store.writer import WriteContext
 from enigma_apex.analysis.answer import Analysis
 from enigma_apex.domain.accounts import TradingState
 from enigma_apex.domain.events import ComponentHealth, TradingStateChanged
-from enigma_apex.domain.orders import Fill, OrderIntent, OrderStatus, Position, Side
+from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, OrderType, Position, Side
 from enigma_apex.domain.signals import Signal
 from enigma_apex.domain.symbols import Contract, Notation, format_symbol
 
@@ -445,6 +445,7 @@ def insert_order(
             purpose=intent.purpose.value,
             limit_price=intent.limit_price,
             stop_price=intent.stop_price,
+            tif=intent.tif.value,
             bracket=canonical_json(bracket),
             status=OrderStatus.PENDING.value,
             filled_quantity=0,
@@ -508,6 +509,69 @@ def update_order(
     return bool(result.rowcount)
 
 
+LIVE_STATUSES = (
+    OrderStatus.PENDING.value,
+    OrderStatus.ACCEPTED.value,
+    OrderStatus.WORKING.value,
+    OrderStatus.PARTIALLY_FILLED.value,
+)
+
+
+@dataclass(frozen=True)
+class WorkingOrder:
+    """An order that is neither filled nor cancelled, rejected or expired."""
+
+    key: str
+    account: str
+    executor: str
+    contract: Contract
+    side: Side
+    remaining: int
+    purpose: OrderPurpose
+    order_type: OrderType
+    status: OrderStatus
+    created_at: datetime
+
+
+def working_orders(conn: Connection, account: str | None = None) -> list[WorkingOrder]:
+    """Live orders (pending, accepted, working, partially filled), oldest first."""
+    query = select(s.orders).where(s.orders.c.status.in_(LIVE_STATUSES)).order_by(s.orders.c.created_at)
+    if account is not None:
+        query = query.where(s.orders.c.account_id == account)
+    return [_working(r) for r in conn.execute(query)]
+
+
+def _working(r: Any) -> WorkingOrder:
+    return WorkingOrder(
+        r.idempotency_key, r.account_id, r.executor, _contract(r.symbol), Side(r.side),
+        max(0, r.quantity - r.filled_quantity), OrderPurpose(r.purpose), OrderType(r.order_type),
+        OrderStatus(r.status), r.created_at,
+    )  # fmt: skip
+
+
+def order_states(conn: Connection, keys: list[str]) -> dict[str, tuple[OrderStatus, str]]:
+    """Status and reason of each stored order among ``keys``."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        select(s.orders.c.idempotency_key, s.orders.c.status, s.orders.c.reason).where(
+            s.orders.c.idempotency_key.in_(keys)
+        )
+    )
+    return {r.idempotency_key: (OrderStatus(r.status), r.reason) for r in rows}
+
+
+def last_signal_with_key_prefix(conn: Connection, prefix: str) -> datetime | None:
+    """When the newest signal whose de-duplication key starts with ``prefix`` was received."""
+    row = conn.execute(
+        select(s.signals.c.received_at)
+        .where(s.signals.c.dedup_key.like(prefix.replace("%", r"\%").replace("_", r"\_") + "%", escape="\\"))
+        .order_by(s.signals.c.received_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else row.received_at
+
+
 def get_order(conn: Connection, idempotency_key: str) -> StoredOrder | None:
     row = conn.execute(select(s.orders).where(s.orders.c.idempotency_key == idempotency_key)).first()
     return None if row is None else _order_from_row(row, created=False)
@@ -534,7 +598,11 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
     """Record a fill and update the position. A repeated fill id is ignored (returns False)."""
     if ctx.conn.execute(select(s.fills.c.id).where(s.fills.c.id == fill.fill_id)).first():
         return False
-    order = ctx.conn.execute(select(s.orders.c.id).where(s.orders.c.idempotency_key == fill.idempotency_key)).first()
+    order = ctx.conn.execute(
+        select(s.orders.c.id, s.orders.c.quantity, s.orders.c.filled_quantity, s.orders.c.status).where(
+            s.orders.c.idempotency_key == fill.idempotency_key
+        )
+    ).first()
     symbol = symbol_of(fill.contract)
     ctx.conn.execute(
         s.fills.insert(),
@@ -550,6 +618,22 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
             ts=fill.ts,
         ),
     )
+    if order is not None:  # the fills are the truth: an order whose fills cover it is filled, at their average
+        rows = ctx.conn.execute(select(s.fills.c.quantity, s.fills.c.price).where(s.fills.c.order_id == order.id)).all()
+        total = sum(r.quantity for r in rows)
+        filled = max(total, order.filled_quantity)
+        values: dict[str, Any] = {"filled_quantity": filled, "updated_at": fill.ts}
+        if total:
+            values["average_price"] = (sum(r.price * r.quantity for r in rows) / total).quantize(Decimal("0.00000001"))
+        if filled >= order.quantity and not OrderStatus(order.status).is_terminal:
+            values["status"] = OrderStatus.FILLED.value
+        elif filled and order.status in (
+            OrderStatus.PENDING.value,
+            OrderStatus.ACCEPTED.value,
+            OrderStatus.WORKING.value,
+        ):
+            values["status"] = OrderStatus.PARTIALLY_FILLED.value
+        ctx.conn.execute(update(s.orders).where(s.orders.c.id == order.id).values(**values))
     current = get_position(ctx.conn, fill.account, fill.contract)
     updated, realised = current.apply(fill)
     ctx.conn.execute(

@@ -135,6 +135,7 @@ orders = Table(
     Column("purpose", String(8), nullable=False),
     Column("limit_price", DecimalText),
     Column("stop_price", DecimalText),
+    Column("tif", String(8), nullable=False, default="day", server_default="day"),
     Column("bracket", Text, nullable=False, default="{}"),
     Column("status", String(20), nullable=False),
     Column("filled_quantity", Integer, nullable=False, default=0),

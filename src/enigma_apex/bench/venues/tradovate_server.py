@@ -76,6 +76,7 @@ class FakeTradovate:
                 Route("/v1/order/placeorder", self.place, methods=["POST"]),
                 Route("/v1/order/placeoso", self.place, methods=["POST"]),
                 Route("/v1/order/cancelorder", self.cancel, methods=["POST"]),
+                Route("/v1/order/modifyorder", self.modify, methods=["POST"]),
                 Route("/v1/order/liquidateposition", self.liquidate, methods=["POST"]),
                 WebSocketRoute("/v1/websocket", self.websocket),
             ]
@@ -247,6 +248,24 @@ class FakeTradovate:
         if order is None or order.status.is_terminal:
             return JSONResponse({"failureReason": "TooLate", "failureText": "order is not working"})
         await self.publish(self.venue.cancel(order.request.key, now()))
+        return JSONResponse({"orderId": int(body["orderId"])})
+
+    async def modify(self, request: Request) -> JSONResponse:
+        """``/order/modifyorder`` [V8]: ``orderId``, ``orderQty`` (the order's new size), ``orderType`` (required),
+        ``price`` / ``stopPrice``; a filled or cancelled order is too late."""
+        refused, body = await self._guard(request)
+        if refused:
+            return refused
+        if body.get("isAutomated") is not True:
+            return JSONResponse({"errorText": "isAutomated must be true for automated orders"}, status_code=400)
+        if "orderType" not in body or "orderQty" not in body:
+            return JSONResponse({"errorText": "orderId, orderQty and orderType are required"}, status_code=400)
+        key = self.keys.get(int(body["orderId"]))
+        order = self.venue.orders.get(key or "")
+        if order is None or order.status.is_terminal:
+            return JSONResponse({"failureReason": "TooLate", "failureText": "order is not working"})
+        events = self.venue.resize(order.request.key, int(body["orderQty"]) - order.filled, now())
+        await self.publish(events)
         return JSONResponse({"orderId": int(body["orderId"])})
 
     async def liquidate(self, request: Request) -> JSONResponse:
