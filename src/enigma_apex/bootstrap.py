@@ -73,6 +73,7 @@ def build_gateway(service: HubService, guardian: GuardianService) -> tuple[Gatew
     )
     gateway.pipeline = pipeline
     service.gateway = gateway
+    gateway.await_executors()
     return gateway, pipeline
 
 
@@ -97,8 +98,11 @@ def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | Non
     gateway, pipeline = build_gateway(service, guardian)
 
     def on_reload(plan: ReloadPlan) -> None:
+        """Every live key reaches the component that reads it (tests/integration/test_live_settings.py)."""
         logs.set_level(plan.settings.logging.level)
         guardian.apply_settings(plan.settings)
+        gateway.settings = plan.settings
+        store.keep = plan.settings.database.backup_keep
         pipeline.settings = pipeline.risk.settings = plan.settings
         pipeline.risk.invalidate()
         if pipeline.analyst is not None:

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from websockets.asyncio.client import connect
+
 from enigma_apex import bootstrap
 from enigma_apex.adapters import ws_server
 from enigma_apex.adapters.clock import SystemClock
@@ -28,8 +30,12 @@ ACCOUNTS = [
 
 
 @asynccontextmanager
-async def running_hub(tmp_path, clock: Clock | None = None, accounts=None, signals=None, extra=None, **gateway):
-    """``extra``: more top-level configuration sections (``ai``, ``groups``, ``ocr``, ...)."""
+async def running_hub(
+    tmp_path, clock: Clock | None = None, accounts=None, signals=None, extra=None, *, present=(), **gateway
+):
+    """``extra``: more top-level configuration sections (``ai``, ``groups``, ``ocr``, ...). ``present``: executors
+    that connect (and stay connected, silent) as the hub starts — an account whose executor never connected is
+    REDUCING."""
     cfg = Settings.model_validate(
         {
             "hub": {"data_dir": str(tmp_path / "data")},
@@ -56,12 +62,27 @@ async def running_hub(tmp_path, clock: Clock | None = None, accounts=None, signa
         made[name] = store.writer.write(
             lambda ctx, n=name, r=role, e=expires: tokens.create_token(ctx, name=n, role=r, expires_at=e)
         )[0]
+    for name in present:
+        if name not in made:
+            made[name] = store.writer.write(lambda ctx, n=name: tokens.create_token(ctx, name=n, role="executor"))[0]
     server = await ws_server.start(gateway_service)
     watchdog = asyncio.create_task(gateway_service.watchdog())
     url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
+    sockets = []
     try:
+        for name in present:
+            ws = await connect(url)
+            sockets.append(ws)
+            await login(ws, made[name])
+            waiting = f"executor:{name}"
+            await eventually(
+                lambda w=waiting: all(w not in t.reducing_reasons for t in guardian.trackers.values()),
+                what=f"{name} registered",
+            )
         yield url, made, gateway_service, store, guardian
     finally:
+        for ws in sockets:
+            await ws.close()
         watchdog.cancel()
         await gateway_service.pipeline.close()
         server.close()
@@ -102,3 +123,15 @@ async def login(ws: Any, token: str) -> Any:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+async def until_closed(ws: Any, timeout: float = 5.0) -> tuple[list[Any], int | None]:
+    """Every message received until the hub closes the connection, and the close code it sent."""
+    from websockets.exceptions import ConnectionClosed
+
+    received: list[Any] = []
+    try:
+        while True:
+            received.append(decode(await asyncio.wait_for(ws.recv(), timeout)))
+    except ConnectionClosed as closed:
+        return received, None if closed.rcvd is None else closed.rcvd.code

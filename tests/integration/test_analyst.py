@@ -57,7 +57,8 @@ def decide(tmp_path, base_url: str, signals: list, extra_ai=None, notified=None)
 
     async def scenario():
         extra = ai_config(base_url, **(extra_ai or {}))
-        async with running_hub(tmp_path, clock, ACCOUNTS, {"default_mode": "auto"}, extra) as (*_, g, store, _gd):
+        hub = running_hub(tmp_path, clock, ACCOUNTS, {"default_mode": "auto"}, extra, present=("nt8",))
+        async with hub as (*_, g, store, _gd):
             if notified is not None:
                 g.pipeline.analyst.notify = lambda *alert: notified.append(alert)
             outcomes = [await g.pipeline.submit(make(clock)) for make in signals]
@@ -149,7 +150,8 @@ def test_the_breaker_closes_again_after_its_cooldown(tmp_path):
 
     async def scenario(model):
         extra = ai_config(model.base_url, failure_threshold=1, cooldown_s=30)
-        async with running_hub(tmp_path, clock, ACCOUNTS, {"default_mode": "auto"}, extra) as (*_, g, store, _gd):
+        hub = running_hub(tmp_path, clock, ACCOUNTS, {"default_mode": "auto"}, extra, present=("nt8",))
+        async with hub as (*_, g, store, _gd):
             model.behaviour = "500"
             await g.pipeline.submit(long_signal(clock, 1))
             model.behaviour = "good"

@@ -109,7 +109,7 @@ def test_sigkill_mid_signal_stream_then_restart_loses_and_duplicates_nothing(tmp
         placed = [json.loads(line)["k"] for line in journal if '"k"' in line]
         assert len(placed) == len(set(placed)) > 0
         venue_fills = {json.loads(json.loads(line)["e"])["fill_id"] for line in journal if '"fill_id' in line}
-        stored_fills = [row[0] for row in query(tmp_path, "SELECT id FROM fills")]
+        stored_fills = [row[0] for row in query(tmp_path, "SELECT fill_id FROM fills")]
         assert len(stored_fills) == len(set(stored_fills))
         assert venue_fills <= set(stored_fills)  # every fill the venue made is recorded
         orders = query(tmp_path, "SELECT idempotency_key, status FROM orders")

@@ -35,7 +35,8 @@ def scenario_run(tmp_path, body):
 
     async def scenario():
         extra = {"groups": GROUPS, "ai": {"take_score": 0, "skip_score": 0}, "sizing": {"base_risk_pct": 20}}
-        async with running_hub(tmp_path, clock, ACCOUNTS, {"default_mode": "confirm"}, extra) as (*_, g, _s, _gd):
+        hub = running_hub(tmp_path, clock, ACCOUNTS, {"default_mode": "confirm"}, extra, present=("paper",))
+        async with hub as (*_, g, _s, _gd):
             return await body(g.pipeline, clock)
 
     return run(scenario())
@@ -81,7 +82,8 @@ def test_a_multiplier_that_rounds_to_zero_skips_with_the_reason(tmp_path):
 
     async def scenario():
         extra = {"ai": {"take_score": 0, "skip_score": 0}}
-        async with running_hub(tmp_path, clock, accounts, {"default_mode": "auto"}, extra) as (*_, g, _s, _gd):
+        hub = running_hub(tmp_path, clock, accounts, {"default_mode": "auto"}, extra, present=("paper",))
+        async with hub as (*_, g, _s, _gd):
             signal = Signal(
                 "S1", SignalSource.MANUAL, Contract("MNQ", 2026, 12), Direction.LONG, clock.now(), ENTRY, STOP
             )

@@ -72,7 +72,12 @@ def test_stable_readings_become_one_signal_each_in_the_pipeline(tmp_path):
     accounts = [{"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"}]
 
     async def scenario():
-        async with running_hub(tmp_path, clock, accounts, {"default_mode": "auto"}) as (*_, g, store, _gd):
+        async with running_hub(tmp_path, clock, accounts, {"default_mode": "auto"}, present=("nt8",)) as (
+            *_,
+            g,
+            store,
+            _gd,
+        ):
             sent = []
 
             async def submit(signal, dedup):

@@ -14,7 +14,7 @@ from enigma_apex.client import new_id, now
 from enigma_apex.domain.clock import ManualClock
 from enigma_apex.protocol import messages as m
 from enigma_apex.protocol.codec import encode
-from tests.integration.gatewaykit import login, recv, run, running_hub
+from tests.integration.gatewaykit import eventually, login, recv, run, running_hub
 
 TUESDAY_10_ET = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # regular trading hours, no holiday
 
@@ -36,7 +36,7 @@ def test_signal_becomes_a_stored_decision_and_an_order_at_the_executor(tmp_path)
     clock = ManualClock(TUESDAY_10_ET)
 
     async def scenario():
-        async with running_hub(tmp_path, clock, signals={"default_mode": "auto"}) as (url, made, _g, store, _gd):
+        async with running_hub(tmp_path, clock, signals={"default_mode": "auto"}) as (url, made, _g, store, guardian):
             async with connect(url) as nt8, connect(url) as tv:
                 await login(nt8, made["nt8"])
                 await login(tv, made["tv"])
@@ -45,7 +45,10 @@ def test_signal_becomes_a_stored_decision_and_an_order_at_the_executor(tmp_path)
                 decisions = [await recv(tv, "decision") for _ in range(3)]
                 by_account = {d.account: d for d in decisions}
                 assert set(by_account) == {"A1", "A2", "A3"}
-                assert all(d.action == "take" and d.quantity > 0 for d in decisions)
+                assert all(by_account[a].action == "take" and by_account[a].quantity > 0 for a in ("A1", "A2"))
+                # A3's executor has never connected: no new entry is queued for it
+                assert by_account["A3"].action == "refused"
+                assert any("has not connected" in v.reason for v in by_account["A3"].verdicts)
                 placed = {}
                 for _ in range(2):  # nt8 owns A1 and A2; A3 waits for its own executor
                     order = await recv(nt8, "order.place")
@@ -71,18 +74,24 @@ def test_signal_becomes_a_stored_decision_and_an_order_at_the_executor(tmp_path)
                 await tv.send(encode(sent))
                 error = await recv(tv, "error")
                 assert (error.code, error.ref) == ("DUPLICATE", sent.id)
-                assert len(rows(store, s.orders)) == 3 and len(rows(store, s.decisions)) == 3
+                assert len(rows(store, s.orders)) == 2 and len(rows(store, s.decisions)) == 3
                 # a stop on the wrong side of the entry: BAD_PRICE at $.stop, nothing stored
                 wrong = signal(entry=Decimal("21000.00"), stop=Decimal("21010.00"))
                 await tv.send(encode(wrong))
                 error = await recv(tv, "error")
                 assert (error.code, error.path, error.ref) == ("BAD_PRICE", "$.stop", wrong.id)
                 assert len(rows(store, s.signals)) == 1
-            # A3's executor was away: its order waited in the database and arrives when it connects
-            async with connect(url) as other:
+            # A3's executor connects: A3 takes the next signal and its order reaches it
+            async with connect(url) as other, connect(url) as tv:
                 await login(other, made["other"])
+                await login(tv, made["tv"])
+                await eventually(lambda: not guardian.tracker("A3").reducing_reasons, what="A3 no longer waiting")
+                later = signal(entry=Decimal("21000.00"), stop=Decimal("20980.00"))
+                await tv.send(encode(later))
+                decided = {d.account: d for d in [await recv(tv, "decision") for _ in range(3)]}
+                assert decided["A3"].action == "take"
                 late = await recv(other, "order.place")
-                assert (late.account, late.key) == ("A3", f"sig:{decisions[0].signal_id}:A3")
+                assert (late.account, late.key) == ("A3", f"sig:{decided['A3'].signal_id}:A3")
 
     run(scenario())
 

@@ -168,7 +168,8 @@ def test_http_emergency_stop_halts_every_account_and_the_cli_works_offline(tmp_p
         status, body = hub.post_json("/api/v1/flatten", {"accounts": ["NOPE"]}, tokens["dashboard"])
         assert status == 404
         status, body = hub.post_json("/api/v1/resume/PAPER-1", {}, tokens["local-admin"])
-        assert status == 200 and body["state"] == "ACTIVE"
+        # resumed, but still no new entries: its executor has never connected
+        assert status == 200 and body["state"] == "REDUCING" and "has not connected" in body["reason"]
     finally:
         hub.stop()
     result = CliRunner().invoke(app, ["-c", str(config), "flatten", "--all"], env=env)

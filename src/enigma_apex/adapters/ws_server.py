@@ -11,7 +11,7 @@ import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from enigma_apex.app.gateway import CLOSE_AUTH, GatewayService, Peer
+from enigma_apex.app.gateway import CLOSE_AUTH, CLOSE_BINARY, GatewayService, Peer
 
 log = structlog.get_logger("enigma_apex.ws")
 
@@ -35,7 +35,9 @@ async def start(gateway: GatewayService) -> Server:
         address = str(connection.remote_address[0]) if connection.remote_address else "?"
 
         async def close(code: int, reason: str) -> None:
-            await connection.close(code, reason)
+            """Send the close frame now; the closing handshake is not waited for longer than a second."""
+            with contextlib.suppress(TimeoutError, ConnectionClosed):
+                await asyncio.wait_for(asyncio.shield(connection.close(code, reason)), 1.0)
 
         peer = Peer(address=address, send_text=connection.send, close=close)
         writer = asyncio.create_task(gateway.drain(peer))
@@ -43,15 +45,24 @@ async def start(gateway: GatewayService) -> Server:
             try:
                 first = await asyncio.wait_for(connection.recv(), cfg.hello_timeout_s)
             except TimeoutError:
-                await connection.close(CLOSE_AUTH, "hello timeout")
+                await close(CLOSE_AUTH, "hello timeout")
+                return
+            if isinstance(first, bytes):
+                await close(CLOSE_BINARY, "text frames only: the protocol is JSON text")
                 return
             if not await gateway.authenticate(peer, first):
-                await asyncio.sleep(0)  # let the writer send the error
                 await _flush(peer)
-                await connection.close(CLOSE_AUTH, "authentication failed")
+                await close(CLOSE_AUTH, "authentication failed")
                 return
             async for frame in connection:
-                await gateway.on_frame(peer, frame)
+                if isinstance(frame, bytes):
+                    peer.closing = (CLOSE_BINARY, "text frames only: the protocol is JSON text")
+                else:
+                    await gateway.on_frame(peer, frame)
+                if peer.closing is not None:  # the frames queued before it go first
+                    await _flush(peer)
+                    peer.closed = True
+                    await close(*peer.closing)
                 if peer.closed:
                     break
         except ConnectionClosed:
@@ -75,8 +86,10 @@ async def start(gateway: GatewayService) -> Server:
 
 
 async def _flush(peer: Peer) -> None:
+    """Until the frames queued for the peer have been written (at most half a second)."""
     for _ in range(50):
-        if not peer.fifo:
+        await asyncio.sleep(0)  # the writer takes its turn
+        if not peer.fifo and not peer.sending:
             return
         await asyncio.sleep(0.01)
 

@@ -41,6 +41,7 @@ from enigma_apex.protocol.validate import check
 
 log = structlog.get_logger("enigma_apex.gateway")
 
+CLOSE_BINARY = 1003  # RFC 6455 "unsupported data": the protocol is JSON in text frames
 CLOSE_AUTH = 4001
 CLOSE_RATE = 4008
 CLOSE_SLOW = 4009
@@ -65,6 +66,8 @@ class Peer:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
+    closing: tuple[int, str] | None = None  # close once the frames already queued have been sent
+    sending: bool = False  # the writer is in the middle of a frame
     sent_keys: set[str] = field(default_factory=set)  # order keys sent on this connection (each sent once)
 
     @property
@@ -93,7 +96,17 @@ class GatewayService:
         self.deferred: deque[tuple[Callable[[Any], Any], Callable[[Any], Awaitable[None]] | None]] = deque()
         self.pipeline: SignalPipeline | None = None  # set by the composition root
         self.announced: dict[str, frozenset[OrderType]] = {}  # order types an executor said it places (hello)
+        self.started = time.monotonic()
+        self.ever_connected: set[str] = set()  # executors seen since the hub started
+        self._absent_alerted: set[str] = set()
         guardian.flatten_sinks.append(self._flatten_from_guardian)
+
+    def await_executors(self) -> None:
+        """At start: every account is REDUCING (no new entries) until its executor connects — orders would only
+        queue for an executor that is not there."""
+        for entry in self.settings.accounts:
+            reason = f"executor {entry.executor} has not connected since the hub started"
+            self.guardian.await_executor(entry.name, f"executor:{entry.executor}", reason)
 
     # ================================================================ helpers
     def _id(self) -> str:
@@ -153,7 +166,11 @@ class GatewayService:
                 else:
                     key = next(iter(peer.latest))
                     text = peer.latest.pop(key)
-                await peer.send_text(text)
+                peer.sending = True
+                try:
+                    await peer.send_text(text)
+                finally:
+                    peer.sending = False
 
     # ================================================================ connection lifecycle
     def rate_limited(self, address: str) -> bool:
@@ -169,6 +186,14 @@ class GatewayService:
             self._error(peer, ProtocolError(ErrorCode.RATE_LIMITED, "too many failed logins from this address"))
             return False
         message = decode(frame, MAX_FRAME_BYTES)
+        if isinstance(message, ProtocolError) and message.kind == "hello":
+            # a hello with a bad field: the token's problem is a failed sign-in, another field's is INVALID
+            failed = message.path == "$.token"
+            if failed:
+                self.auth_failures.setdefault(peer.address, deque()).append(time.monotonic())
+            code = ErrorCode.AUTH_FAILED if failed else ErrorCode.INVALID
+            self._error(peer, ProtocolError(code, message.message, message.path, message.ref))
+            return False
         if not isinstance(message, m.Hello):
             ref = message.ref if isinstance(message, ProtocolError) else message.id
             self._error(peer, ProtocolError(ErrorCode.AUTH_REQUIRED, "the first message must be hello", None, ref))
@@ -212,25 +237,44 @@ class GatewayService:
     async def _executor_connected(self, peer: Peer) -> None:
         old = self.executors.get(peer.name)
         if old is not None and old is not peer:
-            old.closed = True
-            await old.close(1000, "replaced by a new connection")
+            old.closed = True  # the old socket may be half-open: its close goes on in the background
+            task = asyncio.ensure_future(old.close(1000, "replaced by a new connection"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self.executors[peer.name] = peer
-        # Accounts halted while the executor was away are flattened again. Read at registration, with no await
-        # in between: a halt from now on reaches this executor through the guardian's flatten sink instead.
-        halted = []
+        first = peer.name not in self.ever_connected
+        self.ever_connected.add(peer.name)
+        # Accounts HALTED or FAILED (while the executor was away, or before a restart) are flattened first, before
+        # any order is resent. Read at registration, with no await in between: a halt from now on reaches this
+        # executor through the guardian's flatten sink instead.
         for account in sorted(peer.accounts):
-            state = self.guardian.tracker(account).trading_state()[0].value
-            if state in ("halted", "failed"):
-                halted.append((account, state))
+            if self._stopped(account):
+                self._send_flatten(peer, account, f"account is {self._state(account).upper()}")
+        peer.wake.set()
+        clear = self.guardian.await_executor if first else self.guardian.set_reducing  # the first: no alert
         for account in peer.accounts:
-            await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", None)
-        for key, text in await asyncio.to_thread(self._unacked, peer.name):  # resend until acknowledged
-            if key not in peer.sent_keys:  # an order placed while this list was read went out already
+            await asyncio.to_thread(clear, account, f"executor:{peer.name}", None)
+        unsent: list[str] = []
+        for key, text, account, purpose in await asyncio.to_thread(self._unacked, peer.name):  # resent until acked
+            if purpose == OrderPurpose.ENTRY.value and self._stopped(account):
+                unsent.append(key)  # a stopped account takes only exits and flattens
+            elif key not in peer.sent_keys:  # an order placed while this list was read went out already
                 peer.sent_keys.add(key)
                 peer.fifo.append(text)
-        for account, state in halted:  # after any resent order, so the flatten is the last word
-            self._send_flatten(peer, account, f"account is {state.upper()}")
+        if unsent:
+            await self._note(lambda ctx: self._cancel_unsent(ctx, unsent))
         peer.wake.set()
+
+    def _state(self, account: str) -> str:
+        return self.guardian.tracker(account).trading_state()[0].value
+
+    def _stopped(self, account: str) -> bool:
+        """HALTED or FAILED: the account takes only exits and flattens."""
+        return self._state(account) in ("halted", "failed")
+
+    @staticmethod
+    def _cancel_unsent(ctx: Any, keys: list[str]) -> None:
+        repository.cancel_pending(ctx, keys, "the account is stopped (HALTED or FAILED): only exits and flattens")
 
     async def disconnected(self, peer: Peer) -> None:
         peer.closed = True
@@ -303,13 +347,12 @@ class GatewayService:
         peer.errors.append(now)
         while peer.errors and now - peer.errors[0] > 60:
             peer.errors.popleft()
-        if len(peer.errors) > self.settings.gateway.max_errors_per_min:
-            peer.closed = True
-            await peer.close(CLOSE_RATE, "too many bad messages")
+        if len(peer.errors) > self.settings.gateway.max_errors_per_min and peer.closing is None:
+            peer.closing = (CLOSE_RATE, "too many bad messages")  # after the error frames it counted
 
     # ---------------------------------------------------------------- session
     async def _on_ping(self, peer: Peer, message: m.Ping) -> None:
-        self._push(peer, m.Pong(id=self._id(), ts=self._now()))
+        self._push(peer, m.Pong(id=self._id(), ts=self._now(), ref=message.id))
 
     async def _on_pong(self, peer: Peer, message: m.Pong) -> None:
         return None
@@ -319,6 +362,8 @@ class GatewayService:
 
     async def _on_subscribe(self, peer: Peer, message: m.Subscribe) -> None:
         peer.topics.update(message.topics)
+        topics: list[m.Topic] = sorted(peer.topics)  # type: ignore[arg-type]
+        self._push(peer, m.Result(id=self._id(), ts=self._now(), ref=message.id, topics=topics))
         if "risk" in message.topics:
             for account in sorted(self._accounts()):
                 self._push(peer, self.risk_message(account), ("risk", account))
@@ -394,10 +439,10 @@ class GatewayService:
                 await self.pipeline.position_changed(message.account)  # a reversal enters after its close fill
 
         if self.pipeline is None:
-            await self._report(lambda ctx: repository.insert_fill(ctx, fill), recorded)
+            await self._report(lambda ctx: repository.insert_fill(ctx, fill, peer.name), recorded)
             return
         with self.pipeline.settling(message.account):  # a signal for the account is planned after this fill
-            await self._report(lambda ctx: repository.insert_fill(ctx, fill), recorded)
+            await self._report(lambda ctx: repository.insert_fill(ctx, fill, peer.name), recorded)
 
     async def _report(self, op: Callable[[Any], Any], then: Callable[[Any], Awaitable[None]] | None = None) -> None:
         """Record an executor's report. While the database refuses writes the report is kept, in order, and
@@ -571,15 +616,31 @@ class GatewayService:
 
     # ---------------------------------------------------------------- control
     async def _on_emergency_stop(self, peer: Peer, message: m.EmergencyStop) -> None:
-        await self.emergency_stop(message.accounts, message.reason or "emergency stop", f"{peer.role}:{peer.name}")
+        """Answered with a ``result`` naming what was done per account. An account the hub does not know refuses
+        the whole stop (UNKNOWN_ACCOUNT, nothing halted) unless the sender asked for ``known_only``."""
+        accounts = message.accounts
+        unknown = [] if accounts is None else [a for a in accounts if a not in self._accounts()]
+        if unknown and not message.known_only:
+            where = f"$.accounts[{accounts.index(unknown[0])}]" if accounts else "$.accounts"
+            text = f"unknown account(s) {', '.join(unknown)}: nothing was halted (send known_only to halt the others)"
+            self._error(peer, ProtocolError(ErrorCode.UNKNOWN_ACCOUNT, text[:500], where, message.id))
+            return
+        known = None if accounts is None else [a for a in accounts if a not in unknown]
+        done = {} if known == [] else await self.emergency_stop(known, message.reason or "emergency stop", _actor(peer))
+        report = {**done, **dict.fromkeys(unknown, "unknown account: not halted")}
+        self._push(peer, m.Result(id=self._id(), ts=self._now(), ref=message.id, accounts=report))
 
     async def _on_halt(self, peer: Peer, message: m.Halt) -> None:
         accounts = None if message.account is None else [message.account]
-        await self.emergency_stop(accounts, message.reason or "halted", f"{peer.role}:{peer.name}")
+        done = await self.emergency_stop(accounts, message.reason or "halted", _actor(peer))
+        self._push(peer, m.Result(id=self._id(), ts=self._now(), ref=message.id, accounts=done))
 
     async def _on_resume(self, peer: Peer, message: m.Resume) -> None:
-        await asyncio.to_thread(self.guardian.resume, message.account)
+        snap = await asyncio.to_thread(self.guardian.resume, message.account)
         self.broadcast("risk", self.risk_message(message.account), ("risk", message.account))
+        state = snap.state.value.upper()
+        text = state if state == "ACTIVE" else f"{state}: {snap.state_reason}"[:500]
+        self._push(peer, m.Result(id=self._id(), ts=self._now(), ref=message.id, accounts={message.account: text}))
 
     # ================================================================ outgoing
     def broadcast(self, topic: str, message: m.Message, coalesce: tuple[str, str] | None) -> None:
@@ -612,15 +673,16 @@ class GatewayService:
         self._seq[executor] += 1
         return self._seq[executor]
 
-    def _unacked(self, executor: str) -> list[tuple[str, str]]:
-        """Every stored order of this executor still waiting for its acknowledgement, in sequence order."""
+    def _unacked(self, executor: str) -> list[tuple[str, str, str, str]]:
+        """Every stored order of this executor still waiting for its acknowledgement, in sequence order: (key, the
+        frame, account, purpose)."""
         with self.store.engine.connect() as conn:
             rows = conn.execute(
                 select(s.orders)
                 .where((s.orders.c.executor == executor) & (s.orders.c.status == OrderStatus.PENDING.value))
                 .order_by(s.orders.c.seq)
             ).all()
-        return [(row.idempotency_key, encode(self._order_message(row))) for row in rows]
+        return [(row.idempotency_key, encode(self._order_message(row)), row.account_id, row.purpose) for row in rows]
 
     def _intent_message(self, intent: OrderIntent, seq: int) -> m.OrderPlace:
         bracket = intent.bracket
@@ -673,8 +735,15 @@ class GatewayService:
         return stored, encode(self._intent_message(intent, seq))
 
     def send_order(self, stored: tuple[Any, str]) -> None:
-        """After the commit: send a pending order to its executor (it is resent on reconnect until acknowledged)."""
+        """After the commit: send a pending order to its executor (it is resent on reconnect until acknowledged).
+        An entry for an account stopped meanwhile is never sent: it is cancelled."""
         order, text = stored
+        if order.purpose is OrderPurpose.ENTRY and self._stopped(order.account):
+            key = order.idempotency_key
+            task = asyncio.ensure_future(self._note(lambda ctx: self._cancel_unsent(ctx, [key])))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         peer = self.executors.get(order.executor)
         if peer is not None and order.status is OrderStatus.PENDING and order.idempotency_key not in peer.sent_keys:
             peer.sent_keys.add(order.idempotency_key)
@@ -728,14 +797,12 @@ class GatewayService:
 
     def _push_cancel(self, peer: Peer, account: str, order_key: str) -> None:
         key = f"cancel:{order_key}:{secrets.token_hex(4)}"
-        self._push(
-            peer, m.OrderCancel(id=self._id(), ts=self._now(), seq=0, key=key, account=account, order_key=order_key)
-        )
+        self._push(peer, m.OrderCancel(id=self._id(), ts=self._now(), key=key, account=account, order_key=order_key))
 
     def _send_flatten(self, peer: Peer, account: str, reason: str) -> None:
         key = f"flatten:{account}:{secrets.token_hex(4)}"
         self._flatten_waiters[key] = time.monotonic()
-        self._push(peer, m.Flatten(id=self._id(), ts=self._now(), seq=0, key=key, account=account, reason=reason[:500]))
+        self._push(peer, m.Flatten(id=self._id(), ts=self._now(), key=key, account=account, reason=reason[:500]))
 
     def _flatten_from_guardian(self, account: str, reason: str) -> None:
         """The guardian's flatten sink (may run in a worker thread)."""
@@ -766,6 +833,21 @@ class GatewayService:
         self._push_cancel(peer, order.account, order_key)
         return "cancel sent"
 
+    async def _alert_absent(self, now: float, grace_s: float) -> None:
+        """One critical alert per executor that has not connected within the grace period after start."""
+        if now - self.started < grace_s:
+            return
+        expected: dict[str, list[str]] = {}
+        for entry in self.settings.accounts:
+            expected.setdefault(entry.executor, []).append(entry.name)
+        for executor, accounts in sorted(expected.items()):
+            if executor in self.ever_connected or executor in self._absent_alerted:
+                continue
+            self._absent_alerted.add(executor)
+            message = _absent_message(executor, accounts, now - self.started)
+            log.warning("gateway.executor_absent", executor=executor)
+            await self._note(_alert_op("executor.absent", None, message))
+
     async def emergency_stop(self, accounts: list[str] | None, reason: str, actor: str) -> dict[str, str]:
         """HALTED is persisted first, then every owning executor gets a flatten. Returns account -> status."""
         targets = sorted(self._accounts() if accounts is None else set(accounts) & self._accounts())
@@ -785,9 +867,10 @@ class GatewayService:
         return result
 
     async def watchdog(self) -> None:
-        """Disconnect executors that went silent; alert on flattens nobody confirmed."""
-        cfg = self.settings.gateway
+        """Disconnect executors that went silent; alert on flattens nobody confirmed (settings read each pass: a
+        live change applies at once)."""
         while True:
+            cfg = self.settings.gateway
             await asyncio.sleep(min(1.0, cfg.heartbeat_timeout_s / 3))
             now = time.monotonic()
             for peer in list(self.executors.values()):
@@ -798,12 +881,24 @@ class GatewayService:
                     await self.disconnected(peer)
             if self.pipeline is not None:
                 await self.pipeline.expire_and_record()
+            await self._alert_absent(now, cfg.executor_grace_s)
             for key, started in list(self._flatten_waiters.items()):
                 if now - started > cfg.flatten_timeout_s:
                     del self._flatten_waiters[key]
                     account = key.split(":")[1]
                     message = f"flatten {key} not acknowledged within {cfg.flatten_timeout_s} s"
                     await self._note(_alert_op("flatten.unconfirmed", account, message))
+
+
+def _absent_message(executor: str, accounts: list[str], seconds: float) -> str:
+    return (
+        f"executor {executor} has not connected {seconds:.0f} s after the hub started; its accounts "
+        f"({', '.join(accounts)}) stay REDUCING (no new entries) until it does"
+    )
+
+
+def _actor(peer: Peer) -> str:
+    return f"{peer.role}:{peer.name}"
 
 
 def _alert_op(kind: str, account: str | None, message: str) -> Callable[[Any], int]:

@@ -226,6 +226,17 @@ class GuardianService:
             self._after(t, t.resume(self.clock.now()), persist=True, audit=("resume", {}))
             return t.snapshot()
 
+    def await_executor(self, account: str, key: str, reason: str | None) -> None:
+        """At start, until the account's executor first connects: REDUCING (no new entries) without an alert either
+        way — that wait is the normal start of every run (the gateway alerts on an executor that never comes)."""
+        with self._lock:
+            t = self.tracker(account)
+            if reason is None:
+                t.reducing_reasons.pop(key, None)
+            else:
+                t.reducing_reasons[key] = reason
+            t._last_state = t.trading_state()[0]
+
     def set_reducing(self, account: str, key: str, reason: str | None) -> None:
         with self._lock:
             t = self.tracker(account)
@@ -346,8 +357,12 @@ class GuardianService:
             detail=json.dumps(t.s.to_json()),
         )
 
+        stopped = state in (TradingState.HALTED, TradingState.FAILED)
+
         def write(ctx: WriteContext) -> None:
             repository.save_account_state(ctx, stored)
+            if stopped:  # in the same transaction: an entry not yet acknowledged is never sent to a stopped account
+                repository.cancel_unsent_entries(ctx, t.account, f"account {state.value.upper()}: {reason}")
             for action in actions:
                 self._record(ctx, action)
             if audit is not None:

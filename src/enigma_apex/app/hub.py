@@ -78,6 +78,7 @@ class Hub:
             self.supervisor.on_restart = lambda name: restarts.labels(name).inc()
         self.children: list[Any] = []  # ExecutorProcess for each child process
         self.dispatcher: Any = None
+        self.keeper: Any = None  # daily housekeeping, once running
         self.loop: asyncio.AbstractEventLoop | None = None
         self._db_events: asyncio.Queue[tuple[bool, str]] | None = None
         self._notes: set[asyncio.Task[None]] = set()
@@ -167,7 +168,8 @@ class Hub:
         sup.start("config", self._watch_config, detail="watching the configuration file")
         from enigma_apex.app.housekeeping import Housekeeping
 
-        keeper = Housekeeping(store, self.service.clock, settings, settings.hub.data_dir / "logs")
+        keeper = self.keeper = Housekeeping(store, self.service.clock, settings, settings.hub.data_dir / "logs")
+        self.service.reload_listeners.append(lambda plan: setattr(keeper, "settings", plan.settings))
         at = settings.database.maintenance_at.strftime("%H:%M")
         sup.start("housekeeping", keeper.run, detail=f"daily backup and optimisation at {at} New York time")
 

@@ -120,6 +120,14 @@ class GatewaySection(Section):
         description="Seconds to wait for an emergency flatten to be confirmed before alerting.",
         json_schema_extra=LIVE,
     )
+    executor_grace_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="An executor that has not connected this long after the hub started is alerted on (its "
+        "accounts are REDUCING from the start until it connects).",
+        json_schema_extra=LIVE,
+    )
 
     @field_validator("host")
     @classmethod

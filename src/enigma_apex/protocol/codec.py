@@ -47,6 +47,7 @@ class ProtocolError:
     message: str
     path: str | None = None
     ref: str | None = None
+    kind: str | None = None  # the message type, when the frame named a known one
 
 
 def _reject_constant(name: str) -> Any:
@@ -61,7 +62,10 @@ def _path(loc: tuple[Any, ...]) -> str:
 
 
 def decode(frame: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> Message | ProtocolError:
-    size = len(frame.encode() if isinstance(frame, str) else frame)
+    """Text in; a message, or the problem with the frame. Types are exactly the JSON Schemas' (strict: ``true`` is
+    not a number, a time is an ISO-8601 string, ``"3"`` is not an integer); money and prices may be JSON numbers
+    or decimal strings. A string that cannot be encoded (a lone surrogate escape) is INVALID at its path."""
+    size = len(frame.encode("utf-8", "surrogatepass") if isinstance(frame, str) else frame)
     if size > max_bytes:
         return ProtocolError(ErrorCode.TOO_LARGE, f"frame of {size} bytes is over the {max_bytes}-byte limit")
     try:
@@ -72,14 +76,18 @@ def decode(frame: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> Message | Pr
         return ProtocolError(ErrorCode.BAD_JSON, f"invalid JSON: {exc}")
     if not isinstance(data, dict):
         return ProtocolError(ErrorCode.NOT_AN_OBJECT, "a message is a JSON object")
-    ref = data.get("id") if isinstance(data.get("id"), str) else None
-    if data.get("v") != VERSION:
+    raw_id = data.get("id")
+    ref = raw_id if isinstance(raw_id, str) and _encodable(raw_id) and 0 < len(raw_id) <= 64 else None
+    bad = _unencodable(data, "$")
+    if bad is not None:
+        return ProtocolError(ErrorCode.INVALID, f"{bad}: text that cannot be encoded (a lone surrogate)", bad, ref)
+    if data.get("v") != VERSION or isinstance(data.get("v"), bool):
         return ProtocolError(ErrorCode.UNSUPPORTED_VERSION, f"protocol version must be {VERSION}", "$.v", ref)
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in TYPES:
-        return ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}", "$.type", ref)
+        return ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}"[:200], "$.type", ref)
     try:
-        return _ADAPTER.validate_python(data)
+        return _ADAPTER.validate_json(frame, strict=True)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         loc = tuple(first["loc"])[1:] if first["loc"] and first["loc"][0] == kind else tuple(first["loc"])
@@ -88,7 +96,35 @@ def decode(frame: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> Message | Pr
             message = "unknown field"
         count = len(exc.errors())
         more = f" (and {count - 1} more problem(s))" if count > 1 else ""
-        return ProtocolError(ErrorCode.INVALID, f"{_path(loc)}: {message}{more}", _path(loc), ref)
+        return ProtocolError(ErrorCode.INVALID, f"{_path(loc)}: {message}{more}", _path(loc), ref, kind)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unencodable(value: Any, path: str) -> str | None:
+    """The JSON path of the first string (key or value) that UTF-8 cannot encode, or None."""
+    if isinstance(value, str):
+        return None if _encodable(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if _encodable(key) else path
+            if not _encodable(key):
+                return where
+            found = _unencodable(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _unencodable(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def encode(message: Message) -> str:

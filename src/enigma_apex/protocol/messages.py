@@ -72,6 +72,7 @@ class Ping(Message):
 
 class Pong(Message):
     type: Literal["pong"] = "pong"
+    ref: Annotated[str, Field(min_length=1, max_length=64)] | None = None  # the hub's: the id of the ping answered
 
 
 Topic = Literal["risk", "market", "decisions", "orders", "signals", "health"]
@@ -260,7 +261,9 @@ class RiskUpdate(Message):
 class EmergencyStop(Message):
     type: Literal["emergency.stop"] = "emergency.stop"
     reason: Text = "emergency stop"
-    accounts: list[Account] | None = None  # None: every account
+    accounts: Annotated[list[Account], Field(max_length=500)] | None = None  # None: every account
+    known_only: bool = False  # true: halt the accounts the hub knows and report the others; false: an unknown one
+    # refuses the whole stop (nothing is halted)
 
 
 class Halt(Message):
@@ -272,6 +275,16 @@ class Halt(Message):
 class Resume(Message):
     type: Literal["resume"] = "resume"
     account: Account
+
+
+class Result(Message):
+    """The hub's answer to a control message (emergency.stop, halt, resume, subscribe): what was done."""
+
+    type: Literal["result"] = "result"
+    ref: Annotated[str, Field(min_length=1, max_length=64)]  # the id of the message answered
+    accounts: dict[Account, Text] = {}  # per account: what was done ("flatten sent", "HALTED", "ACTIVE", ...)
+    topics: list[Topic] = []  # subscribe: every topic now delivered to this connection
+    message: Text = ""
 
 
 class ComponentStatus(BaseModel):
@@ -310,6 +323,7 @@ AnyMessage = Annotated[
     | EmergencyStop
     | Halt
     | Resume
+    | Result
     | Health,
     Field(discriminator="type"),
 ]
@@ -340,6 +354,7 @@ TYPES: dict[str, type[Message]] = {
         EmergencyStop,
         Halt,
         Resume,
+        Result,
         Health,
     )
 }

@@ -15,11 +15,12 @@ MAY_SEND: dict[str, frozenset[str]] = {
 }
 
 RECEIVES: dict[str, str] = {
-    "executor": "order.place, order.cancel, flatten (its accounts), emergency.stop, halt, resume, welcome, error, pong",
+    "executor": "order.place, order.cancel, flatten (its accounts; a stop reaches it as flatten), welcome, error, pong",
     "signal": "decision (its own signals), welcome, error, pong",
-    "dashboard": "everything subscribed: risk.update, market.data, decision, order.update, fill, position, health",
+    "dashboard": "result (its controls), decision (its signals), and everything subscribed: risk.update, market.data, "
+    "decision, order.update, fill, position, health",
     "mobile": "as dashboard",
-    "observer": "everything subscribed, read only",
+    "observer": "result (its subscribe), everything subscribed, read only",
     "admin": "as dashboard",
 }
 

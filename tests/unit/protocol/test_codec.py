@@ -58,6 +58,16 @@ def test_a_valid_order_decodes_with_exact_decimals():
         (frame(bracket={"stop": "-5"}), ErrorCode.INVALID, "$.bracket.stop"),
         (frame(bracket={"stop": "Infinity"}), ErrorCode.INVALID, "$.bracket.stop"),
         ('{"v": 1, "type": "ping", "id": "p", "ts": "' + TS + '", "x": NaN}', ErrorCode.BAD_JSON, None),
+        # strict types, exactly as the schemas say: no bool for a number, no Unix number for a time
+        (frame(quantity=True), ErrorCode.INVALID, "$.quantity"),
+        (frame(quantity=1.0), ErrorCode.INVALID, "$.quantity"),
+        (frame(ts=1764600000), ErrorCode.INVALID, "$.ts"),
+        (frame(seq=True), ErrorCode.INVALID, "$.seq"),
+        (frame(v=True), ErrorCode.UNSUPPORTED_VERSION, "$.v"),
+        (json.dumps({"v": 1, "type": "resume", "id": "r", "ts": TS, "account": 7}), ErrorCode.INVALID, "$.account"),
+        # text that cannot be encoded (a lone surrogate) is refused with its path, whatever the field
+        ('{"v": 1, "type": "ping", "id": "\\ud800x", "ts": "' + TS + '"}', ErrorCode.INVALID, "$.id"),
+        (json.dumps({"v": 1, "type": "halt", "id": "h", "ts": TS, "reason": "a\ud800"}), ErrorCode.INVALID, "$.reason"),
     ],
 )
 def test_bad_frames_become_errors_with_a_code_and_path(text, code, path):
@@ -73,6 +83,13 @@ def test_oversize_frames_are_refused_before_parsing():
 
 def test_errors_refer_to_the_offending_message():
     assert decode(frame(quantity=0)).ref == "m1"
+
+
+def test_an_id_that_cannot_be_encoded_is_not_echoed():
+    """The error for a lone surrogate in ``id`` carries no ``ref`` (it could not be sent back) and encodes."""
+    error = decode('{"v": 1, "type": "ping", "id": "\\udc00", "ts": "' + TS + '"}')
+    assert isinstance(error, ProtocolError) and error.ref is None
+    json.loads(json.dumps({"path": error.path, "message": error.message}, ensure_ascii=False).encode())
 
 
 def test_encode_decode_round_trip():

@@ -412,6 +412,7 @@ class StoredOrder:
     filled_quantity: int
     average_price: Decimal | None
     created: bool  # False when the key existed already
+    purpose: OrderPurpose = OrderPurpose.ENTRY
 
 
 def insert_order(
@@ -572,6 +573,36 @@ def last_signal_with_key_prefix(conn: Connection, prefix: str) -> datetime | Non
     return None if row is None else row.received_at
 
 
+def cancel_unsent_entries(ctx: WriteContext, account: str, reason: str) -> list[str]:
+    """Entries of the account no executor has acknowledged: cancelled here, so they are never (re)sent (an account
+    that is HALTED or FAILED takes only exits and flattens). Returns their keys."""
+    rows = ctx.conn.execute(
+        select(s.orders.c.idempotency_key).where(
+            (s.orders.c.account_id == account)
+            & (s.orders.c.status == OrderStatus.PENDING.value)
+            & (s.orders.c.purpose == OrderPurpose.ENTRY.value)
+        )
+    ).all()
+    return cancel_pending(ctx, [r.idempotency_key for r in rows], reason)
+
+
+def cancel_pending(ctx: WriteContext, keys: list[str], reason: str) -> list[str]:
+    """Orders among ``keys`` still PENDING (no executor acknowledged them): cancelled, never (re)sent."""
+    done = []
+    for key in keys:
+        changed = ctx.conn.execute(
+            update(s.orders)
+            .where((s.orders.c.idempotency_key == key) & (s.orders.c.status == OrderStatus.PENDING.value))
+            .values(
+                status=OrderStatus.CANCELLED.value, reason=f"never sent: {reason}"[:500], updated_at=ctx.clock.now()
+            )
+        )
+        if changed.rowcount:
+            ctx.audit("order.updated", {"key": key, "status": OrderStatus.CANCELLED.value, "reason": reason[:300]})
+            done.append(key)
+    return done
+
+
 def get_order(conn: Connection, idempotency_key: str) -> StoredOrder | None:
     row = conn.execute(select(s.orders).where(s.orders.c.idempotency_key == idempotency_key)).first()
     return None if row is None else _order_from_row(row, created=False)
@@ -591,12 +622,21 @@ def _order_from_row(row: Any, *, created: bool) -> StoredOrder:
         filled_quantity=row.filled_quantity,
         average_price=row.average_price,
         created=created,
+        purpose=OrderPurpose(row.purpose),
     )
 
 
-def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
-    """Record a fill and update the position. A repeated fill id is ignored (returns False)."""
-    if ctx.conn.execute(select(s.fills.c.id).where(s.fills.c.id == fill.fill_id)).first():
+def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
+    """Record a fill and update the position. A fill is identified by (account, executor, fill id): a repeated
+    report is ignored (returns False); another account's fill with the same broker id is a fill of its own."""
+    seen = ctx.conn.execute(
+        select(s.fills.c.id).where(
+            (s.fills.c.account_id == fill.account)
+            & (s.fills.c.executor == executor)
+            & (s.fills.c.fill_id == fill.fill_id)
+        )
+    ).first()
+    if seen:
         return False
     order = ctx.conn.execute(
         select(s.orders.c.id, s.orders.c.quantity, s.orders.c.filled_quantity, s.orders.c.status).where(
@@ -607,7 +647,9 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
     ctx.conn.execute(
         s.fills.insert(),
         dict(
-            id=fill.fill_id,
+            id=new_id(),
+            fill_id=fill.fill_id,
+            executor=executor,
             order_id=order.id if order else None,
             account_id=fill.account,
             symbol=symbol,
@@ -625,8 +667,8 @@ def insert_fill(ctx: WriteContext, fill: Fill) -> bool:
         values: dict[str, Any] = {"filled_quantity": filled, "updated_at": fill.ts}
         if total:
             values["average_price"] = (sum(r.price * r.quantity for r in rows) / total).quantize(Decimal("0.00000001"))
-        if filled >= order.quantity and not OrderStatus(order.status).is_terminal:
-            values["status"] = OrderStatus.FILLED.value
+        if filled >= order.quantity and order.status != OrderStatus.FILLED.value:
+            values["status"] = OrderStatus.FILLED.value  # whatever was recorded before (a cancel that came late)
         elif filled and order.status in (
             OrderStatus.PENDING.value,
             OrderStatus.ACCEPTED.value,

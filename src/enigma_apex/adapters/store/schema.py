@@ -151,9 +151,11 @@ orders = Table(
 fills = Table(
     "fills",
     metadata,
-    Column("id", String(64), primary_key=True),  # the broker's fill id: a repeated report is a no-op
+    Column("id", String(64), primary_key=True),  # the hub's id of the fill
     Column("order_id", String(64), ForeignKey("orders.id")),
     Column("account_id", String(64), ForeignKey(ACCOUNT_FK), nullable=False),
+    Column("executor", String(64), nullable=False, server_default=""),  # who reported it
+    Column("fill_id", String(128), nullable=False),  # the executor's id: a repeated report is a no-op
     Column("symbol", String(32), nullable=False),
     Column("side", String(4), nullable=False),
     Column("quantity", Integer, nullable=False),
@@ -161,6 +163,7 @@ fills = Table(
     Column("commission", DecimalText, nullable=False),
     Column("ts", UTCText, nullable=False),
     Index(None, "account_id", "ts"),
+    UniqueConstraint("account_id", "executor", "fill_id"),  # a fill's identity: (account, executor, fill id)
 )
 
 positions = Table(

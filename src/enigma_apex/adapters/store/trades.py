@@ -40,7 +40,7 @@ def load_trades(
             .outerjoin(s.decisions, s.orders.c.decision_id == s.decisions.c.id)
             .outerjoin(s.signals, s.decisions.c.signal_id == s.signals.c.id)
         )
-        .order_by(s.fills.c.ts, s.fills.c.id)
+        .order_by(s.fills.c.ts, s.fills.c.fill_id)
     )
     if account is not None:
         query = query.where(s.fills.c.account_id == account)
