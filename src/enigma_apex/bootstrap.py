@@ -8,6 +8,7 @@ from enigma_apex.adapters import logging as logs
 from enigma_apex.adapters.clock import SystemClock
 from enigma_apex.adapters.exchange_calendar import cme_days
 from enigma_apex.adapters.http.app import create_app
+from enigma_apex.adapters.instance import InstanceLock
 from enigma_apex.adapters.news_file import load_news
 from enigma_apex.adapters.profile_files import load_registry
 from enigma_apex.adapters.store import repository
@@ -23,27 +24,53 @@ from enigma_apex.config.loader import Loaded
 from enigma_apex.config.models import Settings
 from enigma_apex.config.reload import ReloadPlan
 from enigma_apex.domain.clock import Clock
+from enigma_apex.errors import IntegrityError
 
 
 def account_records(settings: Settings) -> list[repository.AccountRecord]:
     return [repository.AccountRecord(a.name, a.profile, a.platform, a.executor, a.group) for a in settings.accounts]
 
 
-def open_store(settings: Settings, clock: Clock, *, upgrade: bool = True) -> tuple[Store, str | None]:
+def open_store(
+    settings: Settings, clock: Clock, *, upgrade: bool = True, lock: str | None = None, verify: bool = False
+) -> tuple[Store, str | None]:
     """Open the database, migrate it (backup first), start the writer and register the accounts.
 
+    ``lock``: take the data folder's instance lock first, under this name (every process that writes the
+    database does; ``FolderBusyError`` when a hub or another command has it). ``verify``: refuse a database whose
+    audit anchor, chain or account state does not verify (``IntegrityError``, nothing written).
     Returns the store and a line describing the upgrade (None when nothing changed)."""
-    store = Store.open(settings, clock)
-    note: str | None = None
-    if upgrade:
-        result = store.upgrade(clock, backup_first=settings.database.backup_before_upgrade)
-        if result.before != result.after:
-            note = f"schema {result.before or '(new)'} -> {result.after}"
-            if result.backup is not None:
-                note += f" (backup: {result.backup})"
-    store.start()
-    records = account_records(settings)
-    store.writer.write(lambda ctx: repository.sync_accounts(ctx, records))
+    held = InstanceLock(settings.hub.data_dir).acquire(lock) if lock is not None else None
+    try:
+        store = Store.open(settings, clock)
+    except BaseException:
+        if held is not None:
+            held.release()
+        raise
+    store.instance_lock = held
+    try:
+        if verify:
+            problems = store.integrity_problems()
+            if problems:
+                raise IntegrityError(
+                    "the database failed its integrity check:\n  - "
+                    + "\n  - ".join(problems[:20])
+                    + "\nrestore a backup (docs/operations.md, Backups), or after checking what changed run "
+                    "`enigma-apex db accept` to record the database as it is"
+                )
+        note: str | None = None
+        if upgrade:
+            result = store.upgrade(clock, backup_first=settings.database.backup_before_upgrade)
+            if result.before != result.after:
+                note = f"schema {result.before or '(new)'} -> {result.after}"
+                if result.backup is not None:
+                    note += f" (backup: {result.backup})"
+        store.start()
+        records = account_records(settings)
+        store.writer.write(lambda ctx: repository.sync_accounts(ctx, records))
+    except BaseException:
+        store.close()
+        raise
     return store, note
 
 
@@ -77,9 +104,23 @@ def build_gateway(service: HubService, guardian: GuardianService) -> tuple[Gatew
     return gateway, pipeline
 
 
-def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | None = None) -> Hub:
+def build_hub(
+    loaded: Loaded, console: Callable[[str], None], clock: Clock | None = None, *, what: str = "enigma-apex up"
+) -> Hub:
+    """The whole hub. The data folder's instance lock is taken before anything else is touched: a second hub (or
+    a command writing the database) refuses to start with ``FolderBusyError``, naming the holder."""
     settings = loaded.settings
     clock = clock or SystemClock()
+    lock = InstanceLock(settings.hub.data_dir).acquire(what)
+    try:
+        return _build_hub(loaded, console, clock, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock, lock: InstanceLock) -> Hub:
+    settings = loaded.settings
     logs.configure(
         settings.hub.data_dir / "logs",
         level=settings.logging.level,
@@ -88,14 +129,18 @@ def build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock | Non
         backups=settings.logging.file_backups,
         max_age_days=settings.logging.file_max_age_days,
     )
-    store, note = open_store(settings, clock)
+    store, note = open_store(settings, clock, verify=True)
+    store.instance_lock = lock
     if note:
         console(f"  database   {note}")
-    guardian = build_guardian(settings, store, clock)
-    service = HubService(settings, loaded.path, store, clock, clock.monotonic(), guardian=guardian)
-    service.config_hash = loaded.text_hash
-
-    gateway, pipeline = build_gateway(service, guardian)
+    try:
+        guardian = build_guardian(settings, store, clock)
+        service = HubService(settings, loaded.path, store, clock, clock.monotonic(), guardian=guardian)
+        service.config_hash = loaded.text_hash
+        gateway, pipeline = build_gateway(service, guardian)
+    except BaseException:
+        store.close()
+        raise
 
     def on_reload(plan: ReloadPlan) -> None:
         """Every live key reaches the component that reads it (tests/integration/test_live_settings.py)."""

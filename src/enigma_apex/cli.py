@@ -130,7 +130,6 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing configuration file.")] = False,
 ) -> None:
     """Write a fully commented default configuration, create the database and the first client tokens."""
-    from enigma_apex import bootstrap
     from enigma_apex.adapters.store import tokens
     from enigma_apex.config import loader
     from enigma_apex.config.models import Settings
@@ -142,7 +141,11 @@ def init(
         if not exist_ok:
             raise _fail(f"{path} exists; use --force to overwrite it or --exist-ok to keep it", 1)
         loaded = _load(ctx, path)
-        store, note = bootstrap.open_store(loaded.settings, clock)
+        running = _running_hub(loaded.settings)
+        if running is not None:  # its database is migrated and in use: nothing to do, nothing touched
+            _echo(f"{path} exists; a hub is running on it ({running.describe()}), its database is ready")
+            return
+        store, note = _open_for(loaded.settings, clock, "init")
         store.close()
         _echo(f"{path} exists; database ready{' (' + note + ')' if note else ''}")
         return
@@ -151,7 +154,7 @@ def init(
     loaded = _load(ctx, path)
     settings = loaded.settings
     settings.hub.data_dir.mkdir(parents=True, exist_ok=True)
-    store, _ = bootstrap.open_store(settings, clock)
+    store, _ = _open_for(settings, clock, "init")
     try:
         with store.engine.connect() as conn:
             existing = [t for t in tokens.list_tokens(conn) if t.active(clock.now())]
@@ -160,7 +163,7 @@ def init(
             for name, role in (("local-admin", "admin"), ("dashboard", "dashboard")):
 
                 def make(ctx: Any, n: str = name, r: str = role) -> tuple[str, tokens.TokenRecord]:
-                    return tokens.create_token(ctx, name=n, role=r)
+                    return tokens.create_token(ctx, name=n, role=r, is_default=True)  # live mode wants them revoked
 
                 plain, record = store.writer.write(make)
                 created.append((record.name, record.role, plain))
@@ -182,16 +185,24 @@ def doctor(
 ) -> None:
     """Check this machine before trading: configuration, database, ports, OCR, NinjaTrader folders, clock."""
     from enigma_apex import bootstrap
+    from enigma_apex.adapters.instance import FolderBusyError, holder
     from enigma_apex.app import doctor as checks
+    from enigma_apex.app.preflight import startup_problems
 
     loaded = _load(ctx)  # an invalid configuration stops here, with every problem listed
-    results = checks.run(loaded.settings, network=not offline)
-    try:
-        store, _ = bootstrap.open_store(loaded.settings, _clock())
-        store.close()
-        results.insert(0, checks.Check("database", "ok", "opens, migrations applied"))
-    except EnigmaError as exc:
-        results.insert(0, checks.Check("database", "fail", str(exc), "see docs/operations.md, Database"))
+    busy = holder(loaded.settings.hub.data_dir)
+    results = checks.run(loaded.settings, network=not offline, ports=busy is None)
+    if busy is not None:  # the database belongs to that process: only read it
+        results.insert(0, checks.Check("database", "ok", f"in use by {busy.describe()} (ports not checked)"))
+    else:
+        try:
+            store, _ = bootstrap.open_store(loaded.settings, _clock(), lock="enigma-apex doctor")
+            store.close()
+            results.insert(0, checks.Check("database", "ok", "opens, migrations applied"))
+        except (EnigmaError, FolderBusyError) as exc:
+            results.insert(0, checks.Check("database", "fail", str(exc), "see docs/operations.md, Database"))
+    for problem in startup_problems(loaded.settings, loaded.path.parent, _executor_tokens(loaded.settings)):
+        results.insert(0, checks.Check("configuration", "fail", problem, "fix the configuration"))
     results.insert(0, checks.Check("configuration", "ok", f"{loaded.path} is valid"))
     for check in results:
         line = f"{check.status.upper():<4} {check.name}: {check.detail}"
@@ -211,11 +222,12 @@ def status(
     import httpx
 
     settings = _load(ctx).settings
-    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
-    base = url or f"http://{host}:{settings.http.port}"
+    base = _hub_base(settings, url)
     report: dict[str, Any] = {"url": base}
+    host = httpx.URL(base).host
+    local = host in ("localhost", "::1") or host.startswith("127.")  # a certificate names the LAN address
     try:
-        with httpx.Client(base_url=base, timeout=3.0) as http:
+        with httpx.Client(base_url=base, timeout=3.0, verify=not local) as http:
             report["health"] = http.get("/health").json()
             if token:
                 headers = {"Authorization": f"Bearer {token}"}
@@ -259,7 +271,7 @@ def demo(
         path.write_text(render(Settings.model_validate(demo_settings()), annotate=True), encoding="utf-8")
     loaded = _load(None, path)  # type: ignore[arg-type]
     clock = _clock()
-    store, _ = bootstrap.open_store(loaded.settings, clock)
+    store, _ = _open_for(loaded.settings, clock, "demo")
     try:
         source = store.writer.write(lambda c: tokens.create_token(c, name="demo-signals", role="signal"))[0]
         board = store.writer.write(lambda c: tokens.create_token(c, name="demo-dashboard", role="dashboard"))[0]
@@ -267,7 +279,10 @@ def demo(
         store.close()
     _echo(f"demo in {directory}: accounts {', '.join(a.name for a in loaded.settings.accounts)}")
     _echo(f"dashboard token (sign in with it): {board}")
-    hub = bootstrap.build_hub(loaded, _echo, clock)
+    try:
+        hub = bootstrap.build_hub(loaded, _echo, clock, what="enigma-apex demo")
+    except EnigmaError as exc:
+        raise _fail(f"cannot start: {exc}", 2) from None
 
     async def main() -> int:
         def base() -> str | None:
@@ -296,10 +311,11 @@ def up(ctx: typer.Context) -> None:
     loaded = _load(ctx)
     clock = _clock()
     _echo(f"enigma-apex {__version__} starting ({loaded.settings.hub.mode} mode, config {loaded.path})")
+    _refuse_problems(loaded, "to fix before the hub can start")
     try:
         hub = bootstrap.build_hub(loaded, _echo, clock)
-    except EnigmaError as exc:
-        raise _fail(f"cannot start: {exc}") from None
+    except (EnigmaError, OSError) as exc:
+        raise _fail(f"cannot start: {exc}", 2) from None
     with hub.service.store.engine.connect() as conn:
         problems = live_problems(loaded.settings, tokens.list_tokens(conn), clock.now())
     if problems:
@@ -315,14 +331,28 @@ def up(ctx: typer.Context) -> None:
     raise typer.Exit(code)
 
 
+def _refuse_problems(loaded: Any, why: str) -> None:
+    """What `up` needs and the configuration does not give (``app/preflight.py``): listed, exit 2."""
+    from enigma_apex.app.preflight import startup_problems
+
+    problems = startup_problems(loaded.settings, loaded.path.parent, _executor_tokens(loaded.settings))
+    if problems:
+        typer.echo(f"{loaded.path}: {len(problems)} problem(s){' ' + why if why else ''}:", err=True)
+        for problem in problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(2)
+
+
 # ---------------------------------------------------------------------------- config
 @config_app.command("check")
 def config_check(
     ctx: typer.Context,
     file: Annotated[Path | None, typer.Argument(help="File to check (default: the active configuration).")] = None,
 ) -> None:
-    """Validate a configuration file: exit 0 when valid, 2 with every problem listed when not."""
+    """Validate a configuration file and what it names (files, TLS pairs, executors): exit 0 when `up` can start
+    on it, 2 with every problem listed when not."""
     loaded = _load(ctx, file)
+    _refuse_problems(loaded, "")
     _echo(f"{loaded.path}: ok ({len(loaded.settings.accounts)} account(s), mode {loaded.settings.hub.mode})")
 
 
@@ -362,12 +392,16 @@ def config_reload(
 # ---------------------------------------------------------------------------- db
 @contextlib.contextmanager
 def _database(ctx: typer.Context, *, upgrade: bool) -> Iterator[tuple[Any, str | None]]:
-    """The configured store (migrated and with its writer running when ``upgrade``), closed after use."""
-    from enigma_apex import bootstrap
-    from enigma_apex.adapters.store.store import Store
-
-    settings = _load(ctx).settings
-    store, note = bootstrap.open_store(settings, _clock()) if upgrade else (Store.open(settings, _clock()), None)
+    """The configured store, closed after use. ``upgrade``: migrated, its writer running, the data folder held
+    (refused while a hub runs: the hub is the one writer); else opened to read only."""
+    if upgrade:
+        settings = _load(ctx).settings
+        running = _running_hub(settings)
+        if running is not None:
+            raise _fail(f"a hub is running on this data folder ({running.describe()}): stop it first", 1)
+        store, note = _open_for(settings, _clock(), "db")
+    else:
+        store, note = _reading(_load(ctx).settings), None
     try:
         yield store, note
     finally:
@@ -376,23 +410,80 @@ def _database(ctx: typer.Context, *, upgrade: bool) -> Iterator[tuple[Any, str |
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
-    """Migrate the database to the latest schema (a backup is taken first)."""
+    """Migrate the database to the latest schema (a backup is taken first; the hub must be stopped)."""
     with _database(ctx, upgrade=True) as (_, note):
         _echo(note or "database already at the latest schema")
 
 
+def _audit_key(settings: Any) -> bytes | None:
+    key: bytes | None = settings.database.audit_key_bytes
+    return key
+
+
 @db_app.command("verify")
 def db_verify(ctx: typer.Context) -> None:
-    """Check the audit hash chain, foreign keys and integrity; exit 1 naming the first broken row."""
-    from enigma_apex.adapters.store import maintenance
+    """Check the audit chain and its anchor, every sealed row (orders, fills, account state, state changes,
+    tokens), foreign keys and integrity; exit 1 naming the first row at fault. Safe while the hub runs."""
+    from enigma_apex.adapters.store import integrity, maintenance
 
+    settings = _load(ctx).settings
     with _database(ctx, upgrade=False) as (store, _):
-        report = maintenance.verify(store.engine)
+        report = maintenance.verify(store.engine, _audit_key(settings), integrity.anchor_path(settings.hub.data_dir))
     for line in report.lines():
         _echo(line)
     if not report.ok:
         raise typer.Exit(1)
     _echo("ok")
+
+
+@db_app.command("accept")
+def db_accept(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option(help="Why the database is accepted as it is (recorded).")],
+) -> None:
+    """Record the database as it is now after `db verify` found problems you have checked (a restored backup, a
+    replaced file): the problems go into the audit log, the rows are sealed afresh and the anchor moves. The hub
+    must be stopped."""
+    from enigma_apex.adapters.store import audit, integrity, maintenance
+    from enigma_apex.adapters.store.store import Store
+
+    settings = _load(ctx).settings
+    running = _running_hub(settings)
+    if running is not None:
+        raise _fail(f"a hub is running on this data folder ({running.describe()}): stop it first", 1)
+    from enigma_apex.adapters.instance import FolderBusyError, InstanceLock
+
+    try:
+        lock = InstanceLock(settings.hub.data_dir).acquire("enigma-apex db accept")
+    except FolderBusyError as exc:
+        raise _fail(str(exc), 1) from None
+    store = Store.open(settings, _clock())
+    store.instance_lock = lock
+    try:
+        key, anchor = _audit_key(settings), integrity.anchor_path(settings.hub.data_dir)
+        report = maintenance.verify(store.engine, key, anchor)
+        if report.ok:
+            _echo("db verify finds nothing to accept")
+            return
+        with store.engine.connect() as conn:
+            breaks, first = audit.chain_breaks(conn, key)
+        if first and "give database.audit_key" in first:
+            raise _fail(first, 1)
+        anchor.unlink(missing_ok=True)  # re-written from the accepted head when the writer starts
+        payload = {"reason": reason, "problems": report.problems[:200], "breaks": breaks}
+
+        def accept(ctx: Any) -> None:
+            ctx.audit(audit.ACCEPTED, payload, actor="cli")
+            for part in integrity.baseline_payloads(ctx.conn):
+                ctx.audit(integrity.BASELINE, part, actor="cli")
+
+        store.start()
+        store.writer.write(accept)
+    finally:
+        store.close()
+    _echo(f"accepted: {len(report.problems)} problem(s) recorded, {len(breaks)} chain break(s); rows sealed afresh")
+    for problem in report.problems[:20]:
+        _echo(f"  - {problem}")
 
 
 @db_app.command("backup")
@@ -413,10 +504,16 @@ def db_backup(
 
 @db_app.command("optimize")
 def db_optimize(ctx: typer.Context) -> None:
-    """Refresh statistics and reclaim space (ANALYZE/VACUUM)."""
+    """Refresh statistics and reclaim space (ANALYZE/VACUUM). While the hub runs, the hub refreshes its
+    statistics (the light form); the full VACUUM needs it stopped."""
     from enigma_apex.adapters.store import maintenance
 
-    with _database(ctx, upgrade=False) as (store, _):
+    settings = _load(ctx).settings
+    if _running_hub(settings) is not None:
+        ran = _hub_call(settings, "/api/v1/db/optimize", "")["ran"]
+        _echo("ran (through the running hub; VACUUM needs it stopped): " + "; ".join(ran))
+        return
+    with _database(ctx, upgrade=True) as (store, _):
         statements = maintenance.optimize(store.engine)
     _echo("ran: " + "; ".join(statements))
 
@@ -427,23 +524,34 @@ def token_create(
     ctx: typer.Context,
     role: Annotated[str, typer.Option(help="admin, executor, signal, dashboard, mobile or observer.")],
     name: Annotated[str, typer.Option(help="A name to recognise the client by.")],
-    account: Annotated[list[str] | None, typer.Option(help="Account an executor owns (repeat).")] = None,
+    account: Annotated[
+        list[str] | None, typer.Option(help="Account it is bound to (repeat): it sees only these.")
+    ] = None,
     expires_days: Annotated[float | None, typer.Option(help="Expire after this many days.")] = None,
 ) -> None:
-    """Create a client token and print it once."""
+    """Create a client token and print it once (through the running hub, if one runs)."""
     from enigma_apex.adapters.store import tokens
 
-    expires = _clock().now() + timedelta(days=expires_days) if expires_days else None
-    with _database(ctx, upgrade=True) as (store, _):
-        try:
-            plain, record = store.writer.write(
-                lambda c: tokens.create_token(
-                    c, name=name, role=role, accounts=tuple(account or ()), expires_at=expires
+    settings = _load(ctx).settings
+    if role not in tokens.ROLES:
+        raise _fail(f"unknown role {role!r} (roles: {', '.join(tokens.ROLES)})", 2)
+    if _running_hub(settings) is not None:
+        body = {"name": name, "role": role, "accounts": account or [], "expires_days": expires_days}
+        made = _hub_call(settings, "/api/v1/tokens", "", body)
+        token_id, plain = made["id"], made["token"]
+    else:
+        expires = _clock().now() + timedelta(days=expires_days) if expires_days else None
+        with _database(ctx, upgrade=True) as (store, _):
+            try:
+                plain, record = store.writer.write(
+                    lambda c: tokens.create_token(
+                        c, name=name, role=role, accounts=tuple(account or ()), expires_at=expires
+                    )
                 )
-            )
-        except ValueError as exc:
-            raise _fail(str(exc), 2) from None
-    _echo(f"token {record.token_id} ({record.role}, {record.name}); shown only now:")
+            except ValueError as exc:
+                raise _fail(str(exc), 2) from None
+        token_id = record.token_id
+    _echo(f"token {token_id} ({role}, {name}); shown only now:")
     _echo(plain)
 
 
@@ -453,23 +561,34 @@ def token_list(ctx: typer.Context) -> None:
     from enigma_apex.adapters.store import tokens
 
     now = _clock().now()
-    with _database(ctx, upgrade=True) as (store, _), store.engine.connect() as conn:
-        records = tokens.list_tokens(conn)
+    settings = _load(ctx).settings
+    store = _reading(settings)
+    try:
+        with store.engine.connect() as conn:
+            records = tokens.list_tokens(conn)
+    finally:
+        store.close()
     for r in records:
         state = "active" if r.active(now) else ("revoked" if r.revoked_at else "expired")
-        _echo(f"{r.token_id}  {r.role:<10} {r.name:<20} {state:<8} expires={r.expires_at or '-'}")
+        bound = f" accounts={','.join(r.accounts)}" if r.accounts else ""
+        _echo(f"{r.token_id}  {r.role:<10} {r.name:<20} {state:<8} expires={r.expires_at or '-'}{bound}")
 
 
 @token_app.command("revoke")
 def token_revoke(
     ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="Token id from `token list`.")]
 ) -> None:
-    """Revoke a token at once."""
+    """Revoke a token at once: a running hub closes its open sessions and refuses its next request."""
     from enigma_apex.adapters.store import tokens
 
+    settings = _load(ctx).settings
+    if _running_hub(settings) is not None:
+        done = _hub_call(settings, f"/api/v1/tokens/{token_id}/revoke", "")
+        _echo(f"revoked {token_id} ({done['sessions_closed']} open session(s) closed)")
+        return
     with _database(ctx, upgrade=True) as (store, _):
-        done = store.writer.write(lambda c: tokens.revoke_token(c, token_id))
-    if not done:
+        revoked = store.writer.write(lambda c: tokens.revoke_token(c, token_id))
+    if not revoked:
         raise _fail(f"no active token {token_id}")
     _echo(f"revoked {token_id}")
 
@@ -627,24 +746,59 @@ def _print_days(tracker: Any, events: list[Any], rows: list[dict[str, Any]], as_
     _echo(f"result: {verdict}; {snap.trading_days} trading day(s), final threshold {snap.threshold}")
 
 
-def _hub_answers(settings: Any) -> bool:
-    """True when a hub answers /health on the configured address."""
-    import urllib.error
-    import urllib.request
+def _open_for(settings: Any, clock: Any, what: str) -> Any:
+    """``bootstrap.open_store`` holding the data folder as ``enigma-apex <what>``; a held folder ends the command."""
+    from enigma_apex import bootstrap
+    from enigma_apex.adapters.instance import FolderBusyError
 
-    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
-    if settings.http.port == 0:
-        return False
     try:
-        with urllib.request.urlopen(f"http://{host}:{settings.http.port}/health", timeout=1) as response:
-            return bool(response.status)
-    except (urllib.error.URLError, OSError):
-        return False
+        return bootstrap.open_store(settings, clock, lock=f"enigma-apex {what}")
+    except FolderBusyError as exc:
+        raise _fail(str(exc), 1) from None
+    except EnigmaError as exc:
+        raise _fail(str(exc), 1) from None
+
+
+def _executor_tokens(settings: Any) -> list[str] | None:
+    """Names of the active executor tokens in the database (read only), or None when there is none to read."""
+    from enigma_apex.adapters.store import migrate, tokens
+    from enigma_apex.adapters.store.engine import sqlite_path
+    from enigma_apex.adapters.store.store import Store
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        return []  # a new data folder: nothing external has a token yet
+    try:
+        store = Store.open(settings, _clock())
+    except Exception:  # noqa: BLE001 - an unreadable database is `doctor`'s to report
+        return None
+    try:
+        if migrate.current_revision(store.engine) is None:
+            return []
+        with store.engine.connect() as conn:
+            now = _clock().now()
+            return sorted({t.name for t in tokens.list_tokens(conn) if t.role == "executor" and t.active(now)})
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        store.close()
+
+
+def _running_hub(settings: Any) -> Any:
+    """The hub running on this configuration's data folder (``adapters/instance.py``), or None."""
+    from enigma_apex.adapters.instance import holder
+
+    found = holder(settings.hub.data_dir)
+    return found if found is not None and found.is_hub else None
 
 
 def _hub_base(settings: Any, url: str | None = None) -> str:
-    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
-    base = url or f"http://{host}:{settings.http.port}"
+    running = _running_hub(settings) if url is None else None
+    if running is not None:
+        base = str(running.http)
+    else:
+        host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
+        base = url or f"{'https' if settings.http.tls_cert else 'http'}://{host}:{settings.http.port}"
     if not base.startswith(("http://", "https://")):
         raise _fail(f"--url must be an http(s) URL, got {base!r}", 2)
     return base
@@ -653,10 +807,17 @@ def _hub_base(settings: Any, url: str | None = None) -> str:
 def _hub_call(
     settings: Any, path: str, token: str, body: Any = None, *, method: str = "POST", url: str | None = None
 ) -> Any:
-    """Call the running hub's HTTP API with a bearer token; a refusal or an unreachable hub ends the command."""
+    """Call the running hub's HTTP API with a bearer token — by default, on this machine, the hub's own control
+    token (``hub.json`` in the data folder): the CLI goes through the hub that owns the database. A refusal or an
+    unreachable hub ends the command."""
+    import ssl
     import urllib.error
+    import urllib.parse
     import urllib.request
 
+    running = _running_hub(settings) if url is None else None
+    if not token and running is not None:
+        token = str(running.control or "")
     if not token:
         raise _fail("a token is needed: --token or ENIGMA_APEX_TOKEN (created by `enigma-apex init`)", 2)
     base = _hub_base(settings, url)
@@ -666,8 +827,12 @@ def _hub_call(
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
     request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers=headers)  # noqa: S310
+    context = None
+    host = urllib.parse.urlsplit(base).hostname or ""
+    if base.startswith("https://") and (host == "localhost" or host == "::1" or host.startswith("127.")):
+        context = ssl._create_unverified_context()  # noqa: S323 - this machine: the certificate names the LAN address
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the scheme is checked
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310 - scheme checked
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
@@ -678,11 +843,58 @@ def _hub_call(
         raise _fail(f"cannot reach the hub at {base}: {exc.reason}") from None
 
 
+@contextlib.contextmanager
+def _writing(ctx: typer.Context, what: str) -> Iterator[Any]:
+    """The database for a command that writes it itself — only while no hub runs on the data folder, holding the
+    folder's instance lock meanwhile (a hub started now waits, then refuses). Closed after use."""
+    from enigma_apex import bootstrap
+    from enigma_apex.adapters.instance import FolderBusyError
+
+    settings = _load(ctx).settings
+    try:
+        store, _ = bootstrap.open_store(settings, _clock(), lock=f"enigma-apex {what}")
+    except FolderBusyError as exc:
+        raise _fail(str(exc), 1) from None
+    except EnigmaError as exc:
+        raise _fail(str(exc), 1) from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _reading(settings: Any) -> Any:
+    """The database opened to read only (no migration, no writer): safe beside a running hub."""
+    from enigma_apex.adapters.store import migrate
+    from enigma_apex.adapters.store.store import Store
+
+    store = Store.open(settings, _clock())
+    try:
+        revision = migrate.current_revision(store.engine)
+    except Exception as exc:  # noqa: BLE001 - an unreachable database is reported, not a traceback
+        store.close()
+        raise _fail(f"cannot read the database: {exc}") from None
+    if revision is None:
+        store.close()
+        raise _fail("there is no database yet: run `enigma-apex init`", 1)
+    return store
+
+
 def _guardian(ctx: typer.Context) -> Any:
+    """The store and a guardian with every account's persisted state, to read: beside a running hub the database
+    is only read; with no hub, this command holds the data folder while it runs (the store's close releases it)."""
     from enigma_apex import bootstrap
 
     loaded = _load(ctx)
-    store, _ = bootstrap.open_store(loaded.settings, _clock())
+    if _running_hub(loaded.settings) is not None:
+        store = _reading(loaded.settings)
+    else:
+        from enigma_apex.adapters.instance import FolderBusyError
+
+        try:
+            store, _ = bootstrap.open_store(loaded.settings, _clock(), lock="enigma-apex (reading accounts)")
+        except FolderBusyError as exc:
+            raise _fail(str(exc), 1) from None
     return store, bootstrap.build_guardian(loaded.settings, store, _clock())
 
 
@@ -691,25 +903,33 @@ def account_status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every configured account: state, threshold, distance to ruin, contracts allowed, DLL room."""
-    store, guardian = _guardian(ctx)
-    try:
-        snaps = guardian.status()
-        profiles = {name: guardian.accounts[name].profile for name in guardian.accounts}
-    finally:
-        store.close()
+    """Every configured account: state, threshold, distance to ruin, contracts allowed, DLL room (a running
+    hub's live view; the stored state when none runs)."""
+    settings = _load(ctx).settings
+    if _running_hub(settings) is not None:
+        views = _hub_call(settings, "/api/v1/accounts", "", method="GET")["accounts"]
+        rows = [
+            {k: v for k, v in view.items() if k not in ("group", "executor", "executor_connected")} for view in views
+        ]
+    else:
+        store, guardian = _guardian(ctx)
+        try:
+            rows = [{**s.as_dict(), "profile": guardian.accounts[s.account].profile} for s in guardian.status()]
+        finally:
+            store.close()
     if as_json:
-        _echo(json.dumps([{**s.as_dict(), "profile": profiles[s.account]} for s in snaps], indent=2))
+        _echo(json.dumps(rows, indent=2))
         return
     _echo(
         f"{'account':<14} {'profile':<28} {'state':<9} {'equity':>11} {'threshold':>11} {'distance':>9} "
         f"{'used':>5} {'max':>4} {'DLL room':>9}"
     )
-    for s in snaps:
+    for r in rows:
         _echo(
-            f"{s.account:<14} {profiles[s.account]:<28} {s.state.value.upper():<9} {s.equity!s:>11} "
-            f"{s.threshold!s:>11} {s.distance!s:>9} {s.drawdown_used_pct!s:>4}% {s.max_contracts or '-'!s:>4} "
-            f"{s.dll_remaining if s.dll_remaining is not None else '-'!s:>9}"
+            f"{r['account']:<14} {r['profile']:<28} {r['state']:<9} {r['equity']!s:>11} "
+            f"{r['threshold']!s:>11} {r['distance']!s:>9} {r['drawdown_used_pct']!s:>4}% "
+            f"{r['max_contracts'] or '-'!s:>4} "
+            f"{r['dll_remaining'] if r['dll_remaining'] is not None else '-'!s:>9}"
         )
 
 
@@ -721,7 +941,7 @@ def account_bootstrap(
     threshold: Annotated[str | None, typer.Option(help="Threshold / liquidation level shown by the firm.")] = None,
     balance: Annotated[str | None, typer.Option(help="Current balance.")] = None,
 ) -> None:
-    """Start tracking mid-cycle from the firm's dashboard figures (run while the hub is stopped)."""
+    """Start tracking mid-cycle from the firm's dashboard figures (through the running hub, if one runs)."""
     from decimal import Decimal, InvalidOperation
 
     if peak is None and threshold is None and balance is None:
@@ -733,19 +953,21 @@ def account_bootstrap(
         }
     except InvalidOperation:
         raise _fail("--peak, --threshold and --balance must be numbers", 2) from None
-    if _hub_answers(_load(ctx).settings):
-        raise _fail("the hub is running: stop it first, so its tracker and the stored state stay one", 1)
-    store, guardian = _guardian(ctx)
-    try:
-        snap = guardian.bootstrap(account, **values)
-    except EnigmaError as exc:
-        raise _fail(str(exc), 2) from None
-    finally:
-        store.close()
-    _echo(
-        f"{account}: peak {snap.peak}, threshold {snap.threshold}{' (locked)' if snap.locked else ''}, "
-        f"distance {snap.distance}"
-    )
+    settings = _load(ctx).settings
+    if _running_hub(settings) is not None:  # the running hub's tracker takes it (and records it)
+        body = {k: str(v) for k, v in values.items() if v is not None}
+        view = _hub_call(settings, f"/api/v1/accounts/{account}/bootstrap", "", body)
+        peak, threshold, locked, distance = view["peak"], view["threshold"], view["locked"], view["distance"]
+    else:
+        store, guardian = _guardian(ctx)
+        try:
+            snap = guardian.bootstrap(account, **values)
+        except EnigmaError as exc:
+            raise _fail(str(exc), 2) from None
+        finally:
+            store.close()
+        peak, threshold, locked, distance = snap.peak, snap.threshold, snap.locked, snap.distance
+    _echo(f"{account}: peak {peak}, threshold {threshold}{' (locked)' if locked else ''}, distance {distance}")
 
 
 # ---------------------------------------------------------------------------- risk manager
@@ -977,9 +1199,7 @@ def flatten(
         raise _fail("give --account A (repeatable) or --all", 2)
     settings = _load(ctx).settings
     body = {"accounts": None if all_accounts else account, "reason": reason}
-    if _hub_answers(settings):
-        if not token:
-            raise _fail("the hub is running: a token is needed (--token or ENIGMA_APEX_TOKEN)", 2)
+    if _running_hub(settings) is not None:
         for name, status in _hub_call(settings, "/api/v1/flatten", token, body)["accounts"].items():
             _echo(f"{name}: HALTED, {status}")
         return
@@ -1290,8 +1510,7 @@ def dashboard(
 
     settings = _load(ctx).settings
     cfg = settings.dashboard
-    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host  # noqa: S104
-    os.environ["ENIGMA_APEX_HUB_URL"] = hub_url or f"http://{host}:{settings.http.port}"
+    os.environ["ENIGMA_APEX_HUB_URL"] = hub_url or _hub_base(settings)
     os.environ["ENIGMA_APEX_DASHBOARD_REFRESH_S"] = str(cfg.refresh_s)
     script = Path(str(resources.files("enigma_apex.dashboard").joinpath("app.py")))
     sys.argv = [
@@ -1299,6 +1518,8 @@ def dashboard(
         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--global.developmentMode", "false", "--theme.base", "light", "--client.toolbarMode", "minimal",
     ]  # fmt: skip
+    if cfg.tls_cert is not None and cfg.tls_key is not None:
+        sys.argv += ["--server.sslCertFile", str(cfg.tls_cert), "--server.sslKeyFile", str(cfg.tls_key)]
     raise typer.Exit(streamlit_cli.main(standalone_mode=False) or 0)
 
 

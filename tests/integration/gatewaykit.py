@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from enigma_apex import bootstrap
 from enigma_apex.adapters import ws_server
 from enigma_apex.adapters.clock import SystemClock
-from enigma_apex.adapters.store import tokens
+from enigma_apex.adapters.store import integrity, tokens
 from enigma_apex.app.service import HubService
 from enigma_apex.client import new_id, now
 from enigma_apex.config.models import Settings
@@ -87,7 +87,10 @@ async def running_hub(
         await gateway_service.pipeline.close()
         server.close()
         await server.wait_closed()
+        with store.engine.connect() as conn:  # every row the hub trusts was sealed when it was written
+            unsealed = integrity.verify_seals(conn) if store.writer.healthy else []
         store.close()
+    assert not unsealed, unsealed[:5]
 
 
 async def eventually(check: Any, timeout: float = 15.0, what: str = "condition") -> Any:

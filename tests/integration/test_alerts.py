@@ -123,6 +123,32 @@ def test_repeats_are_suppressed_warnings_are_rate_limited_and_nothing_is_sent_tw
     assert len(bodies) == 5
 
 
+def test_one_executors_alert_never_hides_anothers(store, webhook):
+    """De-duplication is per kind, account and subject (the executor or component the alert is about)."""
+    store, clock = store
+    hook_port, bodies = webhook
+    dispatcher = AlertDispatcher(
+        AlertsSection(critical=[f"json://127.0.0.1:{hook_port}/a"]), store, clock.now, channels.send
+    )
+
+    def gone(executor):
+        return store.writer.write(
+            lambda ctx: repository.record_alert(
+                ctx, severity="critical", kind="executor.disconnected", message=f"{executor} gone",
+                detail={"executor": executor},
+            )
+        )  # fmt: skip
+
+    ids = [gone("nt8"), gone("ati"), gone("nt8")]
+    dispatcher.pass_once()
+    status = {i: r.status for i, r in rows(store).items()}
+    assert [status[i] for i in ids] == ["sent", "sent", "suppressed"]
+    assert sorted(b["title"] for b in bodies) == [
+        "Enigma-Apex CRITICAL: executor.disconnected [ati]",
+        "Enigma-Apex CRITICAL: executor.disconnected [nt8]",
+    ]
+
+
 def test_an_alert_the_database_cannot_take_goes_out_directly_once(store, webhook):
     store, clock = store
     hook_port, bodies = webhook

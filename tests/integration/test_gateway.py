@@ -47,16 +47,25 @@ def test_auth_success_failure_expiry_and_hello_timeout(tmp_path):
     run(scenario())
 
 
-def test_failed_logins_are_rate_limited_per_address(tmp_path):
+def test_failed_sign_ins_are_limited_per_token_and_address_and_a_valid_token_always_gets_in(tmp_path):
+    """Every local client shares 127.0.0.1: one client retrying a stale token must not lock the others out."""
+
+    async def answer(url, token):
+        async with connect(url) as ws:
+            await ws.send(hello(token))
+            return await recv(ws)
+
     async def scenario():
-        async with running_hub(tmp_path, auth_failures_per_min=2) as (url, made, *_):
-            for _ in range(2):
-                async with connect(url) as ws:
-                    await ws.send(hello("eat_wrong_token_123"))
-                    assert (await recv(ws)).code == "AUTH_FAILED"
-            async with connect(url) as ws:
-                await ws.send(hello(made["dash"]))  # even a good token waits out the window
-                assert (await recv(ws)).code == "RATE_LIMITED"
+        limits = {"auth_failures_per_min": 2, "auth_failures_per_address_per_min": 6}
+        async with running_hub(tmp_path, **limits) as (url, made, *_):
+            stale = [(await answer(url, "eat_stale_token_123")).code for _ in range(4)]
+            assert stale == ["AUTH_FAILED", "AUTH_FAILED", "RATE_LIMITED", "RATE_LIMITED"]
+            limited = await answer(url, "eat_stale_token_123")
+            assert "retry in" in limited.message
+            assert (await answer(url, "eat_another_typo_1")).code == "AUTH_FAILED"  # another token: its own count
+            assert isinstance(await answer(url, made["nt8"]), m.Welcome)  # a valid token is let in regardless
+            assert (await answer(url, "eat_third_wrong_9")).code == "RATE_LIMITED"  # the address is over its limit
+            assert isinstance(await answer(url, made["dash"]), m.Welcome)
 
     run(scenario())
 

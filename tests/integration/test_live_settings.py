@@ -33,6 +33,7 @@ NEW: dict[str, Any] = {
     "gateway.heartbeat_timeout_s": 42.0,
     "gateway.max_errors_per_min": 77,
     "gateway.auth_failures_per_min": 7,
+    "gateway.auth_failures_per_address_per_min": 70,
     "gateway.flatten_timeout_s": 12.0,
     "gateway.executor_grace_s": 30.0,
     "database.backup_keep": 9,
@@ -106,6 +107,9 @@ def seen(hub: Any, key: str) -> Any:
     if section == "hub":
         return getattr(service.settings.hub, name)
     if section == "gateway":
+        if name.startswith("auth_failures"):  # the sign-in guard the gateway and the HTTP API share
+            guard = service.sign_ins
+            return guard.per_token if name == "auth_failures_per_min" else guard.per_address
         return getattr(gateway.settings.gateway, name)
     if section == "database":
         if name == "backup_keep":

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from enigma_apex.adapters.ocr import OCRError, ScreenCapture, make_engine
 from enigma_apex.adapters.store import schema as s
+from enigma_apex.app.hub import Hub
 from enigma_apex.app.ocr_reader import EnigmaReader, read_image
 from enigma_apex.bench import ocr as bench_ocr
 from enigma_apex.bench.ocr_panels import BACKGROUND, COLOURS, fonts, panel_set, render
@@ -110,24 +111,28 @@ def test_a_failing_screen_reports_unhealthy_alerts_and_recovers(tmp_path):
     cfg = OCRSection(enabled=True)
 
     async def scenario():
-        async with running_hub(tmp_path, clock, [], {}) as (*_, _g, store, _gd):
+        async with running_hub(tmp_path, clock, [], {}) as (*_, gateway, store, _gd):
             failing = [OCRError("screen capture failed: no display")] * 3 + [blank()]
 
             async def submit(signal, dedup):
                 raise AssertionError("no signal expected")
 
-            reader = EnigmaReader(cfg, clock, store, submit, Frames(failing).grab, make_engine("rapidocr"))
+            hub = Hub(gateway.hub, None, lambda line: None, gateway)  # the hub's component view: /health
+            hub.supervisor.set("ocr", "ok", "reading")
+            reader = EnigmaReader(
+                cfg, clock, store, submit, Frames(failing).grab, make_engine("rapidocr"), on_health=hub.ocr_health
+            )
             states = []
             for _ in failing:
                 await reader.step()
-                states.append(reader.status.healthy)
+                states.append((reader.status.healthy, gateway.hub.health()["status"]))
             with store.engine.connect() as conn:
                 alerts = conn.execute(select(s.alerts.c.kind, s.alerts.c.severity, s.alerts.c.message)).all()
                 health = conn.execute(select(s.component_health.c.component, s.component_health.c.status)).all()
             return states, alerts, health
 
     states, alerts, health = run(scenario())
-    assert states == [True, True, False, True]
+    assert states == [(True, "ok"), (True, "ok"), (False, "degraded"), (True, "ok")]  # /health counts it
     assert [(a.kind, a.severity) for a in alerts] == [("ocr.health", "critical"), ("ocr.health", "info")]
     assert "enter signals by hand" in alerts[0].message
     assert [h for h in health if h.component == "ocr"] == [("ocr", "down"), ("ocr", "ok")]

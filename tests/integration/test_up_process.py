@@ -150,11 +150,13 @@ def test_live_mode_refuses_to_start_without_required_secrets(tmp_path):
         .replace('mode = "paper"', 'mode = "live"')
         .replace("enabled = false", "enabled = true")
         .replace("http://127.0.0.1:11434/v1", "https://api.example.com/v1")
+        .replace('executor = "paper"', 'executor = "ati"')  # live mode runs no paper broker
     )
     config.write_text(text)
     result = CliRunner().invoke(app, ["-c", str(config), "up"], env={"ENIGMA_APEX__HUB__USE_KEYRING": "false"})
     assert result.exit_code == 2
-    assert "live mode refused" in result.output and "ai.api_key" in result.output
+    assert "live mode refused" in result.output and "ai.api_key" in result.output, result.output
+    assert "client token 'local-admin'" in result.output  # init's tokens were printed: revoke them for live
 
 
 def test_http_emergency_stop_halts_every_account_and_the_cli_works_offline(tmp_path):

@@ -81,6 +81,7 @@ async def start(gateway: GatewayService) -> Server:
         compression=None,
         ping_interval=20,
         ping_timeout=20,
+        open_timeout=cfg.handshake_timeout_s,  # a connection that never finishes its handshake is closed
         ssl=_tls(gateway),
     )
 

@@ -4,7 +4,8 @@ reads the pending rows in order, off the hot path, and sends each to its severit
 - Nothing is lost: alerts recorded while the hub was down (or by another process) are sent on the next pass;
   each row ends ``sent``, ``failed`` (every channel failed), ``suppressed`` (a repeat or over the rate limit),
   ``logged`` (no channel for its severity, or alerts disabled) or ``stale`` (older than a day when first seen).
-- De-duplicated: the same kind for the same account is sent once per ``alerts.dedupe_s``.
+- De-duplicated: the same kind for the same account and the same executor or component is sent once per
+  ``alerts.dedupe_s`` (one executor's disconnect never hides another's).
 - Rate-limited: at most ``alerts.max_per_minute`` info and warning alerts a minute; critical alerts always go.
 - A failing or slow channel fails alone (``adapters/alerts.py``) and never blocks the others or trading.
 """
@@ -35,15 +36,16 @@ STALE_AFTER = timedelta(days=1)
 
 @dataclass
 class Policy:
-    """Which alerts go out: de-duplication per (kind, account) and a per-minute cap below critical."""
+    """Which alerts go out: de-duplication per (kind, account, subject) — the subject is the executor or the
+    component an alert is about — and a per-minute cap below critical."""
 
     dedupe_s: float
     max_per_minute: int
-    last_sent: dict[tuple[str, str | None], datetime] = field(default_factory=dict)
+    last_sent: dict[tuple[str, str | None, str | None], datetime] = field(default_factory=dict)
     recent: deque[datetime] = field(default_factory=deque)
 
-    def decide(self, kind: str, account: str | None, severity: str, at: datetime) -> str:
-        key = (kind, account)
+    def decide(self, kind: str, account: str | None, severity: str, at: datetime, subject: str | None = None) -> str:
+        key = (kind, account, subject)
         previous = self.last_sent.get(key)
         if previous is not None and (at - previous).total_seconds() < self.dedupe_s:
             return "suppressed"
@@ -119,18 +121,28 @@ class AlertDispatcher:
         now = self.now()
         if now - row.ts > STALE_AFTER:
             return "stale", {}
-        return self._deliver(row.severity, row.kind, row.account_id, row.message, now)
+        detail = json.loads(row.detail or "{}")
+        subject = detail.get("executor") or detail.get("component") if isinstance(detail, dict) else None
+        return self._deliver(row.severity, row.kind, row.account_id, row.message, now, subject=subject)
 
     def _deliver(
-        self, severity: str, kind: str, account: str | None, message: str, at: datetime, note: str = ""
+        self,
+        severity: str,
+        kind: str,
+        account: str | None,
+        message: str,
+        at: datetime,
+        note: str = "",
+        *,
+        subject: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """Send to the severity's channels unless de-duplicated or over the rate; returns (status, detail)."""
         urls = list(getattr(self.cfg, severity, []) or []) if self.cfg.enabled else []
         if not urls:
             return "logged", {}
-        if self.policy.decide(kind, account, severity, at) != "send":
+        if self.policy.decide(kind, account, severity, at, subject) != "send":
             return "suppressed", {}
-        where = f" [{account}]" if account else ""
+        where = f" [{account}]" if account else (f" [{subject}]" if subject else "")
         title = f"Enigma-Apex {severity.upper()}: {kind}{where}{note}"
         deliveries = self.sender(urls, title, message, severity, float(self.cfg.send_timeout_s))
         ok = any(d.ok for d in deliveries)

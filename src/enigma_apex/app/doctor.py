@@ -110,12 +110,14 @@ def _ati(settings: Settings) -> Check:
     return Check("NinjaTrader ATI", "ok", f"{folder}/incoming and outgoing found")
 
 
-def run(settings: Settings, *, network: bool = True) -> list[Check]:
+def run(settings: Settings, *, network: bool = True, ports: bool = True) -> list[Check]:
+    """``ports``: check that the hub's ports are free (not while a hub runs: they are its own)."""
     checks = [_writable(settings.hub.data_dir), _zones()]
-    checks.append(_port(settings.http.host, settings.http.port, "http"))
-    checks.append(_port(settings.gateway.host, settings.gateway.port, "gateway"))
-    if settings.dashboard.enabled:
-        checks.append(_port(settings.dashboard.host, settings.dashboard.port, "dashboard"))
+    if ports:
+        checks.append(_port(settings.http.host, settings.http.port, "http"))
+        checks.append(_port(settings.gateway.host, settings.gateway.port, "gateway"))
+        if settings.dashboard.enabled:
+            checks.append(_port(settings.dashboard.host, settings.dashboard.port, "dashboard"))
     checks += [_ocr(settings), _ati(settings)]
     if network:
         checks.append(clock_skew())

@@ -29,13 +29,14 @@ from enigma_apex.adapters.store import schema as s
 from enigma_apex.app.guardian import GuardianService
 from enigma_apex.app.pipeline import AccountDecision, Outcome, SignalPipeline
 from enigma_apex.app.service import HubService
+from enigma_apex.app.signin import fingerprint
 from enigma_apex.config.models import Settings
 from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, OrderType, Side
 from enigma_apex.domain.symbols import Contract, Notation, format_symbol, parse_symbol
 from enigma_apex.errors import StoreError
 from enigma_apex.intake.manual import signal_from_message
+from enigma_apex.protocol import access, roles
 from enigma_apex.protocol import messages as m
-from enigma_apex.protocol import roles
 from enigma_apex.protocol.codec import MAX_FRAME_BYTES, ErrorCode, ProtocolError, decode, encode
 from enigma_apex.protocol.validate import check
 
@@ -43,6 +44,7 @@ log = structlog.get_logger("enigma_apex.gateway")
 
 CLOSE_BINARY = 1003  # RFC 6455 "unsupported data": the protocol is JSON in text frames
 CLOSE_AUTH = 4001
+CLOSE_TOKEN = 4003  # the session's token was revoked or expired
 CLOSE_RATE = 4008
 CLOSE_SLOW = 4009
 CLOSE_SILENT = 4010
@@ -69,6 +71,9 @@ class Peer:
     closing: tuple[int, str] | None = None  # close once the frames already queued have been sent
     sending: bool = False  # the writer is in the middle of a frame
     sent_keys: set[str] = field(default_factory=set)  # order keys sent on this connection (each sent once)
+    token_id: str = ""  # the token it signed in with: revoking it closes this session
+    expires_at: datetime | None = None
+    bound: bool = False  # the token is bound to accounts: it sees and acts on those only
 
     @property
     def backlog(self) -> int:
@@ -84,7 +89,6 @@ class GatewayService:
         self.clock = hub.clock
         self.peers: set[Peer] = set()
         self.executors: dict[str, Peer] = {}  # executor name -> peer
-        self.auth_failures: dict[str, deque[float]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._seq: dict[str, int] = {}
         self._flatten_waiters: dict[str, float] = {}
@@ -109,6 +113,18 @@ class GatewayService:
             self.guardian.await_executor(entry.name, f"executor:{entry.executor}", reason)
 
     # ================================================================ helpers
+    def _sign_in_failed(self, peer: Peer, token: str, why: str, ref: str | None) -> bool:
+        refusal = self.hub.sign_ins.failed(peer.address, token)
+        if refusal is None:
+            log.warning("gateway.auth_failed", address=peer.address, token=fingerprint(token), reason=why)
+            self._error(peer, ProtocolError(ErrorCode.AUTH_FAILED, why, None, ref))
+            return False
+        if refusal.first:
+            log.warning("gateway.auth_rate_limited", address=peer.address, retry_after_s=refusal.retry_after_s)
+        text = f"too many failed sign-ins; retry in {refusal.retry_after_s} s (a valid token is always let in)"
+        self._error(peer, ProtocolError(ErrorCode.RATE_LIMITED, text, None, ref))
+        return False
+
     def _id(self) -> str:
         return secrets.token_hex(8)
 
@@ -173,26 +189,16 @@ class GatewayService:
                     peer.sending = False
 
     # ================================================================ connection lifecycle
-    def rate_limited(self, address: str) -> bool:
-        window = self.auth_failures.get(address)
-        now = time.monotonic()
-        while window and now - window[0] > 60:
-            window.popleft()
-        return window is not None and len(window) >= self.settings.gateway.auth_failures_per_min
-
     async def authenticate(self, peer: Peer, frame: str | bytes) -> bool:
-        """Handle the first frame. True when the peer is now authenticated."""
-        if self.rate_limited(peer.address):
-            self._error(peer, ProtocolError(ErrorCode.RATE_LIMITED, "too many failed logins from this address"))
-            return False
+        """Handle the first frame. True when the peer is now authenticated. A valid token is always let in; a
+        failing one is counted (``app/signin.py``) and answered AUTH_FAILED, or RATE_LIMITED past the limits."""
         message = decode(frame, MAX_FRAME_BYTES)
         if isinstance(message, ProtocolError) and message.kind == "hello":
             # a hello with a bad field: the token's problem is a failed sign-in, another field's is INVALID
-            failed = message.path == "$.token"
-            if failed:
-                self.auth_failures.setdefault(peer.address, deque()).append(time.monotonic())
-            code = ErrorCode.AUTH_FAILED if failed else ErrorCode.INVALID
-            self._error(peer, ProtocolError(code, message.message, message.path, message.ref))
+            if message.path == "$.token":
+                token = _token_of(frame)
+                return self._sign_in_failed(peer, token, message.message, message.ref)
+            self._error(peer, ProtocolError(ErrorCode.INVALID, message.message, message.path, message.ref))
             return False
         if not isinstance(message, m.Hello):
             ref = message.ref if isinstance(message, ProtocolError) else message.id
@@ -200,21 +206,13 @@ class GatewayService:
             return False
         record = await asyncio.to_thread(self.hub.authenticate, message.token)
         if record is None:
-            self.auth_failures.setdefault(peer.address, deque()).append(time.monotonic())
-            log.warning("gateway.auth_failed", address=peer.address, client=message.client)
-            self._error(
-                peer, ProtocolError(ErrorCode.AUTH_FAILED, "unknown, revoked or expired token", None, message.id)
-            )
-            return False
+            return self._sign_in_failed(peer, message.token, "unknown, revoked or expired token", message.id)
         peer.role, peer.name = record.role, record.name
+        peer.token_id, peer.expires_at, peer.bound = record.token_id, record.expires_at, bool(record.accounts)
         if record.role == "executor" and message.order_types is not None:
             self.announced[record.name] = frozenset(OrderType(t) for t in message.order_types)
-        configured = {a.name for a in self.settings.accounts}
-        if record.role == "executor":
-            owned = set(record.accounts) or {a.name for a in self.settings.accounts if a.executor == record.name}
-            peer.accounts = frozenset(owned & configured)
-        else:
-            peer.accounts = frozenset(configured)
+        owned = [a.name for a in self.settings.accounts if a.executor == record.name]
+        peer.accounts = access.visible(record.role, record.accounts, self._accounts(), owned)
         self.peers.add(peer)
         self._push(
             peer,
@@ -290,6 +288,7 @@ class GatewayService:
                     severity="critical",
                     kind="executor.disconnected",
                     message=f"executor {peer.name} disconnected; its accounts are REDUCING",
+                    detail={"executor": peer.name},
                 ),
             )
         log.info("gateway.disconnected", session=peer.session, role=peer.role)
@@ -308,7 +307,7 @@ class GatewayService:
                 peer, ProtocolError(ErrorCode.FORBIDDEN, f"role {peer.role} may not send {kind}", "$.type", message.id)
             )
             return
-        problem = check(message, peer.accounts if peer.role == "executor" else self._accounts(), self._now().date())
+        problem = check(message, peer.accounts, self._now().date())  # a bound token's other accounts: unknown
         if problem is not None:
             if problem.code == ErrorCode.UNKNOWN_ACCOUNT and peer.role == "executor":
                 problem = ProtocolError(
@@ -365,7 +364,7 @@ class GatewayService:
         topics: list[m.Topic] = sorted(peer.topics)  # type: ignore[arg-type]
         self._push(peer, m.Result(id=self._id(), ts=self._now(), ref=message.id, topics=topics))
         if "risk" in message.topics:
-            for account in sorted(self._accounts()):
+            for account in sorted(peer.accounts):
                 self._push(peer, self.risk_message(account), ("risk", account))
 
     # ---------------------------------------------------------------- executor reports
@@ -557,21 +556,36 @@ class GatewayService:
         except ValueError as exc:  # a stop on the wrong side of the entry
             self._error(peer, ProtocolError(ErrorCode.BAD_PRICE, str(exc)[:500], "$.stop", message.id))
             return
+        outside = sorted({a.name for a in pipeline.accounts_for(signal)} - peer.accounts)
+        if outside:
+            bound, group = ", ".join(sorted(peer.accounts)), signal.group or "default"
+            text = f"this token is bound to {bound}; group {group} holds other accounts"
+            self._error(peer, ProtocolError(ErrorCode.FORBIDDEN, text[:500], "$.group", message.id))
+            return
         raw = message.model_dump(mode="json")
         outcome = await pipeline.submit(signal, dedup_key=f"ws:{peer.name}:{message.id}", raw=raw)
         self._answer(peer, message.id, outcome)
 
     async def _on_approve(self, peer: Peer, message: m.Approve) -> None:
         pipeline = self._pipeline(peer, message.id)
-        if pipeline is not None:
+        if pipeline is not None and self._may_decide(peer, pipeline, message.signal_id, message.id):
             outcome = await pipeline.approve(message.signal_id, f"{peer.role}:{peer.name}")
             self._answer(peer, message.id, outcome, approval=True)
 
     async def _on_reject(self, peer: Peer, message: m.Reject) -> None:
         pipeline = self._pipeline(peer, message.id)
-        if pipeline is not None:
+        if pipeline is not None and self._may_decide(peer, pipeline, message.signal_id, message.id):
             outcome = await pipeline.reject(message.signal_id, f"{peer.role}:{peer.name}")
             self._answer(peer, message.id, outcome, approval=True)
+
+    def _may_decide(self, peer: Peer, pipeline: SignalPipeline, signal_id: str, ref: str) -> bool:
+        """A bound token approves or rejects only a signal that waits for its own accounts alone."""
+        if not peer.bound or pipeline.waiting_accounts(signal_id) <= peer.accounts:
+            return True
+        self._error(
+            peer, ProtocolError(ErrorCode.NOT_PENDING, f"signal {signal_id} is not waiting for approval", None, ref)
+        )
+        return False
 
     def _pipeline(self, peer: Peer, ref: str) -> SignalPipeline | None:
         if self.pipeline is None:
@@ -619,7 +633,9 @@ class GatewayService:
         """Answered with a ``result`` naming what was done per account. An account the hub does not know refuses
         the whole stop (UNKNOWN_ACCOUNT, nothing halted) unless the sender asked for ``known_only``."""
         accounts = message.accounts
-        unknown = [] if accounts is None else [a for a in accounts if a not in self._accounts()]
+        if accounts is None and peer.bound:
+            accounts = sorted(peer.accounts)  # "every account" of a bound token: its own
+        unknown = [] if accounts is None else [a for a in accounts if a not in peer.accounts]
         if unknown and not message.known_only:
             where = f"$.accounts[{accounts.index(unknown[0])}]" if accounts else "$.accounts"
             text = f"unknown account(s) {', '.join(unknown)}: nothing was halted (send known_only to halt the others)"
@@ -631,7 +647,7 @@ class GatewayService:
         self._push(peer, m.Result(id=self._id(), ts=self._now(), ref=message.id, accounts=report))
 
     async def _on_halt(self, peer: Peer, message: m.Halt) -> None:
-        accounts = None if message.account is None else [message.account]
+        accounts = [message.account] if message.account is not None else sorted(peer.accounts) if peer.bound else None
         done = await self.emergency_stop(accounts, message.reason or "halted", _actor(peer))
         self._push(peer, m.Result(id=self._id(), ts=self._now(), ref=message.id, accounts=done))
 
@@ -644,8 +660,10 @@ class GatewayService:
 
     # ================================================================ outgoing
     def broadcast(self, topic: str, message: m.Message, coalesce: tuple[str, str] | None) -> None:
+        """To every peer subscribed to ``topic`` that sees the message's account (when it names one)."""
+        account = getattr(message, "account", None)
         for peer in list(self.peers):
-            if topic in peer.topics:
+            if topic in peer.topics and (account is None or account in peer.accounts):
                 self._push(peer, message, coalesce)
 
     def risk_message(self, account: str) -> m.RiskUpdate:
@@ -846,7 +864,7 @@ class GatewayService:
             self._absent_alerted.add(executor)
             message = _absent_message(executor, accounts, now - self.started)
             log.warning("gateway.executor_absent", executor=executor)
-            await self._note(_alert_op("executor.absent", None, message))
+            await self._note(_alert_op("executor.absent", None, message, executor))
 
     async def emergency_stop(self, accounts: list[str] | None, reason: str, actor: str) -> dict[str, str]:
         """HALTED is persisted first, then every owning executor gets a flatten. Returns account -> status."""
@@ -866,6 +884,18 @@ class GatewayService:
         )
         return result
 
+    async def end_sessions(self, token_id: str, why: str) -> int:
+        """Close every open session of a token (revoked, expired) with 4003; returns how many."""
+        ended = 0
+        for peer in list(self.peers):
+            if peer.token_id == token_id and not peer.closed:
+                log.warning("gateway.session_ended", session=peer.session, role=peer.role, name=peer.name, why=why)
+                peer.closed = True
+                await peer.close(CLOSE_TOKEN, why)
+                await self.disconnected(peer)
+                ended += 1
+        return ended
+
     async def watchdog(self) -> None:
         """Disconnect executors that went silent; alert on flattens nobody confirmed (settings read each pass: a
         live change applies at once)."""
@@ -879,6 +909,10 @@ class GatewayService:
                     peer.closed = True
                     await peer.close(CLOSE_SILENT, "no heartbeat")
                     await self.disconnected(peer)
+            wall = self._now()
+            for peer in list(self.peers):
+                if peer.expires_at is not None and peer.expires_at <= wall and not peer.closed:
+                    await self.end_sessions(peer.token_id, "token expired")
             if self.pipeline is not None:
                 await self.pipeline.expire_and_record()
             await self._alert_absent(now, cfg.executor_grace_s)
@@ -897,13 +931,26 @@ def _absent_message(executor: str, accounts: list[str], seconds: float) -> str:
     )
 
 
+def _token_of(frame: str | bytes) -> str:
+    """The token a refused hello presented (to count its failures; never logged), or ''."""
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        return ""
+    token = data.get("token") if isinstance(data, dict) else None
+    return token if isinstance(token, str) else ""
+
+
 def _actor(peer: Peer) -> str:
     return f"{peer.role}:{peer.name}"
 
 
-def _alert_op(kind: str, account: str | None, message: str) -> Callable[[Any], int]:
+def _alert_op(kind: str, account: str | None, message: str, executor: str | None = None) -> Callable[[Any], int]:
     def op(ctx: Any) -> int:
-        return repository.record_alert(ctx, severity="critical", kind=kind, account=account, message=message)
+        detail = None if executor is None else {"executor": executor}
+        return repository.record_alert(
+            ctx, severity="critical", kind=kind, account=account, message=message, detail=detail
+        )
 
     return op
 

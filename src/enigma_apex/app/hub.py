@@ -38,7 +38,9 @@ import structlog
 import uvicorn
 
 from enigma_apex.adapters import logging as logs
+from enigma_apex.adapters.http import server as http_server
 from enigma_apex.adapters.store import repository
+from enigma_apex.app.preflight import exposure_warnings, is_loopback
 from enigma_apex.app.service import HubService
 from enigma_apex.app.supervisor import Supervisor
 from enigma_apex.domain.events import ComponentHealth
@@ -70,6 +72,7 @@ class Hub:
         self.console = console
         self.stop_event: asyncio.Event | None = None
         self.http_port: int | None = None
+        self.dashboard_url: str | None = None
         self._signals = 0
         self.supervisor = Supervisor(service.store, service.clock)
         service.supervisor = self.supervisor
@@ -117,6 +120,14 @@ class Hub:
         store = self.service.store
         sup = self.supervisor
 
+        # the dashboard's port first: Streamlit on a taken port only loops, and someone else's page would answer
+        taken = _port_taken(settings.dashboard.host, settings.dashboard.port) if settings.dashboard.enabled else None
+        if taken is not None:
+            where = f"{settings.dashboard.host}:{settings.dashboard.port}"
+            self._status(
+                "dashboard", "down", f"cannot bind {where}: {taken} (set dashboard.port, or stop what uses it)"
+            )
+            return 2
         # 1. database
         if not await self._start_database():
             return 1
@@ -146,7 +157,7 @@ class Hub:
                 return await abort()
             self.ws_port = ws.bound_port(ws_server)
             scheme = "wss" if settings.gateway.tls_cert else "ws"
-            self._status("gateway", "ok", f"{scheme}://{_display_host(settings.gateway.host)}:{self.ws_port}")
+            self._status("gateway", "ok", _bound(scheme, settings.gateway.host, self.ws_port))
             sup.start("watchdog", self.gateway.watchdog, detail="executor heartbeats, unconfirmed flattens")
         # 3. guardian (its clock runs from here: session closes and pre-close flattens), 4. analyst
         self._report_guardian()
@@ -264,7 +275,17 @@ class Hub:
             self._status("http", "down", f"cannot bind {settings.http.host}:{settings.http.port}: {exc.strerror}")
             return None
         self.http_port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
+        cfg = settings.http
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http=http_server.protocol(cfg.header_timeout_s),  # slow or silent connections are closed
+            timeout_keep_alive=cfg.idle_timeout_s,  # type: ignore[arg-type]  # uvicorn takes seconds as a float
+            ssl_certfile=None if cfg.tls_cert is None else str(cfg.tls_cert),
+            ssl_keyfile=None if cfg.tls_key is None else str(cfg.tls_key),
+        )
         server = _Server(config)
         serve_task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serve_task.done():  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
@@ -272,9 +293,16 @@ class Hub:
         if serve_task.done():
             self._status("http", "down", "the HTTP server stopped during start-up")
             return None
-        base = f"http://{_display_host(settings.http.host)}:{self.http_port}"
+        scheme = "https" if cfg.tls_cert else "http"
+        base = f"{scheme}://{_local_host(cfg.host)}:{self.http_port}"  # where this machine reaches it
         hooks = "TradingView webhook on" if settings.signals.tradingview_secret else "TradingView webhook off"
-        self._status("http", "ok", f"{base} (API, /health, /metrics; {hooks})")
+        self._status("http", "ok", f"{_bound(scheme, cfg.host, self.http_port)} (API, /health, /metrics; {hooks})")
+        lock = self.service.store.instance_lock
+        if lock is not None:  # the local CLI goes through this hub from now on
+            ws = None
+            if self.ws_port is not None:
+                ws = f"{'wss' if settings.gateway.tls_cert else 'ws'}://{_local_host(settings.gateway.host)}:{self.ws_port}"
+            self.service.control_token = lock.publish(http=base, ws=ws)
         return server, serve_task, base
 
     def _start_ocr(self) -> None:
@@ -290,7 +318,7 @@ class Hub:
             return await pipeline.submit(signal, dedup_key=dedup)
 
         cfg = settings.ocr
-        reader = EnigmaReader(cfg, self.service.clock, self.service.store, submit)
+        reader = EnigmaReader(cfg, self.service.clock, self.service.store, submit, on_health=self.ocr_health)
         try:
             reader.engine()
         except OCRError as exc:
@@ -301,6 +329,10 @@ class Hub:
         where = f"{region.width}x{region.height}+{region.left}+{region.top} on monitor {cfg.monitor}"
         self._status("ocr", "ok", f"{cfg.engine}, {where}, {cfg.rate_hz}/s")
         self.supervisor.start("ocr", reader.run, fallback="manual entry (dashboard, CLI, API)", detail=where)
+
+    def ocr_health(self, ok: bool, detail: str) -> None:
+        """The screen reader's reads fail or work again: /health is degraded meanwhile (manual entry works)."""
+        self.supervisor.set("ocr", "ok" if ok else "degraded", detail[:300], fallback="manual entry")
 
     def _start_alerts(self) -> None:
         """The alert dispatcher: recorded alerts go out through Apprise, off the hot path."""
@@ -365,7 +397,9 @@ class Hub:
             for account in accounts:  # cleared by the gateway when it connects
                 await asyncio.to_thread(guardian.set_reducing, account, f"executor:{name}", reason)
         self._status(name, "down", f"{where}: {reason}; its accounts are REDUCING until it connects")
-        self._alert_soon("critical", "executor.disconnected", f"{reason}; its accounts are REDUCING")
+        self._alert_soon(
+            "critical", "executor.disconnected", f"{reason}; its accounts are REDUCING", {"executor": name}
+        )
 
     async def _start_dashboard(self, hub_base: str) -> None:
         """The Streamlit dashboard as its own process; it reads this hub's HTTP API."""
@@ -378,7 +412,8 @@ class Hub:
         if self.service.config_path is not None:
             args = ["--config", str(self.service.config_path), *args]
         cfg = settings.dashboard
-        url = f"http://{_display_host(cfg.host)}:{cfg.port}"
+        scheme = "https" if cfg.tls_cert else "http"
+        url = f"{scheme}://{_local_host(cfg.host)}:{cfg.port}"
 
         async def answers() -> bool:
             return await _wait_http(f"{url}/_stcore/health", DASHBOARD_READY_S)
@@ -388,20 +423,22 @@ class Hub:
         process.task = asyncio.create_task(process.run())
         ready = await answers()
         if ready:
-            self._status("dashboard", "ok", f"{url} (sign in with a dashboard token)")
+            self.dashboard_url = url
+            self._status("dashboard", "ok", f"{_bound(scheme, cfg.host, cfg.port)} (sign in with a dashboard token)")
         else:
             self._status("dashboard", "down", f"{url} did not answer within {DASHBOARD_READY_S:.0f} s; restarting")
 
     def _announce(self, base: str) -> None:
         settings = self.service.settings
         self.console(f"enigma-apex is up in {settings.hub.mode} mode. Health: {base}/health  (Ctrl-C to stop)")
-        if settings.dashboard.enabled:
-            cfg = settings.dashboard
-            self.console(f"  open the dashboard  http://{_display_host(cfg.host)}:{cfg.port}")
+        if settings.dashboard.enabled and self.dashboard_url is not None:
+            self.console(f"  open the dashboard  {self.dashboard_url}")
         self.console(f"  API and its docs    {base}/docs")
         if self.ws_port is not None:
             scheme = "wss" if settings.gateway.tls_cert else "ws"
-            self.console(f"  NinjaTrader / WS    {scheme}://{_display_host(settings.gateway.host)}:{self.ws_port}")
+            self.console(f"  NinjaTrader / WS    {scheme}://{_local_host(settings.gateway.host)}:{self.ws_port}")
+        for line in exposure_warnings(settings):
+            self.console(f"  WARNING  {line}")
 
     # ------------------------------------------------------------------ the database's health
     def _on_database_health(self, ok: bool, message: str) -> None:
@@ -460,12 +497,12 @@ class Hub:
         return lambda ctx: repository.record_component_health(ctx, event)
 
     # ------------------------------------------------------------------ helpers
-    def _alert_soon(self, severity: str, kind: str, message: str) -> None:
+    def _alert_soon(self, severity: str, kind: str, message: str, detail: dict[str, str] | None = None) -> None:
         """Record an alert without waiting (from any thread); the urgent path when the database refuses it."""
         store = self.service.store
 
         def op(ctx: Any) -> None:
-            repository.record_alert(ctx, severity=severity, kind=kind, message=message)
+            repository.record_alert(ctx, severity=severity, kind=kind, message=message, detail=detail)
 
         future = store.writer.submit(op)
         dispatcher = self.dispatcher
@@ -562,11 +599,27 @@ async def _wait(ready: Callable[[], bool], within_s: float) -> bool:
     return True
 
 
+def _port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound now (None: it can; port 0 always can)."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            if os.name != "nt":  # as the server binds: a port in TIME_WAIT is free
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 async def _wait_http(url: str, within_s: float) -> bool:
     import httpx
 
     deadline = time.monotonic() + within_s
-    async with httpx.AsyncClient(timeout=2.0) as client:
+    local = is_loopback(httpx.URL(url).host)  # a certificate names the address others use: not checked here
+    async with httpx.AsyncClient(timeout=2.0, verify=not local) as client:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(url)).status_code == 200:
@@ -575,5 +628,15 @@ async def _wait_http(url: str, within_s: float) -> bool:
     return False
 
 
-def _display_host(host: str) -> str:
+def _local_host(host: str) -> str:
+    """How this machine reaches a server bound to ``host`` (every interface: through loopback)."""
     return "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)  # noqa: S104
+
+
+def _bound(scheme: str, host: str, port: int) -> str:
+    """The address actually bound, as the start-up lines print it."""
+    shown = f"[{host}]" if ":" in host else host
+    if is_loopback(host):
+        return f"{scheme}://{shown}:{port}"
+    where = "every network interface" if host in ("0.0.0.0", "::") else "this address"  # noqa: S104
+    return f"{scheme}://{shown}:{port} (bound to {where}: reachable from other machines)"

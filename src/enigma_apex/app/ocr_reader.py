@@ -112,7 +112,9 @@ class EnigmaReader:
         submit: Callable[[Signal, str], Awaitable[Any]],
         grab: Callable[[], Image.Image] | None = None,
         engine: Engine | None = None,
+        on_health: Callable[[bool, str], None] | None = None,
     ) -> None:
+        self.on_health = on_health  # the hub's component view (/health): degraded while reads fail
         self.cfg = cfg
         self.clock = clock
         self.store = store
@@ -179,6 +181,8 @@ class EnigmaReader:
 
     async def _health(self, healthy: bool, detail: str) -> None:
         self.status.healthy = healthy
+        if self.on_health is not None:
+            self.on_health(healthy, detail)
         event = ComponentHealth("ocr", "ok" if healthy else "down", detail[:500], self.clock.now())
         message = (
             "AlgoBox screen reader recovered"

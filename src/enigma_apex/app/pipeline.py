@@ -193,6 +193,7 @@ class SignalPipeline:
         self.analyst = analyst
         self.quotes: dict[Contract, Decimal] = {}  # last traded price per contract, from executors' market data
         self.pending: dict[str, _Pending] = {}
+        self._stored_early: set[str] = set()  # signals a webhook recorded before their decision
         self.waits: dict[tuple[str, str], _Wait] = {}  # (signal, account) → the rest of its plan
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._resting: dict[str, tuple[datetime, str]] | None = None  # resting entry → (expiry, account)
@@ -211,6 +212,24 @@ class SignalPipeline:
             await self.analyst.close()
 
     # ------------------------------------------------------------------ intake
+    async def store_early(self, signal: Signal, dedup_key: str | None, raw: Any) -> bool:
+        """Record a signal now, before its decision is done (a webhook must not answer 2xx for an alert that is
+        not stored, and the decision may wait behind the group's lock or the analyst). The decision's own
+        transaction then finds it stored. True: stored (now or by its decision already); False: a duplicate."""
+        self._stored_early.add(signal.signal_id)
+
+        def op(ctx: WriteContext) -> bool:
+            if repository.signal_exists(ctx.conn, signal.signal_id):
+                return True
+            return repository.insert_signal(ctx, signal, dedup_key, raw)
+
+        return await self.store.writer.write_async(op)
+
+    def waiting_accounts(self, signal_id: str) -> frozenset[str]:
+        """The accounts a signal waiting in confirm mode would trade (empty: it is not waiting)."""
+        pending = self.pending.get(signal_id)
+        return frozenset(pending.accounts) if pending is not None else frozenset()
+
     def accounts_for(self, signal: Signal) -> list[AccountEntry]:
         group = signal.group or "default"
         return [a for a in self.settings.accounts if a.group == group]
@@ -322,7 +341,10 @@ class SignalPipeline:
                 ]
 
         def first_time(ctx: WriteContext) -> bool:
-            if not repository.insert_signal(ctx, signal, dedup_key, raw):
+            stored_early = signal.signal_id in self._stored_early and repository.signal_exists(
+                ctx.conn, signal.signal_id
+            )
+            if not stored_early and not repository.insert_signal(ctx, signal, dedup_key, raw):
                 return False
             if analysis_id is not None:
                 repository.insert_analysis(ctx, signal.signal_id, analysis, analysis_id)
@@ -330,7 +352,12 @@ class SignalPipeline:
 
         superseded = self._superseded_by(signal) if closing else []
         timeout = timedelta(seconds=float(self.settings.signals.reversal_timeout_s))
-        outcome = await self._commit(signal, plans, first_time, analysis, analysis_id, 1, self.clock.now() + timeout)
+        try:
+            outcome = await self._commit(
+                signal, plans, first_time, analysis, analysis_id, 1, self.clock.now() + timeout
+            )
+        finally:
+            self._stored_early.discard(signal.signal_id)
         if outcome.duplicate:
             log.info("signal.duplicate", signal=signal.signal_id, dedup_key=dedup_key)
             return outcome

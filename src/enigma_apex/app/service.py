@@ -3,9 +3,11 @@ call these methods; transports only translate."""
 
 from __future__ import annotations
 
+import hmac
 import platform
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from enigma_apex import __version__
 from enigma_apex.adapters.store import migrate, repository, tokens
 from enigma_apex.adapters.store.store import Store
 from enigma_apex.app.guardian import GuardianService
+from enigma_apex.app.signin import SignInGuard
 from enigma_apex.app.views import EquityHistory
 from enigma_apex.config import loader
 from enigma_apex.config.models import Settings
@@ -24,6 +27,11 @@ from enigma_apex.domain.clock import Clock
 from enigma_apex.errors import ConfigError
 
 log = structlog.get_logger("enigma_apex.service")
+
+# who the local CLI is, signed in with the hub's control token (never stored: it lives as long as the run)
+CONTROL_RECORD = tokens.TokenRecord(
+    "local-cli", "cli (local)", "admin", (), False, datetime(2000, 1, 1, tzinfo=UTC), None, None
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class HubService:
         self.gateway: Any = None  # set by the composition root
         self.supervisor: Any = None  # set by the hub when it starts
         self.history = EquityHistory()
+        self.control_token = ""  # the local CLI's way in while the hub runs (set by the hub once it answers)
+        gateway = settings.gateway
+        self.sign_ins = SignInGuard(gateway.auth_failures_per_min, gateway.auth_failures_per_address_per_min)
 
     @property
     def settings(self) -> Settings:
@@ -115,7 +126,12 @@ class HubService:
         }
 
     # ------------------------------------------------------------------ auth
-    def authenticate(self, token: str) -> tokens.TokenRecord | None:
+    def authenticate(self, token: str, *, local: bool = False) -> tokens.TokenRecord | None:
+        """The active record of a presented token. ``local``: the request came from this machine, not through a
+        proxy — the only place the hub's per-run control token (the local CLI's, see ``adapters/instance.py``)
+        is accepted."""
+        if local and self.control_token and hmac.compare_digest(token.encode(), self.control_token.encode()):
+            return CONTROL_RECORD
         with self.store.engine.connect() as conn:
             return tokens.find_token(conn, token, self.clock.now())
 
@@ -133,6 +149,8 @@ class HubService:
             if plan.changed:
                 self.store.writer.write(lambda ctx: self._record(ctx, plan, source))
             self._settings = plan.settings
+            self.sign_ins.per_token = plan.settings.gateway.auth_failures_per_min
+            self.sign_ins.per_address = plan.settings.gateway.auth_failures_per_address_per_min
             for listener in self.reload_listeners:
                 listener(plan)
             applied = [{"key": c.key, "old": _jsonable(c.old), "new": _jsonable(c.new)} for c in plan.applied]

@@ -44,10 +44,17 @@ def _row(row: Any, json_columns: tuple[str, ...] = ()) -> dict[str, Any]:
     return {k: jsonable(v) for k, v in data.items()}
 
 
-def account_views(settings: Settings, guardian: GuardianService, connected: set[str]) -> list[dict[str, Any]]:
+Visible = frozenset[str] | None  # the accounts a caller sees (None: every account)
+
+
+def account_views(
+    settings: Settings, guardian: GuardianService, connected: set[str], visible: Visible = None
+) -> list[dict[str, Any]]:
     """Every configured account with its tracker's snapshot (state, equity, threshold, distance to ruin, …)."""
     result = []
     for entry in settings.accounts:
+        if visible is not None and entry.name not in visible:
+            continue
         snap = guardian.tracker(entry.name).snapshot()
         view = {
             "account": entry.name,
@@ -86,16 +93,26 @@ def _limit(query: Any, limit: int) -> Any:
     return query.limit(max(1, min(limit, 1000)))
 
 
-def signals(store: Store, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+def signals(
+    store: Store, since: datetime | None, limit: int, groups: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """Signals, newest first; ``groups``: only signals sent to these groups (a bound caller's accounts' groups)."""
     query = select(s.signals).order_by(desc(s.signals.c.received_at))
+    if groups is not None:
+        named = s.signals.c.group_name.in_(sorted(groups))
+        query = query.where(named | s.signals.c.group_name.is_(None)) if "default" in groups else query.where(named)
     if since is not None:
         query = query.where(s.signals.c.received_at >= since)
     with store.engine.connect() as conn:
         return [_row(r, ("raw",)) for r in conn.execute(_limit(query, limit))]
 
 
-def orders(store: Store, account: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+def orders(
+    store: Store, account: str | None, status: str | None, limit: int, visible: Visible = None
+) -> list[dict[str, Any]]:
     query = select(s.orders).order_by(desc(s.orders.c.created_at))
+    if visible is not None:
+        query = query.where(s.orders.c.account_id.in_(sorted(visible)))
     if account is not None:
         query = query.where(s.orders.c.account_id == account)
     if status is not None:
@@ -104,8 +121,12 @@ def orders(store: Store, account: str | None, status: str | None, limit: int) ->
         return [_row(r, ("bracket",)) for r in conn.execute(_limit(query, limit))]
 
 
-def fills(store: Store, account: str | None, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+def fills(
+    store: Store, account: str | None, since: datetime | None, limit: int, visible: Visible = None
+) -> list[dict[str, Any]]:
     query = select(s.fills).order_by(desc(s.fills.c.ts))
+    if visible is not None:
+        query = query.where(s.fills.c.account_id.in_(sorted(visible)))
     if account is not None:
         query = query.where(s.fills.c.account_id == account)
     if since is not None:
@@ -114,16 +135,23 @@ def fills(store: Store, account: str | None, since: datetime | None, limit: int)
         return [_row(r) for r in conn.execute(_limit(query, limit))]
 
 
-def positions(store: Store, account: str | None) -> list[dict[str, Any]]:
+def positions(store: Store, account: str | None, visible: Visible = None) -> list[dict[str, Any]]:
     query = select(s.positions).where(s.positions.c.quantity != 0).order_by(s.positions.c.account_id)
+    if visible is not None:
+        query = query.where(s.positions.c.account_id.in_(sorted(visible)))
     if account is not None:
         query = query.where(s.positions.c.account_id == account)
     with store.engine.connect() as conn:
         return [_row(r) for r in conn.execute(query)]
 
 
-def alerts(store: Store, severity: str | None, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+def alerts(
+    store: Store, severity: str | None, since: datetime | None, limit: int, visible: Visible = None
+) -> list[dict[str, Any]]:
+    """Alerts, newest first; a caller that sees some accounts only gets those accounts' alerts."""
     query = select(s.alerts).order_by(desc(s.alerts.c.id))
+    if visible is not None:
+        query = query.where(s.alerts.c.account_id.in_(sorted(visible)))
     if severity is not None:
         query = query.where(s.alerts.c.severity == severity)
     if since is not None:

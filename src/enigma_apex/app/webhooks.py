@@ -16,11 +16,13 @@ import structlog
 from enigma_apex.adapters.store import repository
 from enigma_apex.app.pipeline import Outcome, SignalPipeline
 from enigma_apex.domain.signals import Direction, Signal, SignalSource
+from enigma_apex.errors import StoreError
 from enigma_apex.intake.tradingview import SECRET_FIELDS, Alert, Refused, parse_alert, scrub, scrub_text
 
 log = structlog.get_logger("enigma_apex.webhooks")
 
-ANSWER_WITHIN_S = 2.0  # TradingView cancels a request after 3 s [W1]; what is not decided by then goes on behind
+ANSWER_WITHIN_S = 1.5  # TradingView cancels a request after 3 s [W1]; what is not decided by then is stored, then
+# answered 202 while the decision goes on behind (never 2xx before the alert is in the database)
 REMEMBERED = 10_000  # alerts remembered for the repeat window before the oldest are forgotten
 
 _DIRECTIONS = {
@@ -86,7 +88,14 @@ class TradingViewWebhook:
         task.add_done_callback(self._finished)
         done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN_S)
         if not done:
-            return Answer(202, {"signal_id": signal.signal_id, "status": "accepted; still being decided"})
+            try:
+                stored = await self.pipeline.store_early(signal, dedup, raw)
+            except StoreError as exc:
+                log.error("webhook.not_stored", error=str(exc))
+                return Answer(503, {"error": "the hub could not store this alert; nothing was executed"})
+            if not stored:
+                return Answer(200, {"signal_id": None, "status": "duplicate alert; nothing done"})
+            return Answer(202, {"signal_id": signal.signal_id, "status": "stored; still being decided"})
         if task.exception() is not None:  # logged by _finished; the database did not take the alert
             return Answer(503, {"error": "the hub could not store this alert; nothing was executed"})
         outcome = task.result()

@@ -25,7 +25,8 @@ PAYLOAD = {"symbol": "MNQ 12-26", "side": "buy", "quantity": 2, "price": "21000.
 
 def _audit_op(i: int) -> Operation[int]:
     def op(ctx: WriteContext) -> int:
-        return ctx.audit("bench", {**PAYLOAD, "i": i})
+        ctx.audit("bench", {**PAYLOAD, "i": i})
+        return i
 
     return op
 

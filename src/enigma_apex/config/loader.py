@@ -101,7 +101,17 @@ def load(
     elif data_dir is None:
         _set(raw, ["hub", "data_dir"], str((base / "data").resolve()))
 
-    for dotted_key in ("rules.profile_dir", "rules.news_calendar", "ai.prompt_file"):
+    for dotted_key in (
+        "rules.profile_dir",
+        "rules.news_calendar",
+        "ai.prompt_file",
+        "gateway.tls_cert",
+        "gateway.tls_key",
+        "http.tls_cert",
+        "http.tls_key",
+        "dashboard.tls_cert",
+        "dashboard.tls_key",
+    ):
         value = _get(raw, dotted_key)
         if isinstance(value, str) and value and not Path(value).is_absolute():
             _set(raw, dotted_key.split("."), str((base / value).resolve()))

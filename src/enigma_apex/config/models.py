@@ -74,11 +74,30 @@ class HttpSection(Section):
 
     host: str = Field("127.0.0.1", description="Address to bind. Keep 127.0.0.1 unless you need LAN access.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free port).")
+    tls_cert: Path | None = Field(None, description="PEM certificate for https:// (with tls_key).")
+    tls_key: Path | None = Field(None, description="PEM private key for https://.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A connection must send a request's headers within this time, or is closed."
+    )
+    idle_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="A kept-alive connection idle this long between requests is closed."
+    )
+    metrics_auth: Literal["off-loopback", "always", "never"] = Field(
+        "off-loopback",
+        description="Who may read /metrics without a token: off-loopback = this machine only (others need an admin, "
+        "dashboard or observer token); always = nobody; never = anyone who reaches the port.",
+    )
 
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
         return _valid_host(value)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
 
 
 class GatewaySection(Section):
@@ -107,8 +126,20 @@ class GatewaySection(Section):
         10,
         ge=1,
         le=1000,
-        description="Failed logins per address per minute before refusing that address.",
+        description="Failed sign-ins with one token from one address per minute (WebSocket and HTTP together) "
+        "before that token is answered RATE_LIMITED / 429. A valid token is always let in.",
         json_schema_extra=LIVE,
+    )
+    auth_failures_per_address_per_min: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Failed sign-ins from one address per minute, whatever the token, before its failing "
+        "sign-ins are answered RATE_LIMITED / 429 (a search for a token). A valid token is always let in.",
+        json_schema_extra=LIVE,
+    )
+    handshake_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="A connection must finish its WebSocket handshake within this time."
     )
     max_backlog: int = Field(
         10_000, ge=100, le=1_000_000, description="Queued messages per client before a slow client is dropped."
@@ -157,6 +188,13 @@ class DatabaseSection(Section):
         description="SQLite fsync policy. FULL: an acknowledged write survives power loss; group "
         "commit keeps it fast. NORMAL survives a process crash but may lose the last commits on power loss.",
     )
+    sqlite_busy_timeout_ms: int = Field(
+        5000,
+        ge=10,
+        le=60_000,
+        description="How long a SQLite write waits for a lock another process holds before the write is refused "
+        "(and the hub halts new risk). Paid once per refused batch.",
+    )
     group_commit_ms: float = Field(
         0.0,
         ge=0,
@@ -170,6 +208,13 @@ class DatabaseSection(Section):
         7, ge=1, le=1000, description="Backups kept per kind; older ones are deleted.", json_schema_extra=LIVE
     )
     backup_on_start: bool = Field(True, description="`up` backs the database up before it starts trading.")
+    audit_key: SecretStr | None = Field(
+        None,
+        description="HMAC key for the audit log (secret; `enigma-apex secret set database.audit_key`). Set: every "
+        "audit row from the first start with it is keyed, so nobody without the key can re-hash the history. "
+        "Once set it is needed for good: the hub refuses to start on a keyed log without it.",
+        json_schema_extra=SECRET,
+    )
     maintenance_at: time = Field(
         time(17, 5),
         description="Daily backup and light optimisation, New York time. Default: in the CME Globex daily break "
@@ -187,6 +232,19 @@ class DatabaseSection(Section):
         if re.match(r"^postgresql[^:]*://[^/@:]+:[^/@]+@", value):
             raise ValueError("put the database password in ENIGMA_APEX__DATABASE__PASSWORD, not in the URL")
         return value
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "an audit key needs at least 16 characters: a long random one, kept in the keyring (`secret set`)"
+            )
+        return value if value is not None and value.get_secret_value() else None
+
+    @property
+    def audit_key_bytes(self) -> bytes | None:
+        return None if self.audit_key is None else self.audit_key.get_secret_value().encode()
 
 
 class LoggingSection(Section):
@@ -681,12 +739,20 @@ class DashboardSection(Section):
     enabled: bool = Field(True, description="`up` starts the dashboard.")
     host: str = Field("127.0.0.1", description="Bind address; your LAN address (or 0.0.0.0) to open it from a phone.")
     port: int = Field(8501, ge=0, le=65535, description="Port of the dashboard (0 = any free port).")
+    tls_cert: Path | None = Field(None, description="PEM certificate for the dashboard over https (with tls_key).")
+    tls_key: Path | None = Field(None, description="PEM private key for the dashboard over https.")
     refresh_s: Decimal = Field(Decimal(1), ge=Decimal("0.2"), le=60, description="Seconds between data refreshes.")
 
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
         return _valid_host(value)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> DashboardSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
 
 
 class AlertsSection(Section):

@@ -9,11 +9,9 @@ import zipfile
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import update
 from typer.testing import CliRunner
 
 from enigma_apex.adapters import ninjascript
-from enigma_apex.adapters.store import schema as s
 from enigma_apex.bench.venues.harness import CSharpHarness
 from enigma_apex.cli import app
 from enigma_apex.domain.orders import OrderIntent, Side
@@ -74,8 +72,7 @@ def test_the_csharp_client_flattens_after_the_hub_stays_away(tmp_path):
                 while not harness.venue.positions("A1"):
                     assert time.monotonic() < deadline
                     await asyncio.sleep(0.02)
-                with store.engine.begin() as conn:  # the hub refuses the executor from now on
-                    conn.execute(update(s.client_tokens).values(revoked_at=s.client_tokens.c.created_at))
+                revoke_every_token(store)  # the hub refuses the executor from now on
                 await gateway.executors["nt8"].close(1012, "test: hub going away")
                 while not harness.flattens:
                     assert time.monotonic() < deadline + 15, harness.statuses
@@ -86,3 +83,12 @@ def test_the_csharp_client_flattens_after_the_hub_stays_away(tmp_path):
                 await harness.stop()
 
     asyncio.run(scenario())
+
+
+def revoke_every_token(store) -> None:
+    """Through the hub's writer, as `token revoke` does (the rows stay sealed)."""
+    from enigma_apex.adapters.store import tokens as token_store
+
+    with store.engine.connect() as conn:
+        ids = [t.token_id for t in token_store.list_tokens(conn)]
+    store.writer.write(lambda ctx: [token_store.revoke_token(ctx, i) for i in ids])

@@ -7,7 +7,7 @@ import asyncio
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.bench.venues.harness import CSharpHarness, PaperHarness
@@ -36,8 +36,7 @@ def test_the_paper_executor_flattens_when_the_hub_stays_away(tmp_path):
                 await harness.quote(MNQ, D("21000.00"), D("21000.25"))
                 await gateway.place_order(OrderIntent("k1", "A1", MNQ, Side.BUY, 2))
                 await eventually(lambda: bool(harness.venue.positions("A1")))
-                with store.engine.begin() as conn:  # from now on the hub refuses the executor
-                    conn.execute(update(s.client_tokens).values(revoked_at=s.client_tokens.c.created_at))
+                revoke_every_token(store)  # from now on the hub refuses the executor
                 await gateway.executors["nt8"].close(1012, "test: hub going away")
                 await eventually(lambda: harness.runner.flattened_on_disconnect >= 1)
                 assert harness.venue.positions("A1") == []
@@ -106,3 +105,12 @@ def test_the_csharp_client_reports_the_accounts_balance_on_connect(tmp_path):
                 await harness.stop()
 
     asyncio.run(scenario())
+
+
+def revoke_every_token(store) -> None:
+    """Through the hub's writer, as `token revoke` does (the rows stay sealed)."""
+    from enigma_apex.adapters.store import tokens as token_store
+
+    with store.engine.connect() as conn:
+        ids = [t.token_id for t in token_store.list_tokens(conn)]
+    store.writer.write(lambda ctx: [token_store.revoke_token(ctx, i) for i in ids])

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from enigma_apex.adapters.store import audit, migrate
+from enigma_apex.adapters.store import audit, integrity, migrate
 from enigma_apex.adapters.store.engine import is_sqlite
 from enigma_apex.errors import StoreError
 
@@ -97,6 +97,8 @@ class VerifyReport:
     audit: audit.ChainReport
     foreign_key_problems: list[str] = field(default_factory=list)
     integrity_problems: list[str] = field(default_factory=list)
+    anchor_problems: list[str] = field(default_factory=list)
+    seal_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,8 +106,18 @@ class VerifyReport:
             self.audit.ok
             and not self.foreign_key_problems
             and not self.integrity_problems
+            and not self.anchor_problems
+            and not self.seal_problems
             and self.revision == self.head
         )
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem, one line each (what `up` refuses to start on, what `db accept` records)."""
+        out = (
+            [] if self.audit.ok else [f"audit log: first broken row {self.audit.first_broken_id}: {self.audit.problem}"]
+        )
+        return out + self.anchor_problems + self.seal_problems + self.foreign_key_problems + self.integrity_problems
 
     def lines(self) -> list[str]:
         out = [f"schema revision: {self.revision or '(none)'} (latest {self.head})"]
@@ -114,6 +126,14 @@ class VerifyReport:
         out.append(f"audit log: {self.audit.rows} row(s) checked")
         if not self.audit.ok:
             out.append(f"  PROBLEM: first broken row {self.audit.first_broken_id}: {self.audit.problem}")
+        out.append(f"anchor: {'ok' if not self.anchor_problems else 'PROBLEMS'}")
+        out += [f"  PROBLEM: {p}" for p in self.anchor_problems]
+        out.append(
+            f"sealed rows (orders, fills, account state, state changes, tokens): {len(self.seal_problems)} problem(s)"
+        )
+        out += [f"  PROBLEM: {p}" for p in self.seal_problems[:20]]
+        if len(self.seal_problems) > 20:
+            out.append(f"  ... and {len(self.seal_problems) - 20} more")
         out.append(f"foreign keys: {len(self.foreign_key_problems)} problem(s)")
         out += [f"  PROBLEM: {p}" for p in self.foreign_key_problems[:20]]
         out.append(f"integrity: {'ok' if not self.integrity_problems else 'PROBLEMS'}")
@@ -121,19 +141,23 @@ class VerifyReport:
         return out
 
 
-def verify(engine: Engine) -> VerifyReport:
+def verify(engine: Engine, key: bytes | None = None, anchor: Path | None = None) -> VerifyReport:
+    """The whole database: the audit chain (with the key when it is keyed), its anchor (``anchor``: the file),
+    every sealed row of the trusted tables, foreign keys and the storage's own integrity check."""
     revision = migrate.current_revision(engine)
     with engine.connect() as conn:
-        chain = audit.verify_chain(conn) if revision is not None else audit.ChainReport(0, None, "")
+        chain = audit.verify_chain(conn, key) if revision is not None else audit.ChainReport(0, None, "")
+        anchor_problems = [] if anchor is None or revision is None else integrity.check_anchor(conn, anchor, key)
+        seal_problems = integrity.verify_seals(conn) if revision is not None and audit.count_rows(conn) else []
         fk: list[str] = []
-        integrity: list[str] = []
+        problems: list[str] = []
         if engine.dialect.name == "sqlite":
             for row in conn.exec_driver_sql("PRAGMA foreign_key_check").all():
                 fk.append(f"table {row[0]} rowid {row[1]} refers to a missing row of {row[2]}")
             for row in conn.exec_driver_sql("PRAGMA quick_check").all():
                 if row[0] != "ok":
-                    integrity.append(str(row[0]))
+                    problems.append(str(row[0]))
         else:  # PostgreSQL enforces foreign keys; report constraints that were added NOT VALID
             for row in conn.execute(text("SELECT conname FROM pg_constraint WHERE contype = 'f' AND NOT convalidated")):
                 fk.append(f"constraint {row[0]} is not validated")
-    return VerifyReport(revision, migrate.head_revision(), chain, fk, integrity)
+    return VerifyReport(revision, migrate.head_revision(), chain, fk, problems, anchor_problems, seal_problems)

@@ -92,6 +92,7 @@ def sync_accounts(ctx: WriteContext, records: list[AccountRecord]) -> list[str]:
                     updated_at=now,
                 )
             )
+            ctx.seal("account_state", rec.name)
             ctx.audit(
                 "account.created",
                 {"profile": rec.profile, "platform": rec.platform, "executor": rec.executor},
@@ -188,11 +189,12 @@ def save_account_state(ctx: WriteContext, st: StoredAccountState) -> None:
             "updated_at": ctx.clock.now(),
         },
     )
+    ctx.seal("account_state", st.account)
 
 
 def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
     """Persist a trading-state change (HALTED survives restarts) with its audit row."""
-    ctx.conn.execute(
+    inserted = ctx.conn.execute(
         s.trading_state_changes.insert(),
         dict(
             account_id=event.account,
@@ -206,6 +208,9 @@ def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
         _SET_STATE,
         {"b_account": event.account, "state": event.new.value, "state_reason": event.reason, "updated_at": event.ts},
     )
+    key = inserted.inserted_primary_key
+    ctx.seal("trading_state_changes", None if key is None else key[0])
+    ctx.seal("account_state", event.account)
     ctx.audit(
         "state.changed",
         {"old": event.old.value, "new": event.new.value, "reason": event.reason},
@@ -215,6 +220,10 @@ def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
 
 
 # ---------------------------------------------------------------- signals and decisions
+def signal_exists(conn: Connection, signal_id: str) -> bool:
+    return conn.execute(select(s.signals.c.id).where(s.signals.c.id == signal_id)).first() is not None
+
+
 def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = None, raw: Any = None) -> bool:
     """Store a signal; False when ``dedup_key`` was seen before (nothing written)."""
     if (
@@ -314,7 +323,11 @@ def insert_analysis(ctx: WriteContext, signal_id: str, analysis: Analysis, analy
 
 
 def list_decisions(
-    conn: Connection, since: datetime | None = None, limit: int = 100, account: str | None = None
+    conn: Connection,
+    since: datetime | None = None,
+    limit: int = 100,
+    account: str | None = None,
+    visible: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Decisions, newest first, each with its signal and analysis: the decision record as users read it."""
     query = (
@@ -339,6 +352,8 @@ def list_decisions(
         query = query.where(s.decisions.c.created_at >= since)
     if account is not None:
         query = query.where(s.decisions.c.account_id == account)
+    if visible is not None:
+        query = query.where(s.decisions.c.account_id.in_(sorted(visible)))
     rows = conn.execute(query).all()
     ids = sorted({r.id for r in rows})
     orders: dict[str, list[dict[str, Any]]] = {}
@@ -455,6 +470,7 @@ def insert_order(
             updated_at=now,
         ),
     )
+    ctx.seal("orders", intent.idempotency_key)
     ctx.audit(
         "order.stored",
         {
@@ -506,6 +522,7 @@ def update_order(
         values["reason"] = reason
     result = ctx.conn.execute(update(s.orders).where(s.orders.c.idempotency_key == idempotency_key).values(**values))
     if result.rowcount:
+        ctx.seal("orders", idempotency_key)
         ctx.audit("order.updated", {"key": idempotency_key, "status": status.value, "reason": reason})
     return bool(result.rowcount)
 
@@ -598,6 +615,7 @@ def cancel_pending(ctx: WriteContext, keys: list[str], reason: str) -> list[str]
             )
         )
         if changed.rowcount:
+            ctx.seal("orders", key)
             ctx.audit("order.updated", {"key": key, "status": OrderStatus.CANCELLED.value, "reason": reason[:300]})
             done.append(key)
     return done
@@ -644,10 +662,11 @@ def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
         )
     ).first()
     symbol = symbol_of(fill.contract)
+    fill_row_id = new_id()
     ctx.conn.execute(
         s.fills.insert(),
         dict(
-            id=new_id(),
+            id=fill_row_id,
             fill_id=fill.fill_id,
             executor=executor,
             order_id=order.id if order else None,
@@ -676,6 +695,8 @@ def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
         ):
             values["status"] = OrderStatus.PARTIALLY_FILLED.value
         ctx.conn.execute(update(s.orders).where(s.orders.c.id == order.id).values(**values))
+        ctx.seal("orders", fill.idempotency_key)
+    ctx.seal("fills", fill_row_id)
     current = get_position(ctx.conn, fill.account, fill.contract)
     updated, realised = current.apply(fill)
     ctx.conn.execute(

@@ -249,6 +249,7 @@ audit_log = Table(
     Column("payload", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+    Index("ix_audit_log_kind", "kind"),
 )
 
 client_tokens = Table(

@@ -68,6 +68,7 @@ def create_token(
             expires_at=expires_at,
         )
     )
+    ctx.seal("client_tokens", token_id)
     ctx.audit(
         "token.created",
         {"id": token_id, "name": name, "role": role, "accounts": list(accounts), "expires_at": expires_at},
@@ -82,6 +83,7 @@ def revoke_token(ctx: WriteContext, token_id: str) -> bool:
         .values(revoked_at=ctx.clock.now())
     )
     if result.rowcount:
+        ctx.seal("client_tokens", token_id)
         ctx.audit("token.revoked", {"id": token_id})
     return bool(result.rowcount)
 

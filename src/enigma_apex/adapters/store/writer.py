@@ -9,10 +9,15 @@ commit is running wait for it and form the next batch, so batches grow with load
 Operations must only touch the database through the context: a failed batch is retried one
 operation at a time, so an operation may run more than once before it commits.
 
-If a batch fails, the writer rolls back and retries each operation in a transaction of its own, so
-one bad write (a constraint violation) fails alone. If the database cannot commit at all (locked,
-disk full, read-only), every future fails with ``StoreError`` and ``healthy`` turns false, which
-the hub treats as "no acknowledged write possible, so no new risk".
+If a batch fails because of one operation (a constraint violation of its own), the writer rolls back and
+retries each operation in a transaction of its own, so one bad write fails alone. If the database cannot
+commit at all (locked, disk full, read-only) — or the audit chain cannot be appended — every future of the
+batch fails at once with ``StoreError`` (a locked database costs one busy timeout, not one per operation) and
+``healthy`` turns false, which the hub treats as "no acknowledged write possible, so no new risk".
+
+The chain head is read inside every write transaction, never kept from start-up: a row another process
+appended can never wedge the writer (the hub holds the data folder's instance lock so that no other process
+writes; this is the defence behind it).
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from enigma_apex.adapters.store import audit
+from enigma_apex.adapters.store import audit, integrity
 from enigma_apex.domain.clock import Clock
 from enigma_apex.errors import StoreError
 
@@ -38,26 +44,49 @@ T = TypeVar("T")
 
 @dataclass
 class WriteContext:
-    """What an operation sees: the batch's connection and the audit chain.
+    """What an operation sees: the batch's connection and the audit log.
 
-    Audit rows are chained at once (so ``audit`` returns the row id) and inserted together with one
-    executemany just before the batch commits, in the same transaction as the data they describe."""
+    Audit rows are queued and chained when the batch flushes, just before it commits: the chain head is read
+    then, inside the transaction (after the batch's own writes, which already hold SQLite's write lock), and the
+    rows go in with one executemany, in the same transaction as the data they describe."""
 
     conn: Connection
-    head: audit.ChainHead
     clock: Clock
-    pending_audit: list[dict[str, Any]] = field(default_factory=list)
+    key: bytes | None = None  # the audit HMAC key, when the log is keyed
+    head: audit.ChainHead = field(default_factory=audit.ChainHead)  # after the flush: the batch's last row
+    pending_audit: list[tuple[datetime, str, Any, str | None, str]] = field(default_factory=list)
+    pending_seals: dict[tuple[str, Any], None] = field(default_factory=dict)  # ordered set
+
+    def seal(self, table: str, key: Any) -> None:
+        """A row of a trusted table was inserted or updated: its digest, as committed, goes into the audit log."""
+        self.pending_seals[(table, key)] = None
 
     def audit(
         self, kind: str, payload: Any, account: str | None = None, actor: str = "hub", ts: datetime | None = None
-    ) -> int:
-        row = audit.next_row(self.head, ts or self.clock.now(), kind, payload, account, actor)
-        self.pending_audit.append(row)
-        return int(row["id"])
+    ) -> None:
+        self.pending_audit.append((ts or self.clock.now(), kind, payload, account, actor))
 
     def flush(self) -> None:
-        audit.insert_rows(self.conn, self.pending_audit)
+        """Append the batch's audit rows. A failure here is the chain's, not an operation's: ``ChainError``."""
+        try:
+            if self.pending_seals:
+                keys = list(self.pending_seals)
+                self.pending_seals = {}
+                self.audit(integrity.SEALED, integrity.seal_payload(self.conn, keys))
+            self.head = audit.ChainHead.load(self.conn)
+            if self.pending_audit:
+                rows = [
+                    audit.next_row(self.head, ts, kind, payload, account, actor, self.key)
+                    for ts, kind, payload, account, actor in self.pending_audit
+                ]
+                audit.insert_rows(self.conn, rows)
+        except IntegrityError as exc:  # a row id taken: another process appended to the chain
+            raise ChainError(f"the audit log refused its next rows: {_first_line(exc)}") from exc
         self.pending_audit = []
+
+
+class ChainError(StoreError):
+    """The audit chain could not be appended: no write can be acknowledged (the outage path)."""
 
 
 Operation = Callable[[WriteContext], T]
@@ -89,7 +118,9 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._head = audit.ChainHead()
+        self.head = audit.ChainHead()  # the last committed row (for the anchor and the status lines)
+        self.key: bytes | None = None  # the audit HMAC key (set before start when the log is keyed)
+        self.anchor: integrity.AnchorKeeper | None = None
         self._on_health_change = on_health_change
         self.healthy = True
         self.last_error = ""
@@ -100,11 +131,32 @@ class GroupCommitWriter:
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
+    def start(self, anchor: Path | None = None) -> None:
+        """Start the writer thread. First, in one transaction: key the log when a key is new, record the seal
+        baseline of a database that has none, note that an anchor is kept (``anchor``: its file)."""
         if self._thread is not None:
             return
-        with self._engine.connect() as conn:
-            self._head = audit.ChainHead.load(conn)
+        with self._engine.begin() as conn:
+            keyed_from = audit.first_keyed(conn)
+            if keyed_from is not None and self.key is None:
+                raise StoreError(
+                    f"the audit log is keyed from row {keyed_from}: database.audit_key is needed to write it "
+                    "(`enigma-apex secret set database.audit_key`)"
+                )
+            ctx = self._context(conn)
+            if keyed_from is None and self.key is not None:
+                ctx.audit(audit.KEYED, {"note": "audit rows are HMAC-keyed from here on"})
+            if not integrity.has_baseline(conn):
+                for payload in integrity.baseline_payloads(conn):
+                    ctx.audit(integrity.BASELINE, payload)
+            if anchor is not None and not integrity.anchored(conn):
+                ctx.audit(integrity.ANCHORED, {"file": anchor.name})
+            ctx.flush()
+            self.head = ctx.head
+            keyed_from = audit.first_keyed(conn)
+        if anchor is not None:
+            self.anchor = integrity.AnchorKeeper(anchor, self.key, keyed_from)
+            self.anchor.advance(self.head)
         self._thread = threading.Thread(target=self._run, name="db-writer", daemon=True)
         self._thread.start()
 
@@ -115,6 +167,8 @@ class GroupCommitWriter:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        if self.anchor is not None:
+            self.anchor.close()
 
     # ------------------------------------------------------------------ submitting
     def submit(self, op: Operation[T]) -> Future[T]:
@@ -178,54 +232,65 @@ class GroupCommitWriter:
             for item in batch:
                 item.future.set_exception(error)
             return
-        committed = audit.ChainHead(self._head.last_id, self._head.last_hash)
         results: list[Any] = []
         try:
             with self._engine.begin() as conn:
-                ctx = WriteContext(conn, self._head, self._clock)
+                ctx = self._context(conn)
                 for item in batch:
                     results.append(item.op(ctx))
                 ctx.flush()
-        except Exception:  # noqa: BLE001 - retried one by one below
-            self._head = committed
+        except Exception as exc:  # noqa: BLE001 - the database's failure fails the batch; an operation's, itself
+            if _is_storage_failure(exc) and not isinstance(exc, ChainError):
+                # The database itself refused (locked, disk full, the chain): every operation would wait out the
+                # same failure one by one, so the whole batch fails at once.
+                error = self._storage_error(exc)
+                for item in batch:
+                    item.future.set_exception(error)
+                return
+            # one operation's own failure (or a chain row another process raced in): each alone, the head read again
             for index, item in enumerate(batch):
                 if not self._commit_one(item):
-                    # The database itself refused (locked, disk full): the rest of the batch would wait out the
-                    # same failure one by one, so it fails at once with the same error.
                     error = StoreError(self.last_error)
                     for rest in batch[index + 1 :]:
                         rest.future.set_exception(error)
                     return
             return
+        self.head = ctx.head
         self._succeeded(len(batch))
         for item, result in zip(batch, results, strict=True):
             item.future.set_result(result)
 
+    def _context(self, conn: Connection) -> WriteContext:
+        return WriteContext(conn, self._clock, self.key)
+
+    def _storage_error(self, exc: BaseException) -> StoreError:
+        error = StoreError(f"database write failed: {exc.__class__.__name__}: {_first_line(exc)}")
+        self._failed(str(error))
+        return error
+
     def _commit_one(self, item: _Item[Any]) -> bool:
         """Commit one operation alone. False when the database itself failed (not just this operation)."""
-        committed = audit.ChainHead(self._head.last_id, self._head.last_hash)
         try:
             with self._engine.begin() as conn:
-                ctx = WriteContext(conn, self._head, self._clock)
+                ctx = self._context(conn)
                 result = item.op(ctx)
                 ctx.flush()
-        except SQLAlchemyError as exc:
-            self._head = committed
-            error = StoreError(f"database write failed: {exc.__class__.__name__}: {_first_line(exc)}")
-            storage = _is_storage_failure(exc)
-            if storage:
-                self._failed(str(error))
-            item.future.set_exception(error)
-            return not storage
         except Exception as exc:  # noqa: BLE001 - the caller's operation raised; report it to the caller
-            self._head = committed
+            if _is_storage_failure(exc):
+                item.future.set_exception(self._storage_error(exc))
+                return False
+            if isinstance(exc, SQLAlchemyError):
+                exc = StoreError(f"database write failed: {exc.__class__.__name__}: {_first_line(exc)}")
             item.future.set_exception(exc)
             return True
+        self.head = ctx.head
         self._succeeded(1)
         item.future.set_result(result)
         return True
 
     def _succeeded(self, n: int) -> None:
+        if self.anchor is not None:
+            self.anchor.advance(self.head)
         self.batches += 1
         self.committed += n
         if not self.healthy:
@@ -247,8 +312,10 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
 
 
-def _is_storage_failure(exc: SQLAlchemyError) -> bool:
-    """Failures of the database itself (as opposed to one bad row)."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
+def _is_storage_failure(exc: BaseException) -> bool:
+    """Failures of the database itself or of the audit chain (as opposed to one operation's bad row)."""
+    from sqlalchemy.exc import OperationalError
 
+    if isinstance(exc, ChainError):
+        return True
     return isinstance(exc, OperationalError) and not isinstance(exc, IntegrityError)
