@@ -667,7 +667,7 @@ def _replay_tracker(ctx: typer.Context, profile_id: str, platform: str | None) -
     from enigma_apex.rules.tracker import AccountTracker
 
     profile = _profile_or_fail(ctx, profile_id, platform)
-    calendar = SessionCalendar.for_firm(profile.session_tz, profile.session_close, profile.session_reset, cme_days())
+    calendar = SessionCalendar.for_profile(profile, cme_days())
     return AccountTracker("replay", profile, calendar, platform=Platform(platform) if platform else None)
 
 
@@ -682,7 +682,16 @@ def replay(
         str | None, typer.Option(help="Balance before the first NT trade (default: the profile's).")
     ] = None,
     tz: Annotated[str, typer.Option(help="Time zone of the NT export's times.")] = "America/New_York",
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input event.")] = False,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Order of the NT export's dates when the file cannot tell: dmy (day/month, e.g. European Windows), "
+            "mdy (month/day, US), ymd, or a strptime pattern."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON line per input event (per day for --nt-trades), then the verdict.")
+    ] = False,
 ) -> None:
     """Run the tracker on recorded events: would this account have passed, or breached?"""
     from decimal import Decimal
@@ -704,17 +713,29 @@ def replay(
         parsed, errors = rp.parse_events(text.splitlines())
     else:
         start = Decimal(start_balance) if start_balance else tracker.profile.start
-        parsed, errors = nt.parse(text, start, tz)
+        parsed, errors = nt.parse(text, start, tz, date_format)
     if errors:
         for error in errors:
             typer.echo(f"{source}: {error}", err=True)
         raise typer.Exit(2)
     rows = rp.replay(tracker, parsed)
+    rp.finish(tracker)  # the last day closes too: it counts as a trading day, its end-of-day figures apply
     if events is not None:
         for row in rows:
             _echo(json.dumps(row) if as_json else _replay_line(row))
+        _print_verdict(rp.verdict(tracker), as_json)
         return
     _print_days(tracker, parsed, rows, as_json)
+
+
+def _print_verdict(verdict: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _echo(json.dumps({"verdict": verdict}))
+        return
+    _echo(
+        f"result: {verdict['result'].upper()}; {verdict['trading_days']} trading day(s), final threshold "
+        f"{verdict['threshold']}; {verdict['rule']}"
+    )
 
 
 def _replay_line(row: dict[str, Any]) -> str:
@@ -730,9 +751,12 @@ def _print_days(tracker: Any, events: list[Any], rows: list[dict[str, Any]], as_
     for event, row in zip(events, rows, strict=True):
         day = tracker.calendar.session_of(event.ts).isoformat()
         days[day] = {"day": day, **row}
+    from enigma_apex.rules import replay as rp
+
     if as_json:
         for row in days.values():
             _echo(json.dumps(row))
+        _print_verdict(rp.verdict(tracker), True)
         return
     _echo(f"{'day':<10} {'balance':>10} {'peak':>10} {'threshold':>10} {'distance':>9} {'breach':>6} {'best day':>8}")
     for row in days.values():
@@ -741,9 +765,7 @@ def _print_days(tracker: Any, events: list[Any], rows: list[dict[str, Any]], as_
             f"{row['day']:<10} {row['balance']:>10} {row['peak']:>10} {row['threshold']:>10} {row['distance']:>9} "
             f"{'YES' if row['breached'] else 'no':>6} {share:>8}"
         )
-    snap = tracker.snapshot()
-    verdict = "BREACHED" if snap.breached else ("PASSED" if snap.passed else "not passed")
-    _echo(f"result: {verdict}; {snap.trading_days} trading day(s), final threshold {snap.threshold}")
+    _print_verdict(rp.verdict(tracker), False)
 
 
 def _open_for(settings: Any, clock: Any, what: str) -> Any:

@@ -109,7 +109,14 @@ class HubProcess:
 
         if self.proc.poll() is None:
             self.proc.send_signal(sig if sig is not None else signal.SIGTERM)
-        code = self.proc.wait(timeout)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            self._close()
+            tail = "".join(self.output[-40:])
+            raise AssertionError(f"the hub did not stop within {timeout} s; its last output:\n{tail}") from None
         self._close()
         return code
 

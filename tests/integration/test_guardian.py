@@ -160,4 +160,27 @@ def test_bootstrap_from_the_firms_dashboard(settings, clock):
 
 def test_accounts_entry_validation_needs_a_cap(tmp_path):
     with pytest.raises(ValueError, match="max_contracts"):
-        AccountEntry(name="T", profile="tradeify-select-eval-50k")
+        AccountEntry(name="T", profile="tradeify-lightning-funded-25k")  # the one Tradeify cap not published
+
+
+def test_a_hub_restarted_after_the_close_flattens_positions_held_across_it_once_they_are_reported(settings, clock):
+    """Holding past Apex's 4:59 PM ET close breaks its rule [A-LEG]: a hub that was down (or a machine that slept)
+    across the close flattens at once, with the reason recorded, as soon as an executor reports the position."""
+    flattens: list[tuple[str, str]] = []
+    store, g = open_guardian(settings, clock, flattens)
+    g.mark("APEX-1", D(50000), D(150))  # a position open at 10:00 New York
+    store.close()
+    clock.advance(timedelta(hours=9, minutes=30))  # 19:30 New York: the hub starts again after the close
+    store, g = open_guardian(settings, clock, flattens)
+    g.tick()
+    assert flattens == []  # positions not reported yet: nothing is known to flatten
+    g.book.positions["APEX-1"] = {NQ: 1}  # the executor reports the position it still holds
+    g.book.positions["APEX-2"] = {}  # and that the other account is flat
+    g.tick()
+    (account, reason), *_ = flattens
+    assert account == "APEX-1" and "held past the 2026-11-24 close" in reason
+    assert [a for a, _ in flattens] == ["APEX-1"]
+    with store.engine.connect() as conn:
+        alerts = conn.execute(select(s.alerts.c.kind, s.alerts.c.message).where(s.alerts.c.account_id == "APEX-1"))
+        assert any(kind == "guardian.flatten" and "held past" in message for kind, message in alerts)
+    store.close()

@@ -47,6 +47,7 @@ NEW: dict[str, Any] = {
     "guardian.flatten_dll_pct": 88,
     "guardian.flatten_before_close_min": 6,
     "guardian.no_new_entries_min": 11,
+    "guardian.reducing_release_pct": 4,
     "sizing.kelly_multiplier": "0.25",
     "sizing.base_risk_pct": 4,
     "sizing.max_risk_per_trade_usd": 300,

@@ -60,8 +60,9 @@ def test_replay_json_lines_give_one_row_per_event(tmp_path):
         "--json",
     )
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.output.splitlines()]
+    *rows, last = [json.loads(line) for line in result.output.splitlines()]
     assert len(rows) == 5
+    assert last["verdict"]["result"] == "breached" and last["verdict"]["rule"].startswith("TRAILING_THRESHOLD")
     assert set(rows[0]) == {
         "ts",
         "equity",
@@ -136,10 +137,12 @@ def test_replay_refuses_unknown_profiles_and_platforms(tmp_path):
     )
 
 
-NT_CSV = """Trade number,Instrument,Account,Strategy,Market pos.,Qty,Entry price,Exit price,Entry time,Exit time,Entry name,Exit name,Profit,Cum. net profit,Commission,MAE,MFE,ETD,Bars
-1,NQ 12-26,Sim101,,Long,1,21000,21040,11/23/2026 9:35:00 AM,11/23/2026 9:50:00 AM,Entry,Exit,$800.00,$795.50,$4.50,$100.00,$900.00,$100.00,3
-2,NQ 12-26,Sim101,,Short,1,21100,21120,11/24/2026 10:00:00 AM,11/24/2026 10:20:00 AM,Entry,Exit,($400.00),$391.00,$4.50,$450.00,$50.00,$450.00,4
-3,NQ 12-26,Sim101,,Long,2,21000,21100,11/25/2026 10:00:00 AM,11/25/2026 11:00:00 AM,Entry,Exit,"$4,000.00","$4,382.00",$9.00,$200.00,"$4,200.00",$200.00,9
+# The layout of a real NinjaTrader 8 Trades export (header with its trailing comma; Profit net of commission, Cum. net
+# profit its running sum; ../shared/research/sources_round2.md) — see tests/unit/rules/test_nt_trades.py for more.
+NT_CSV = """Trade number,Instrument,Account,Strategy,Market pos.,Qty,Entry price,Exit price,Entry time,Exit time,Entry name,Exit name,Profit,Cum. net profit,Commission,Clearing Fee,Exchange Fee,IP Fee,NFA Fee,MAE,MFE,ETD,Bars,
+1,NQ 12-26,Sim101,,Long,1,21000,21040,11/23/2026 9:35:00 AM,11/23/2026 9:50:00 AM,Entry,Exit,$795.50,$795.50,$4.50,$0.00,$0.00,$0.00,$0.00,$100.00,$900.00,$104.50,3,
+2,NQ 12-26,Sim101,,Short,1,21100,21120,11/24/2026 10:00:00 AM,11/24/2026 10:20:00 AM,Entry,Exit,($404.50),$391.00,$4.50,$0.00,$0.00,$0.00,$0.00,$450.00,$50.00,$454.50,4,
+3,NQ 12-26,Sim101,,Long,2,21000,21100,11/25/2026 10:00:00 AM,11/25/2026 11:00:00 AM,Entry,Exit,"$3,991.00","$4,382.00",$9.00,$0.00,$0.00,$0.00,$0.00,$200.00,"$4,200.00",$209.00,9,
 """
 
 
@@ -173,14 +176,17 @@ def test_replay_of_a_ninjatrader_trades_export_prints_a_day_table(tmp_path):
         str(csv),
         "--json",
     )
-    days = [json.loads(line) for line in as_json.output.splitlines()]
+    *days, last = [json.loads(line) for line in as_json.output.splitlines()]
     assert [d["day"] for d in days] == ["2026-11-23", "2026-11-24", "2026-11-25"]
     assert days[0]["peak"] == 50900  # the first trade's MFE raised the intraday peak
+    verdict = last["verdict"]
+    assert (verdict["result"], verdict["trading_days"], verdict["balance"]) == ("passed", 3, 54382)
+    assert verdict["rule"].startswith("TARGET:")
 
 
 def test_a_bad_ninjatrader_export_names_the_line(tmp_path):
     csv = tmp_path / "trades.csv"
-    csv.write_text(NT_CSV.replace("$800.00", "eight hundred"))
+    csv.write_text(NT_CSV.replace("$795.50,$795.50", "eight hundred,$795.50"))
     result = run(
         "-c", str(tmp_path / "none.toml"), "replay", "--profile", "apex4-intraday-eval-50k", "--nt-trades", str(csv)
     )
@@ -214,3 +220,18 @@ def test_bench_rules_prints_microseconds(tmp_path):
     assert figures["accounts"] == 20
     assert figures["pre_trade_check"]["n"] == 400 and figures["pre_trade_check"]["p99_us"] > 0
     assert figures["mark_update"]["p50_us"] > 0
+
+
+def test_replay_refuses_an_ambiguous_ninjatrader_export_and_reads_it_with_date_format(tmp_path):
+    from tests.unit.rules.test_nt_trades import EU_EXPORT
+
+    csv = tmp_path / "european.csv"
+    csv.write_text(EU_EXPORT, encoding="utf-8")
+    base = ["-c", str(tmp_path / "none.toml"), "replay", "--profile", "tpt-test-50k", "--nt-trades", str(csv)]
+    refused = run(*base)
+    assert refused.exit_code == 2 and "--date-format dmy" in refused.output
+    read = run(*base, "--date-format", "dmy", "--json")
+    assert read.exit_code == 0, read.output
+    *days, last = [json.loads(line) for line in read.output.splitlines()]
+    assert [d["day"] for d in days] == ["2026-03-02", "2026-03-03", "2026-03-06"]
+    assert last["verdict"]["trading_days"] == 3

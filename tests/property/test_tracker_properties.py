@@ -27,7 +27,7 @@ EVENTS = st.lists(
 
 def run(profile_id: str, platform: Platform | None, events):
     profile = builtin_registry().get(profile_id)
-    cal = SessionCalendar.for_firm(profile.session_tz, profile.session_close, profile.session_reset)
+    cal = SessionCalendar.for_profile(profile)
     t = AccountTracker(
         "P", profile, cal, platform=platform, policy=Policy(max_contracts=3 if profile.max_minis is None else None)
     )

@@ -236,9 +236,9 @@ def test_a_user_profile_can_override_a_reading(tmp_path):
 
 
 def test_profiles_without_a_published_cap_need_max_contracts(tmp_path):
-    (found,) = problems(tmp_path, '[[accounts]]\nname = "T1"\nprofile = "tradeify-growth-eval-50k"\n')
+    (found,) = problems(tmp_path, '[[accounts]]\nname = "T1"\nprofile = "tradeify-lightning-funded-25k"\n')
     assert "set max_contracts" in found
-    text = '[[accounts]]\nname = "T1"\nprofile = "tradeify-growth-eval-50k"\nmax_contracts = 4\n'
+    text = '[[accounts]]\nname = "T1"\nprofile = "tradeify-lightning-funded-25k"\nmax_contracts = 4\n'
     assert loader.load(write(tmp_path, text), environ={}, **NO_KEYRING).settings.accounts[0].max_contracts == 4
     (found,) = problems(tmp_path, '[[accounts]]\nname = "A1"\nprofile = "apex4-eod-eval-50k"\nmax_contracts = 9\n')
     assert "above the firm's cap of 6" in found

@@ -50,6 +50,7 @@ def policy_for(guardian: GuardianSection, account: AccountEntry) -> Policy:
         flatten_dll_pct=guardian.flatten_dll_pct,
         flatten_before_close_min=guardian.flatten_before_close_min,
         no_new_entries_min=guardian.no_new_entries_min,
+        reducing_release_pct=guardian.reducing_release_pct,
         consistency_guard=account.consistency_guard,
         max_contracts=account.max_contracts,
     )
@@ -63,10 +64,16 @@ def build_tracker(
     state: TrackerState | None = None,
 ) -> AccountTracker:
     profile = registry.get(account.profile)
-    calendar = SessionCalendar.for_firm(profile.session_tz, profile.session_close, profile.session_reset, days)
+    calendar = SessionCalendar.for_profile(profile, days)
     platform = Platform(account.platform) if account.platform else None
     return AccountTracker(
-        account.name, profile, calendar, platform=platform, policy=policy_for(settings.guardian, account), state=state
+        account.name,
+        profile,
+        calendar,
+        platform=platform,
+        policy=policy_for(settings.guardian, account),
+        state=state,
+        started_on=account.started_on,
     )
 
 
@@ -79,6 +86,12 @@ class Book:
 
     def exposure(self, account: str) -> bool:
         return any(self.positions.get(account, {}).values()) or any(self.working.get(account, {}).values())
+
+    def exposure_known(self, account: str) -> bool | None:
+        """Whether the account holds anything, or None while no executor has reported its positions."""
+        if self.exposure(account):
+            return True
+        return False if account in self.positions else None
 
 
 class GuardianService:
@@ -141,9 +154,11 @@ class GuardianService:
 
         with self._lock:
             self.settings = settings
+            now = self.clock.now()
             for name, tracker in self.trackers.items():
                 account = self.accounts[name]
                 tracker.policy = policy_for(settings.guardian, account)
+                self._after(tracker, tracker.reevaluate(now), persist=False)  # new levels count at once
             try:
                 self.news = load_news(settings.rules.news_calendar)
             except Exception as exc:  # noqa: BLE001 - keep the old calendar when the new one is unreadable
@@ -248,7 +263,7 @@ class GuardianService:
             now = self.clock.now()
             for name, t in self.trackers.items():
                 session = t.s.session
-                actions = t.tick(now, self.book.exposure(name))
+                actions = t.tick(now, self.book.exposure_known(name))
                 self._after(t, actions, persist=bool(actions) or session != t.s.session)
             if self._closed:
                 closed, self._closed = self._closed, []

@@ -36,7 +36,7 @@ def _accounts(now: datetime) -> list[View]:
     views = []
     for i in range(20):
         profile = registry.get(PROFILES[i % len(PROFILES)])
-        calendar = SessionCalendar.for_firm(profile.session_tz, profile.session_close, profile.session_reset, days)
+        calendar = SessionCalendar.for_profile(profile, days)
         tracker = AccountTracker(f"ACC-{i}", profile, calendar, policy=Policy())
         tracker.mark(now - timedelta(seconds=1), profile.start + 250, Decimal(0))
         views.append(View(tracker, household={"ES": 1}))

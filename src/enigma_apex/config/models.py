@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import time
+from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -310,14 +310,24 @@ class GuardianSection(Section):
         5,
         ge=1,
         le=120,
-        description="Flatten this many minutes before the firm's session close.",
+        description="Flatten this many minutes before the firm's flat-by time (and at once for positions still "
+        "open after it, or held across a close the hub did not see).",
         json_schema_extra=LIVE,
     )
     no_new_entries_min: int = Field(
         10,
         ge=0,
         le=240,
-        description="Refuse new entries this many minutes before the session close.",
+        description="Refuse new entries this many minutes before the firm's flat-by time.",
+        json_schema_extra=LIVE,
+    )
+    reducing_release_pct: Decimal = Field(
+        Decimal(5),
+        ge=0,
+        lt=100,
+        description="REDUCING ends only once the account is back this many points of the drawdown (or of the daily "
+        "loss limit) below the REDUCING level, or at the next session: an account hovering at the level does not "
+        "flap in and out.",
         json_schema_extra=LIVE,
     )
 
@@ -836,6 +846,11 @@ class AccountEntry(Section):
     )
     executor: str = Field("paper", min_length=1, description="Executor that owns the account.")
     group: str = Field("default", min_length=1, description="Account group that signals are routed to.")
+    started_on: date | None = Field(
+        None,
+        description="The account's first day (evaluation time limits and inactivity rules count from it); empty: "
+        "the day the hub first sees it.",
+    )
     household: str = Field(
         "default", min_length=1, description="Accounts of one household may never hold opposite positions (hedging)."
     )

@@ -1,8 +1,11 @@
 """Trading sessions of one firm: when a trading day opens and closes, holidays and early closes.
 
 A trading day is labelled by the date of its close. It opens at ``reset`` on the previous calendar
-day (Sunday evening opens Monday) and closes at the firm's ``close`` time, or at the exchange's
-early close on a shortened holiday session, whichever is earlier. Full holidays have no session.
+day (Sunday evening opens Monday) and closes at the firm's ``close`` time — the instant, to the
+second, at which the firm takes its end-of-day figures — or at the exchange's early close on a
+shortened holiday session, whichever is earlier. Positions must be flat by ``flat`` (the firm's
+flat-by time, at or before the close; the same early-close rule applies). Full holidays have no
+session.
 Holiday data comes from the exchange calendar adapter; this module only does arithmetic on it.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -30,10 +34,18 @@ class SessionCalendar:
     close: time
     reset: time
     days: ExchangeDays = field(default_factory=ExchangeDays)
+    flat: time | None = None  # flat-by time (None: the close)
 
     @classmethod
-    def for_firm(cls, tz: str, close: time, reset: time, days: ExchangeDays | None = None) -> SessionCalendar:
-        return cls(ZoneInfo(tz), close, reset, days or ExchangeDays())
+    def for_firm(
+        cls, tz: str, close: time, reset: time, days: ExchangeDays | None = None, flat: time | None = None
+    ) -> SessionCalendar:
+        return cls(ZoneInfo(tz), close, reset, days or ExchangeDays(), flat)
+
+    @classmethod
+    def for_profile(cls, profile: Any, days: ExchangeDays | None = None) -> SessionCalendar:
+        """The calendar of a firm profile (its time zone, close, flat-by time and reset)."""
+        return cls.for_firm(profile.session_tz, profile.session_close, profile.session_reset, days, profile.flat_by)
 
     # ---------------------------------------------------------------- days
     def is_session_day(self, day: date) -> bool:
@@ -68,12 +80,18 @@ class SessionCalendar:
         early = self.days.early_closes.get(day)
         return min(firm_close, early.astimezone(self.tz)) if early is not None else firm_close
 
+    def flat_of(self, day: date) -> datetime:
+        """When positions must be flat on trading day ``day`` (early closes honoured)."""
+        firm_flat = datetime.combine(day, self.flat or self.close, self.tz)
+        return min(firm_flat, self.close_of(day))
+
     def open_of(self, day: date) -> datetime:
         return datetime.combine(day - timedelta(days=1), self.reset, self.tz)
 
     def is_open(self, moment: datetime) -> bool:
+        """Whether positions may be held and entries made: from the reset to the flat-by time."""
         day = self.session_of(moment)
-        return self.open_of(day) <= moment < self.close_of(day)
+        return self.open_of(day) <= moment < self.flat_of(day)
 
     def next_close(self, moment: datetime) -> datetime:
         """The first close at or after ``moment``."""
@@ -99,6 +117,10 @@ class SessionCalendar:
 
     def minutes_to_close(self, moment: datetime) -> float:
         return (self.next_close(moment) - moment).total_seconds() / 60
+
+    def minutes_to_flat(self, moment: datetime) -> float:
+        """Minutes to the flat-by time of ``moment``'s session (negative once it has passed)."""
+        return (self.flat_of(self.session_of(moment)) - moment).total_seconds() / 60
 
 
 def utc(moment: datetime) -> datetime:

@@ -75,19 +75,33 @@ class Profile(BaseModel):
     consistency_blocks: Literal["payout", "pass", "target"] = "payout"
 
     session_tz: str = "America/New_York"
-    session_close: time
+    session_close: time  # the firm's end of day, to the second: the end-of-day figures are taken here
+    flat_by: time | None = None  # positions must be flat by (default: session_close); new entries stop before it
     session_reset: time = time(18, 0)
     half_days_count: bool = True
 
     min_trading_days: int = Field(default=0, ge=0)
     qualifying_min_profit: Decimal | None = Field(default=None, ge=0)
     qualifying_days_for_payout: int | None = Field(default=None, ge=1)
-    time_limit_days: int | None = Field(default=None, ge=1)
-    min_payout_balance_offset: Decimal | None = None
+    time_limit_days: int | None = Field(default=None, ge=1)  # an evaluation ends after this many calendar days
+    time_limit_expires: time = time(18, 0)  # ... at this time of its last day (session time zone)
+    min_payout_balance_offset: Decimal | None = None  # balance needed to request a payout (start + offset)
+    safety_net_payouts: int | None = Field(default=None, ge=1)  # ... for the first N payouts only (None: always)
+    payout_keeps_offset: Decimal | None = None  # what must remain after a payout (None: min_payout_balance_offset)
     min_payout: Decimal | None = Field(default=None, gt=0)
     max_payouts: int | None = Field(default=None, ge=1)
+    close_after_max_payouts: bool = False  # the account is closed once the last payout is taken
+    payout_caps: tuple[Decimal, ...] = ()  # the largest payout per request: 1st, 2nd, … (none after the list)
+    trading_days_for_payout: int | None = Field(default=None, ge=1)  # trading days since the last payout
+    inactivity_days: int | None = Field(default=None, ge=1)  # the account closes when, in this many calendar days,
+    inactivity_min_days: int = Field(default=2, ge=1)  # … fewer than this many days made …
+    inactivity_min_profit: Decimal = Field(default=Decimal(50), ge=0)  # … at least this net profit
 
     mae_pct: Decimal | None = Field(default=None, gt=0, le=100)  # % of max(start-of-day profit, drawdown)
+    mae_fixed: Decimal | None = Field(default=None, gt=0)  # a fixed per-trade cap instead, while …
+    mae_fixed_until_profit: Decimal | None = Field(default=None, gt=0)  # … the start-of-day profit is below this
+    mae_raised_pct: Decimal | None = Field(default=None, gt=0, le=100)  # the pct once the EOD profit reached …
+    mae_raised_from_profit: Decimal | None = Field(default=None, gt=0)  # … this (from the next session)
     risk_reward_max: Decimal | None = Field(default=None, gt=0)  # stop distance <= this x target distance
     news_flat_minutes: int | None = Field(default=None, ge=0)
     no_mini_micro_mix: bool = False
@@ -114,6 +128,12 @@ class Profile(BaseModel):
             raise ValueError("max_micros needs max_minis")
         if self.phase == "eval" and self.target is None and self.lock_offset == "target":
             raise ValueError("an evaluation that locks at its target needs a target")
+        if (self.mae_fixed is None) != (self.mae_fixed_until_profit is None):
+            raise ValueError("mae_fixed and mae_fixed_until_profit go together")
+        if (self.mae_raised_pct is None) != (self.mae_raised_from_profit is None):
+            raise ValueError("mae_raised_pct and mae_raised_from_profit go together")
+        if self.flat_by is not None and self.flat_by > self.session_close:
+            raise ValueError("flat_by must not be after session_close")
         return self
 
     # ---------------------------------------------------------------- derived figures
@@ -139,6 +159,21 @@ class Profile(BaseModel):
             return max(1, self.max_micros // self.max_minis)
         return 10
 
+    @property
+    def flat_time(self) -> time:
+        return self.flat_by or self.session_close
+
+    def payout_cap(self, payouts_made: int) -> Decimal | None:
+        """The largest amount the next payout may take (None: no cap, e.g. from the 6th legacy payout on)."""
+        return self.payout_caps[payouts_made] if payouts_made < len(self.payout_caps) else None
+
+    def dll_range(self) -> tuple[Decimal, Decimal] | None:
+        """The daily loss limit, or its range over the tiers (None: none)."""
+        values = [Decimal(t.dll) for t in self.tiers if t.dll is not None]
+        if self.dll is not None:
+            values.append(self.dll)
+        return (min(values), max(values)) if values else None
+
     def consistency_limit(self, payouts_made: int) -> Decimal | None:
         if self.consistency_by_payout:
             return self.consistency_by_payout[min(payouts_made, len(self.consistency_by_payout) - 1)]
@@ -158,13 +193,20 @@ class Profile(BaseModel):
             if self.lock_offset is None
             else ("target" if self.lock_offset == "target" else self.start + self.lock_offset),
             "lock_platforms": None if self.lock_platforms is None else [p.value for p in self.lock_platforms],
-            "dll": self.dll,
+            "dll": _range_text(self.dll_range()),
             "max_minis": self.max_minis,
             "max_micros": self.max_micros,
             "consistency_pct": self.consistency_pct,
-            "close": f"{self.session_close:%H:%M} {self.session_tz}",
+            "close": f"{self.session_close:%H:%M:%S} {self.session_tz}",
+            "flat_by": f"{self.flat_time:%H:%M:%S}",
             "sources": list(self.sources),
         }
+
+
+def _range_text(values: tuple[Decimal, Decimal] | None) -> Decimal | str | None:
+    if values is None:
+        return None
+    return values[0] if values[0] == values[1] else f"{values[0]}-{values[1]} (tiers)"
 
 
 class ProfileError(ValueError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -151,3 +151,58 @@ def replay(tracker: AccountTracker, events: Iterable[Event]) -> list[dict[str, A
         apply(tracker, event)
         out.append(row(event.ts, tracker.snapshot()))
     return out
+
+
+def finish(tracker: AccountTracker) -> datetime | None:
+    """Close the last session the events touched (a replay ends at its last event, often before that day's close;
+    the day then counts as a trading day, its end-of-day figures apply). Returns the close applied, if any."""
+    s = tracker.s
+    if s.last_ts is None or s.session is None:
+        return None
+    close = tracker.calendar.close_of(tracker.calendar.session_of(s.last_ts))
+    if close <= s.last_ts:
+        return None
+    tracker.mark(close + timedelta(seconds=1), s.balance, s.open_pnl)
+    return close
+
+
+def verdict(tracker: AccountTracker) -> dict[str, Any]:
+    """The outcome of a replay and the rule that decided it: ``passed``, ``breached``, ``expired`` or ``running``."""
+    snap, p = tracker.snapshot(), tracker.profile
+    out: dict[str, Any] = {
+        "trading_days": snap.trading_days,
+        "min_trading_days": p.min_trading_days,
+        "target": _num(p.target),
+        "balance": _num(snap.balance),
+        "threshold": _num(snap.threshold),
+        "best_day_share": _num(snap.best_day_share),
+        "consistency_limit": _num(snap.consistency_limit),
+    }
+    if snap.breached:
+        when = tracker.s.breach_ts.isoformat() if tracker.s.breach_ts else "?"
+        return {"result": "breached", "rule": f"TRAILING_THRESHOLD: equity touched the threshold at {when}", **out}
+    if snap.expired:
+        return {"result": "expired", "rule": f"TIME_LIMIT: {p.time_limit_days} days ran out before the pass", **out}
+    if snap.passed:
+        return {"result": "passed", "rule": _passed_by(tracker), **out}
+    return {"result": "running", "rule": _missing(tracker), **out}
+
+
+def _passed_by(tracker: AccountTracker) -> str:
+    p, s = tracker.profile, tracker.s
+    text = f"TARGET: balance {s.balance} reached {p.start + (p.target or 0)} with {s.trading_days} trading day(s)"
+    return text + (f" (at least {p.min_trading_days})" if p.min_trading_days else "")
+
+
+def _missing(tracker: AccountTracker) -> str:
+    """What stands between the account and a pass (or, for a funded account, a payout)."""
+    p, s = tracker.profile, tracker.s
+    if p.phase != "eval" or p.target is None:
+        eligible, reasons = tracker.payout_status()
+        return "PAYOUT: eligible" if eligible else "PAYOUT: " + "; ".join(reasons)
+    if s.balance < p.start + p.target:
+        return f"TARGET: balance {s.balance} of {p.start + p.target}"
+    if s.trading_days < p.min_trading_days:
+        return f"MIN_TRADING_DAYS: {s.trading_days} of {p.min_trading_days}"
+    required = tracker.required_profit()
+    return f"CONSISTENCY: best day {tracker.best_day_share()} of the net; a net of {required} is needed"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
 from typing import Any
 
@@ -42,8 +42,9 @@ class Policy:
     warn_dll_pct: Decimal = Decimal(50)
     reducing_dll_pct: Decimal = Decimal(75)
     flatten_dll_pct: Decimal = Decimal(90)
-    flatten_before_close_min: int = 5
+    flatten_before_close_min: int = 5  # before the firm's flat-by time
     no_new_entries_min: int = 10
+    reducing_release_pct: Decimal = Decimal(5)  # REDUCING ends only this many points below its level (or next session)
     consistency_guard: bool = False
     max_contracts: int | None = None
 
@@ -98,10 +99,22 @@ class TrackerState:
     warned_dd: bool = False
     warned_dll: bool = False
     close_flattened: date | None = None  # session whose pre-close flatten was already requested
+    unchecked_close: date | None = None  # a close that passed: positions still held then are flattened at once
+    started_on: date | None = None  # the account's first day (time limits and inactivity count from it)
+    expired: bool = False  # a time-limited evaluation ran out before it passed
+    passed_at: datetime | None = None  # when a time-limited evaluation met every condition (latched)
+    mae_raised: bool = False  # the raised per-trade MAE applies this session (set at the close)
+    days_since_payout: int = 0  # trading days since the last payout
+    recent_days: list[tuple[date, Decimal]] = field(default_factory=list)  # closed days of the inactivity window
+    closed_reason: str = ""  # the firm closed the account (last payout taken, inactivity): no more trading
+    reducing_dd: bool = False  # REDUCING by the drawdown buffer, until it recovers the release margin
+    reducing_dll: bool = False  # REDUCING by the DLL buffer, until it recovers or the session ends
+    warned_inactivity: date | None = None  # the deadline already warned about
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _STATE_FIELDS}  # shallow: asdict deep-copies every value
         data["day_history"] = [[d.isoformat(), str(v)] for d, v in self.day_history]
+        data["recent_days"] = [[d.isoformat(), str(v)] for d, v in self.recent_days]
         for key, value in list(data.items()):
             if isinstance(value, Decimal):
                 data[key] = str(value)
@@ -125,11 +138,11 @@ class TrackerState:
         for key, value in data.items():
             if key in decimals:
                 kwargs[key] = Decimal(value)
-            elif key in ("breach_ts", "last_ts"):
+            elif key in ("breach_ts", "last_ts", "passed_at"):
                 kwargs[key] = datetime.fromisoformat(value) if value else None
-            elif key in ("session", "close_flattened"):
+            elif key in ("session", "close_flattened", "unchecked_close", "started_on", "warned_inactivity"):
                 kwargs[key] = date.fromisoformat(value) if value else None
-            elif key == "day_history":
+            elif key in ("day_history", "recent_days"):
                 kwargs[key] = [(date.fromisoformat(d), Decimal(v)) for d, v in value]
             else:
                 kwargs[key] = value
@@ -171,6 +184,10 @@ class Snapshot:
     passed: bool | None
     payout_eligible: bool | None
     payout_reasons: tuple[str, ...]
+    evaluation_ends: datetime | None = None  # a time-limited evaluation's deadline
+    expired: bool = False  # ... which ran out before it passed
+    inactivity_deadline: date | None = None  # the last day for the qualifying day the inactivity rule needs
+    payout_max: Decimal | None = None  # the largest payout allowed now
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -180,7 +197,7 @@ class Snapshot:
                 value = str(value)
             elif isinstance(value, Enum):
                 value = value.value.upper()
-            elif isinstance(value, datetime):
+            elif isinstance(value, datetime | date):
                 value = value.isoformat()
             elif isinstance(value, tuple):
                 value = list(value)
@@ -198,6 +215,7 @@ class AccountTracker:
         platform: Platform | None = None,
         policy: Policy | None = None,
         state: TrackerState | None = None,
+        started_on: date | None = None,
     ) -> None:
         self.account = account
         self.profile = profile
@@ -218,6 +236,8 @@ class AccountTracker:
                 day_start=start,
                 payout_base=start,
             )
+        if started_on is not None and state.started_on is None:
+            state.started_on = started_on  # the account's configured first day (else the first event's)
         self.s = state
         self._last_state = self.trading_state()[0]
 
@@ -291,29 +311,40 @@ class AccountTracker:
         return cap
 
     def session_window(self, now: datetime) -> tuple[bool, float]:
-        """(is the firm's session open, minutes to its close) with the window cached until it ends."""
+        """(may positions be held now, minutes to the firm's flat-by time), the window cached until it ends."""
         window = self._window
         if window is None or not window[0] <= now < window[1]:
             day = self.calendar.session_of(now)
-            window = (self.calendar.open_of(day).astimezone(UTC), self.calendar.close_of(day).astimezone(UTC))
+            window = (self.calendar.open_of(day).astimezone(UTC), self.calendar.flat_of(day).astimezone(UTC))
             if not window[0] <= now < window[1]:
                 return False, self.calendar.minutes_to_close(now)
             self._window = window
         return True, (window[1] - now).total_seconds() / 60
+
+    def evaluation_ends(self) -> datetime | None:
+        """When a time-limited evaluation runs out (None: no limit, or the first day is not known yet)."""
+        p = self.profile
+        if p.time_limit_days is None or self.s.started_on is None:
+            return None
+        last_day = self.s.started_on + timedelta(days=p.time_limit_days - 1)
+        return datetime.combine(last_day, p.time_limit_expires, self.calendar.tz)
 
     # ================================================================ the state the gate reads
     def trading_state(self) -> tuple[TradingState, str]:
         s = self.s
         if s.breached:
             return TradingState.FAILED, "the firm's threshold was touched"
+        if s.closed_reason:
+            return TradingState.HALTED, s.closed_reason
+        if s.expired:
+            return TradingState.HALTED, "the evaluation's time limit ran out before it passed"
         for reason in (s.manual_halt, s.dd_latched, s.dll_latched, s.consistency_latched):
             if reason:
                 return TradingState.HALTED, reason
-        pol = self._policy
-        if s.balance + s.open_pnl - s.threshold <= self.reducing_distance:
+        if s.reducing_dd:
             return TradingState.REDUCING, f"{self.drawdown_used_pct:.0f}% of the drawdown used"
         dll = self.dll
-        if dll is not None and s.day_start - s.balance - s.open_pnl >= dll * pol.reducing_dll_pct / HUNDRED:
+        if s.reducing_dll and dll is not None:
             return TradingState.REDUCING, f"{self.day_loss / dll * HUNDRED:.0f}% of the daily loss limit used"
         if self.reducing_reasons:
             return TradingState.REDUCING, "; ".join(self.reducing_reasons.values())
@@ -350,7 +381,10 @@ class AccountTracker:
         s.payout_base = s.balance + s.open_pnl
         s.day_history = []
         s.qualifying_days = 0
+        s.days_since_payout = 0
         s.day_start -= amount
+        if p.close_after_max_payouts and p.max_payouts is not None and s.payouts >= p.max_payouts:
+            s.closed_reason = f"the account closed after its {p.max_payouts}th payout (the firm's rule)"
         if p.payout_threshold_offset is not None and s.payouts == 1:
             s.threshold, s.locked = p.start + p.payout_threshold_offset, True
         elif not s.locked and p.drawdown_kind != "static":
@@ -365,10 +399,13 @@ class AccountTracker:
         peak: Decimal | None = None,
         threshold: Decimal | None = None,
         balance: Decimal | None = None,
+        started_on: date | None = None,
     ) -> list[Action]:
         """Start mid-cycle from figures copied from the firm's dashboard (peak = threshold + DD)."""
         actions = self._advance(ts)
         s, dd = self.s, self.profile.drawdown
+        if started_on is not None:
+            s.started_on = started_on
         if balance is not None:
             s.balance = balance
             s.day_start = balance
@@ -401,24 +438,41 @@ class AccountTracker:
         self._check(ts, actions, latch=False)
         return actions
 
-    def tick(self, ts: datetime, has_exposure: bool) -> list[Action]:
-        """Time passes: session closes, and the flatten before the firm's close."""
+    def tick(self, ts: datetime, has_exposure: bool | None) -> list[Action]:
+        """Time passes: session closes, and flat by the firm's flat-by time. ``has_exposure``: the account holds a
+        position or a working order (None: not known yet — no executor has reported since the hub started).
+
+        Flattened: ``flatten_before_close_min`` before the flat-by time; at once when that time has passed with
+        positions still open; and at once for every close that passed while positions were held (the hub was
+        stopped, the machine slept, the clock jumped), with the reason."""
         actions = self._advance(ts)
         s = self.s
+        if s.unchecked_close is not None and has_exposure is not None:
+            day, s.unchecked_close = s.unchecked_close, None
+            if has_exposure:
+                when = self.calendar.flat_of(day).astimezone(self.calendar.tz)
+                late = "after its pre-close flatten" if s.close_flattened == day else "(the hub did not see it coming)"
+                reason = (
+                    f"positions held past the {day.isoformat()} close (flat by {when:%H:%M:%S %Z}) {late}: "
+                    "flattening now"
+                )
+                actions.append(Action(ActionKind.FLATTEN, self.account, reason, ts, code="SESSION_CLOSED"))
         if has_exposure and s.session is not None and s.close_flattened != s.session:
-            minutes = self.calendar.minutes_to_close(ts)
+            minutes = (self.calendar.flat_of(s.session) - ts).total_seconds() / 60
             if minutes <= self.policy.flatten_before_close_min:
                 s.close_flattened = s.session
-                actions.append(
-                    Action(
-                        ActionKind.FLATTEN,
-                        self.account,
-                        f"session close in {minutes:.1f} min",
-                        ts,
-                        code="SESSION_CLOSED",
-                    )
+                reason = (
+                    f"flat-by time in {minutes:.1f} min" if minutes > 0 else "past the flat-by time: flattening now"
                 )
+                actions.append(Action(ActionKind.FLATTEN, self.account, reason, ts, code="SESSION_CLOSED"))
         self._check(ts, actions)
+        return actions
+
+    def reevaluate(self, ts: datetime) -> list[Action]:
+        """The policy changed (hot reload): the REDUCING levels apply at once; the state change, if any."""
+        actions: list[Action] = []
+        self._update_reducing()
+        self._emit_state(ts, actions)
         return actions
 
     def set_reducing(self, key: str, reason: str | None, ts: datetime) -> list[Action]:
@@ -456,8 +510,21 @@ class AccountTracker:
         current = self.calendar.session_of(ts)
         if s.session != current and s.session is not None and current > s.session:
             s.session = current
+        if s.started_on is None:
+            s.started_on = ts.astimezone(self.calendar.tz).date()
         s.last_ts = ts
+        self._expire(ts, actions)
         return actions
+
+    def _expire(self, ts: datetime, actions: list[Action]) -> None:
+        """A time-limited evaluation that has not passed ends at its deadline: flatten, no more trading."""
+        s = self.s
+        ends = self.evaluation_ends()
+        if ends is None or s.expired or s.passed_at is not None or ts < ends or s.breached:
+            return
+        s.expired = True
+        reason = f"the evaluation's {self.profile.time_limit_days} days ran out at {ends.isoformat()} before it passed"
+        actions.append(Action(ActionKind.FLATTEN, self.account, reason, ts, code="TIME_LIMIT"))
 
     def _close_session(self, day: date, close: datetime, actions: list[Action]) -> None:
         s, p = self.s, self.profile
@@ -472,8 +539,13 @@ class AccountTracker:
             s.day_history.append((day, pnl))
             if counts:
                 s.trading_days += 1
+                s.days_since_payout += 1
                 if p.qualifying_min_profit is not None and pnl >= p.qualifying_min_profit:
                     s.qualifying_days += 1
+            if p.inactivity_days is not None:
+                s.recent_days.append((day, pnl))
+        if p.mae_raised_from_profit is not None:
+            s.mae_raised = eod - p.start >= p.mae_raised_from_profit  # from the next session, up or down
         if p.tiers:
             profit = eod - p.start
             index = 0
@@ -497,8 +569,45 @@ class AccountTracker:
         s.dll_latched = ""
         s.consistency_latched = ""
         s.warned_dll = False
+        s.reducing_dd = s.reducing_dll = False  # a new session starts from the plain levels
+        s.unchecked_close = day
         s.session = self.calendar.next_session_day(day + timedelta(days=1))
+        self._inactivity(day, close, actions)
+        self._update_reducing()
         self._emit_state(close, actions)
+
+    def inactivity_deadline(self) -> date | None:
+        """The last day on which the account may still make the qualifying day it needs before the firm closes it
+        for inactivity (None: no such rule). [Apex 4.0 PA: fewer than two $50-net-profit days in 30 calendar days]"""
+        p, s = self.profile, self.s
+        if p.inactivity_days is None or s.started_on is None:
+            return None
+        good = sorted((d for d, pnl in s.recent_days if pnl >= p.inactivity_min_profit), reverse=True)
+        # the window must still hold the min_days-th most recent good day (or the first day, without enough of them)
+        anchor = good[p.inactivity_min_days - 1] if len(good) >= p.inactivity_min_days else s.started_on
+        return anchor + timedelta(days=p.inactivity_days - 1)
+
+    def _inactivity(self, day: date, close: datetime, actions: list[Action]) -> None:
+        p, s = self.profile, self.s
+        if p.inactivity_days is None:
+            return
+        s.recent_days = [(d, v) for d, v in s.recent_days if (day - d).days < p.inactivity_days]
+        deadline = self.inactivity_deadline()
+        if deadline is None or s.closed_reason:
+            return
+        if day >= deadline:
+            s.closed_reason = (
+                f"closed for inactivity: fewer than {p.inactivity_min_days} days of {p.inactivity_min_profit} net "
+                f"profit in {p.inactivity_days} calendar days (the firm's rule)"
+            )
+            actions.append(Action(ActionKind.FLATTEN, self.account, s.closed_reason, close, code="INACTIVITY"))
+        elif (deadline - day).days <= 7 and s.warned_inactivity != deadline:
+            s.warned_inactivity = deadline
+            text = (
+                f"make a day of at least {p.inactivity_min_profit} net by {deadline.isoformat()} or the firm closes "
+                f"the account for inactivity ({p.inactivity_min_days} such days in {p.inactivity_days} days)"
+            )
+            actions.append(Action(ActionKind.WARN, self.account, text, close, code="INACTIVITY"))
 
     def _check(self, ts: datetime, actions: list[Action], latch: bool = True) -> None:
         s, pol = self.s, self.policy
@@ -544,7 +653,35 @@ class AccountTracker:
                     actions.append(
                         Action(ActionKind.FLATTEN, self.account, s.consistency_latched, ts, code="CONSISTENCY")
                     )
+        if (
+            self.profile.time_limit_days is not None
+            and s.passed_at is None
+            and not s.expired
+            and self._meets_pass_conditions()
+        ):
+            s.passed_at = ts  # a time-limited evaluation passed within its days: latched
+        self._update_reducing()
         self._emit_state(ts, actions)
+
+    def _update_reducing(self) -> None:
+        """REDUCING latches at its level and ends only once the account recovers the release margin below it
+        (``Policy.reducing_release_pct`` points of the drawdown / DLL), or at the next session: an account
+        hovering at the level does not flap in and out."""
+        s, pol = self.s, self._policy
+        used = self.drawdown_used_pct
+        if used >= pol.reducing_dd_pct:
+            s.reducing_dd = True
+        elif s.reducing_dd and used <= pol.reducing_dd_pct - pol.reducing_release_pct:
+            s.reducing_dd = False
+        dll = self.dll
+        if dll is None:
+            s.reducing_dll = False
+            return
+        used_dll = self.day_loss / dll * HUNDRED
+        if used_dll >= pol.reducing_dll_pct:
+            s.reducing_dll = True
+        elif s.reducing_dll and used_dll <= pol.reducing_dll_pct - pol.reducing_release_pct:
+            s.reducing_dll = False
 
     def _levels(
         self,
@@ -638,26 +775,50 @@ class AccountTracker:
         reasons: list[str] = []
         if s.breached:
             reasons.append("account failed")
+        if s.closed_reason:
+            reasons.append(s.closed_reason)
         if p.max_payouts is not None and s.payouts >= p.max_payouts:
             reasons.append(f"all {p.max_payouts} payouts taken")
-        if p.min_payout_balance_offset is not None:
+        if self._safety_net_applies() and p.min_payout_balance_offset is not None:
             needed = p.start + p.min_payout_balance_offset
             if s.balance < needed:
                 reasons.append(f"balance {s.balance} below {needed}")
+        if p.trading_days_for_payout is not None and s.days_since_payout < p.trading_days_for_payout:
+            reasons.append(f"{s.days_since_payout} of {p.trading_days_for_payout} trading days since the last payout")
         if p.qualifying_days_for_payout is not None and s.qualifying_days < p.qualifying_days_for_payout:
             reasons.append(f"{s.qualifying_days} of {p.qualifying_days_for_payout} qualifying days")
         if p.consistency_blocks == "payout" and self.consistency_ok() is False:
             reasons.append("best day above the consistency limit")
         return not reasons, tuple(reasons)
 
+    def _safety_net_applies(self) -> bool:
+        """The minimum balance for a payout holds for every payout, or for the first ``safety_net_payouts``."""
+        limit = self.profile.safety_net_payouts
+        return limit is None or self.s.payouts < limit
+
+    def payout_floor(self) -> Decimal:
+        """What must remain after a payout: the safety net (by default: only the amount above it can be taken), or
+        the profile's ``payout_keeps_offset``; once the safety net lapses, more than the threshold."""
+        p, s = self.profile, self.s
+        if self._safety_net_applies() and p.min_payout_balance_offset is not None:
+            keeps = p.payout_keeps_offset if p.payout_keeps_offset is not None else p.min_payout_balance_offset
+            return p.start + keeps
+        return s.threshold + Decimal("0.01")  # a payout that leaves the balance on the threshold is a breach
+
     def max_payout(self) -> Decimal | None:
-        """The largest payout the balance allows now (the minimum balance less the minimum payout must remain)."""
+        """The largest payout allowed now: what lies above the payout floor, within this request's cap; None when
+        not eligible or when that is below the minimum payout."""
         p = self.profile
         eligible, _ = self.payout_status()
-        if not eligible or p.min_payout_balance_offset is None:
+        if not eligible:
             return None
-        floor = p.start + p.min_payout_balance_offset - (p.min_payout or ZERO)
-        return max(ZERO, self.s.balance - floor)
+        amount = max(ZERO, self.s.balance - self.payout_floor())
+        cap = p.payout_cap(self.s.payouts)
+        if cap is not None:
+            amount = min(amount, cap)
+        if p.min_payout is not None and amount < p.min_payout:
+            return None
+        return amount
 
     def required_profit(self) -> Decimal | None:
         """Net profit needed to pass when consistency raises the target: best day / limit (and the target)."""
@@ -668,14 +829,25 @@ class AccountTracker:
         if limit is None or p.consistency_blocks not in ("target", "pass"):
             return p.target
         best = max([pnl for _, pnl in self.s.day_history] + [self.day_pnl, ZERO])
-        return max(p.target, best * HUNDRED / limit)
+        needed = best * HUNDRED / limit
+        if p.consistency_boundary == "strict":  # "below 50%": the net must exceed best / limit, by a cent
+            needed = (needed + Decimal("0.01")).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+        return max(p.target, needed)
 
     def mae_cap(self) -> Decimal | None:
-        """Largest open loss allowed per trade: mae_pct of max(start-of-day profit, drawdown) [A-LPA]."""
+        """Largest open loss allowed per trade [A-LPA via R-10 §2]: ``mae_fixed`` while the start-of-day profit is
+        below ``mae_fixed_until_profit`` (100K Static: $187.50 below $2,600); otherwise ``mae_pct`` — or
+        ``mae_raised_pct`` once an end-of-day profit reached ``mae_raised_from_profit`` — of the start-of-day
+        profit, and at least of the drawdown."""
         p = self.profile
         if p.mae_pct is None:
             return None
-        return p.mae_pct / HUNDRED * max(self.s.day_start - p.start, p.drawdown)
+        profit = self.s.day_start - p.start
+        if p.mae_fixed is not None and p.mae_fixed_until_profit is not None and profit < p.mae_fixed_until_profit:
+            return p.mae_fixed
+        pct = p.mae_raised_pct if self.s.mae_raised and p.mae_raised_pct is not None else p.mae_pct
+        base = profit if p.mae_fixed is not None else max(profit, p.drawdown)
+        return pct / HUNDRED * base
 
     def snapshot(self) -> Snapshot:
         s, p = self.s, self.profile
@@ -686,8 +858,9 @@ class AccountTracker:
         target_reached = None if p.target is None or p.phase != "eval" else s.balance >= p.start + p.target
         passed = None
         if target_reached is not None:
-            consistent = p.consistency_blocks == "payout" or self.consistency_ok() is not False
-            passed = bool(target_reached and s.trading_days >= p.min_trading_days and consistent and not s.breached)
+            passed = self._meets_pass_conditions()
+            if p.time_limit_days is not None:  # only what was met within the days counts
+                passed = s.passed_at is not None and not s.breached
         eligible, reasons = self.payout_status()
         share = self.best_day_share()
         return Snapshot(
@@ -719,7 +892,18 @@ class AccountTracker:
             passed=passed,
             payout_eligible=eligible,
             payout_reasons=reasons,
+            evaluation_ends=self.evaluation_ends(),
+            expired=s.expired,
+            inactivity_deadline=self.inactivity_deadline(),
+            payout_max=self.max_payout(),
         )
+
+    def _meets_pass_conditions(self) -> bool:
+        p, s = self.profile, self.s
+        if p.target is None or p.phase != "eval" or s.breached:
+            return False
+        consistent = p.consistency_blocks == "payout" or self.consistency_ok() is not False
+        return bool(s.balance >= p.start + p.target and s.trading_days >= p.min_trading_days and consistent)
 
     def copy_state(self) -> TrackerState:
         return replace(self.s, day_history=list(self.s.day_history))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from enigma_apex.adapters.profile_files import builtin_registry
 from enigma_apex.domain.accounts import Platform
 from enigma_apex.rules.calendar import ExchangeDays, SessionCalendar
+from enigma_apex.rules.profiles import Profile
 from enigma_apex.rules.tracker import AccountTracker, Policy
 
 ET = ZoneInfo("America/New_York")
@@ -23,8 +24,18 @@ def at(day: int, hour: int = 10, minute: int = 0, month: int = 11, year: int = 2
 def tracker(
     profile_id: str, platform: str | None = None, policy: Policy | None = None, days: ExchangeDays | None = None
 ) -> AccountTracker:
-    profile = builtin_registry().get(profile_id)
-    calendar = SessionCalendar.for_firm(profile.session_tz, profile.session_close, profile.session_reset, days)
+    return tracker_for(builtin_registry().get(profile_id), platform, policy, days)
+
+
+def tracker_for(
+    profile: Profile,
+    platform: str | None = None,
+    policy: Policy | None = None,
+    days: ExchangeDays | None = None,
+    started_on: date | None = None,
+) -> AccountTracker:
+    """A tracker on any profile (a built-in one changed by a test, as a user profile would)."""
+    calendar = SessionCalendar.for_profile(profile, days)
     # Policy buffers off (100%) unless a test asks: worked examples test the firm's lines themselves.
     loose = Policy(
         warn_dd_pct=D(99),
@@ -35,7 +46,7 @@ def tracker(
         flatten_dll_pct=D("99.9"),
     )
     return AccountTracker("ACC", profile, calendar, platform=Platform(platform) if platform else None,
-                          policy=policy or loose)  # fmt: skip
+                          policy=policy or loose, started_on=started_on)  # fmt: skip
 
 
 def close_day(t: AccountTracker, day: int, balance: str, month: int = 11) -> None:

@@ -25,7 +25,8 @@ def test_every_profile_is_coherent(profile_id):
     assert p.initial_threshold == p.start - p.drawdown
     assert p.sources and p.effective_from.year >= 2025
     if p.max_minis and p.max_micros:
-        assert p.max_micros == 10 * p.max_minis
+        # 10 micros per mini, except Topstep off TopstepX, where a micro is a full lot [T-SCALE]
+        assert p.max_micros == (p.max_minis if p.firm == "topstep" else 10 * p.max_minis)
     for tier in p.tiers:
         if tier.contracts is not None and p.max_minis is not None:
             assert tier.contracts <= p.max_minis
@@ -50,6 +51,8 @@ def test_every_profile_is_coherent(profile_id):
         ("tpt-proplus", "eod", Decimal(0)),
         ("tradeify-advanced-eval", "intraday", None),
         ("tradeify-lightning-funded", "eod", Decimal(100)),
+        ("tradeify-growth-eval", "eod", Decimal(100)),  # every account locks, evaluations included [TF-BLOG]
+        ("tradeify-select-eval", "eod", Decimal(100)),
     ],
 )
 def test_family_kind_and_lock(family, kind, lock_offset):
@@ -153,3 +156,15 @@ def test_weekend_gap_applies_the_friday_close_once():
     t.mark(at(27, 10), D(51000), D(0))
     t.mark(at(30, 10), D(51000), D(0))  # Monday: Friday's close moved the MLL
     assert t.s.threshold == D(49000)
+
+
+def test_docs_list_every_rule_family_with_its_sources():
+    """docs/rules.md's "Rule families" table names every family (its id without the size)."""
+    from pathlib import Path
+
+    text = Path(__file__).parents[3].joinpath("docs", "rules.md").read_text(encoding="utf-8")
+    table = text[text.index("## Rule families") :]
+    for pid in REGISTRY.ids():
+        family = pid.rsplit("-", 1)[0]
+        named = family in table or family.rsplit("-", 1)[0] in table  # mffu-rapid-eval under `mffu-rapid`
+        assert named, family

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.unit.rules.helpers import D, at, close_day, tracker
+from enigma_apex.adapters.profile_files import builtin_registry
+from tests.unit.rules.helpers import D, at, close_day, tracker, tracker_for
 
 
 def test_t1_apex_legacy_threshold_trails_the_unrealised_peak_48375():
@@ -86,14 +87,27 @@ def test_t8_apex_legacy_half_contracts_until_the_safety_net_then_full_for_good()
     assert t.max_contracts() == 10  # the unlock is permanent
 
 
-def test_t11_apex_legacy_safety_net_payout_amounts():
-    t = tracker("apexlegacy-full-pa-50k")
-    for i in range(10):  # ten even days keep the 30% consistency rule out of the way
-        close_day(t, 9 + i if i < 5 else 11 + i, str(50000 + 260 * (i + 1)), month=11)
-    assert (t.s.balance, t.s.qualifying_days) == (D(52600), 10)
-    assert t.max_payout() == D(500)
-    t.mark(at(26, 11), D(53300), D(0))
-    assert t.max_payout() == D(1200)
+def test_t11_apex_legacy_safety_net_payouts_take_only_what_lies_above_it_and_t11s_reading_is_an_override():
+    """Research conflict (docs/rules.md): T11 [A-LPAY] lets a 50K PA at 52,600 take $500, leaving 52,100; the 2025
+    FAQ lets only the amount above the 52,600 safety net be withdrawn. The newest source is the default; the older
+    reading is one profile field away (``payout_keeps_offset = 2100``)."""
+
+    def ten_even_days(t):
+        for i in range(10):  # ten even days keep the 30% consistency rule out of the way
+            close_day(t, 9 + i if i < 5 else 11 + i, str(50000 + 260 * (i + 1)), month=11)
+        assert (t.s.balance, t.s.qualifying_days, t.s.days_since_payout) == (D(52600), 10, 10)
+
+    faq = tracker("apexlegacy-full-pa-50k")
+    ten_even_days(faq)
+    assert faq.payout_floor() == D(52600) and faq.max_payout() is None  # nothing above the safety net yet
+    faq.mark(at(26, 11), D(53300), D(0))
+    assert faq.max_payout() == D(700)
+    profile = builtin_registry().get("apexlegacy-full-pa-50k").model_copy(update={"payout_keeps_offset": D(2100)})
+    t11 = tracker_for(profile)
+    ten_even_days(t11)
+    assert t11.max_payout() == D(500)  # T11: balance 52,600 may request the $500 minimum, leaving 52,100
+    t11.mark(at(26, 11), D(53300), D(0))
+    assert t11.max_payout() == D(1200)  # T11: 1,200 needs 53,300
 
 
 def test_t13_topstep_consistency_combine_43_percent_and_xfa_37_9_percent():
@@ -128,7 +142,9 @@ def test_t16_tpt_test_consistency_65_percent_fails_the_rule_not_the_test():
     assert t.consistency_ok() is False
     snap = t.snapshot()
     assert snap.target_reached and not snap.passed and not snap.breached
-    assert t.required_profit() == D(4000)  # arithmetic minimum; TPT's dashboard shows net x 2 = 6,200
+    # the arithmetic minimum: the best day (2,000) must be *below* 50% [R-04], so the net must exceed 4,000 by a cent
+    # (TPT's dashboard shows net x 2 = 6,200)
+    assert t.required_profit() == D("4000.01")
 
 
 def test_t18_mffu_eod_locks_at_start_plus_100():

@@ -125,6 +125,7 @@ class GroupCommitWriter:
         self.healthy = True
         self.last_error = ""
         self.retry_s = 1.0  # while unhealthy, how often a batch may try the database again
+        self._submit_lock = threading.Lock()
         self._failed_at = 0.0
         self.batches = 0
         self.committed = 0
@@ -161,31 +162,31 @@ class GroupCommitWriter:
         self._thread.start()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Finish every write already submitted, then stop."""
-        if self._thread is None or self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
+        """Finish every write already submitted, then stop. A write submitted from now on fails at once (never
+        queued behind the stop, where nobody would answer it and its caller would wait out its timeout)."""
+        with self._submit_lock:
+            if self._thread is None or self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
         self._thread.join(timeout)
         if self.anchor is not None:
             self.anchor.close()
 
     # ------------------------------------------------------------------ submitting
     def submit(self, op: Operation[T]) -> Future[T]:
-        if self._closed or self._thread is None:
-            future: Future[T] = Future()
-            future.set_exception(StoreError("the database writer is not running"))
-            return future
-        item = _Item(op)
-        self._queue.put(item)
-        return item.future
+        return self._enqueue(_Item(op))
 
     def probe(self, op: Operation[T]) -> Future[T]:
         """Like ``submit``, but tried against the database even just after a failure (how recovery is found)."""
-        if self._closed or self._thread is None:
-            return self.submit(op)
-        item = _Item(op, probe=True)
-        self._queue.put(item)
+        return self._enqueue(_Item(op, probe=True))
+
+    def _enqueue(self, item: _Item[T]) -> Future[T]:
+        with self._submit_lock:  # never behind the stop marker
+            if not self._closed and self._thread is not None:
+                self._queue.put(item)
+                return item.future
+        item.future.set_exception(StoreError("the database writer is not running"))
         return item.future
 
     @property
