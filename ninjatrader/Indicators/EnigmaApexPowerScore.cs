@@ -4,7 +4,10 @@
 #region Using declarations
 using System;
 using System.Collections.Generic;
+using System.ComponentModel;
 using System.Globalization;
+using System.IO;
+using System.Xml.Serialization;
 using EnigmaApex.Protocol;
 using NinjaTrader.NinjaScript.DrawingTools;
 #endregion
@@ -19,6 +22,10 @@ namespace NinjaTrader.NinjaScript.Indicators
         string riskText = "";
 
         public string HubUrl { get; set; }
+        /// <summary>An observer token. Never saved in workspaces ([XmlIgnore]): once entered it is kept, encrypted
+        /// for this Windows user, in Documents\NinjaTrader 8\EnigmaApex\observer.json.</summary>
+        [XmlIgnore]
+        [PasswordPropertyText(true)]
         public string Token { get; set; }
         public string AccountName { get; set; }
 
@@ -31,13 +38,23 @@ namespace NinjaTrader.NinjaScript.Indicators
                 IsOverlay = true;
                 Calculate = Calculate.OnPriceChange;
                 HubUrl = "ws://127.0.0.1:8765";
-                Token = Environment.GetEnvironmentVariable("ENIGMA_APEX_OBSERVER_TOKEN") ?? "";
+                Token = "";
                 AccountName = "";
             }
             else if (State == State.DataLoaded)
             {
-                if (string.IsNullOrEmpty(Token)) { decisionText = "Enigma-Apex: set an observer token"; return; }
-                connection = new HubConnection(HubUrl, Token, "NinjaTrader indicator", null) { OnOther = OnFrame };
+                string path = Path.Combine(Path.Combine(NinjaTrader.Core.Globals.UserDataDir, "EnigmaApex"), "observer.json");
+                var saved = ClientSettings.Load(path);
+                string token = string.IsNullOrEmpty(Token) ? saved.Token : Token;
+                if (!string.IsNullOrEmpty(Token) && Token != saved.Token)
+                {
+                    saved.Token = Token;
+                    saved.Save(path);
+                }
+                Token = "";
+                if (string.IsNullOrEmpty(token)) token = Environment.GetEnvironmentVariable("ENIGMA_APEX_OBSERVER_TOKEN") ?? "";
+                if (string.IsNullOrEmpty(token)) { decisionText = "Enigma-Apex: set an observer token"; return; }
+                connection = new HubConnection(HubUrl, token, "NinjaTrader indicator", null) { OnOther = OnFrame };
                 connection.Status = text => { if (text == "connected") Subscribe(); };
                 connection.Start();
             }

@@ -68,7 +68,9 @@ public sealed class StdioBroker : IBroker
         return Result(Ask(new Dictionary<string, object> { { "op", "place" }, { "order", order } }));
     }
 
-    public BrokerResult Cancel(string account, string key)
+    public string ConnectionOf(string account) { return "connected"; }
+
+    public BrokerResult Cancel(string account, string key, string orderRef)
     {
         return Result(Ask(new Dictionary<string, object> { { "op", "cancel" }, { "account", account }, { "key", key } }));
     }

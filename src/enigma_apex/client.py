@@ -72,6 +72,9 @@ class HubClient:
         self.seen_keys: OrderedDict[str, None] = OrderedDict()
         self.duplicates = 0
         self.on_connect = on_connect
+        # one identity for this client's every reconnect: the hub replaces our own half-open connection at once,
+        # and refuses another client with the same executor token (IN_USE) while we are connected
+        self.instance = secrets.token_hex(8) if executor else None
 
     async def run(self) -> None:
         """Connect, and reconnect after every drop, until ``stop``."""
@@ -82,7 +85,14 @@ class HubClient:
                     self._ws = ws
                     await ws.send(
                         encode(
-                            m.Hello(id=new_id(), ts=now(), token=self.token, client=self.name, resume_seq=self.last_seq)
+                            m.Hello(
+                                id=new_id(),
+                                ts=now(),
+                                token=self.token,
+                                client=self.name,
+                                resume_seq=self.last_seq,
+                                instance=self.instance,
+                            )
                         )
                     )
                     first = decode(await ws.recv())

@@ -107,8 +107,8 @@ async def eventually(check: Any, timeout: float = 15.0, what: str = "condition")
         await asyncio.sleep(0.02)
 
 
-def hello(token: str, name: str = "test") -> str:
-    return encode(m.Hello(id=new_id(), ts=now(), token=token, client=name))
+def hello(token: str, name: str = "test", instance: str | None = None) -> str:
+    return encode(m.Hello(id=new_id(), ts=now(), token=token, client=name, instance=instance))
 
 
 async def recv(ws: Any, kind: str | None = None, timeout: float = 5.0) -> Any:
@@ -118,9 +118,9 @@ async def recv(ws: Any, kind: str | None = None, timeout: float = 5.0) -> Any:
             return message
 
 
-async def login(ws: Any, token: str) -> Any:
+async def login(ws: Any, token: str, instance: str | None = None) -> Any:
     """Authenticate a connected client; returns the welcome."""
-    await ws.send(hello(token))
+    await ws.send(hello(token, instance=instance))
     return await recv(ws, "welcome")
 
 

@@ -36,6 +36,7 @@ NEW: dict[str, Any] = {
     "gateway.auth_failures_per_address_per_min": 70,
     "gateway.flatten_timeout_s": 12.0,
     "gateway.executor_grace_s": 30.0,
+    "gateway.takeover_probe_s": 3.5,
     "database.backup_keep": 9,
     "database.maintenance_at": "17:20",
     "logging.level": "WARNING",

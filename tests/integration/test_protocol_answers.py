@@ -157,7 +157,7 @@ def test_the_new_session_of_a_reconnecting_executor_never_waits_for_the_old_sock
     async def scenario():
         async with running_hub(tmp_path, present=("nt8",)) as (url, made, gateway, _store, _guardian):
             old_ws = await connect(url)
-            await login(old_ws, made["other"])
+            await login(old_ws, made["other"], instance="client-1")
             old = gateway.executors["other"]
             released = asyncio.Event()
             closing: list[tuple[int, str]] = []
@@ -168,7 +168,7 @@ def test_the_new_session_of_a_reconnecting_executor_never_waits_for_the_old_sock
 
             old.close = half_open_close
             async with connect(url) as new_ws:
-                await login(new_ws, made["other"])
+                await login(new_ws, made["other"], instance="client-1")  # the same client, reconnecting
                 await new_ws.send(encode(m.Ping(id="first", ts=now())))
                 assert (await recv(new_ws, "pong")).ref == "first"  # answered while the old close still hangs
                 assert closing == [(1000, "replaced by a new connection")] and not released.is_set()

@@ -3,6 +3,8 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 
 namespace EnigmaApex.Protocol
 {
@@ -17,9 +19,11 @@ namespace EnigmaApex.Protocol
 
     public sealed class OrderCommand
     {
-        public string Key, Account, Symbol, Side, OrderType, Tif;
+        public string Key, Ref, Account, Symbol, Side, OrderType, Tif, Purpose;
         public int Quantity;
         public decimal? LimitPrice, StopPrice, BracketStop, BracketTarget;
+        public bool Buy { get { return Side == "buy"; } }
+        public bool Reduces { get { return Purpose == "exit" || Purpose == "flatten"; } }
     }
 
     public sealed class PositionReport
@@ -32,7 +36,8 @@ namespace EnigmaApex.Protocol
     public sealed class AccountReport
     {
         public string Account;
-        public decimal Balance, Realized, Open;
+        public decimal Balance, Realized;
+        public decimal? Open;  // null: the platform cannot see the open P&L
     }
 
     /// <summary>What the session needs from the platform: NinjaTrader's Account API, a strategy, or a test.</summary>
@@ -40,10 +45,50 @@ namespace EnigmaApex.Protocol
     {
         IList<string> Accounts();
         BrokerResult Place(OrderCommand order);
-        BrokerResult Cancel(string account, string orderKey);
+        BrokerResult Cancel(string account, string orderKey, string orderRef);
         BrokerResult Flatten(string account, bool cancelWorking);
         IList<PositionReport> Positions(string account);
         AccountReport Balance(string account);
+        /// <summary>The account's broker connection: connected, connecting, connection_lost, disconnected,
+        /// disconnecting (docs/protocol.md, account.status).</summary>
+        string ConnectionOf(string account);
+    }
+
+    /// <summary>Compact order references: what an order is named at NinjaTrader (names are limited to 50
+    /// characters). The same as the hub's (docs/protocol.md, "Order references").</summary>
+    public static class OrderRefs
+    {
+        public const string Prefix = "ea";
+        public const int Length = 18;
+        const string Alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+
+        public static string For(string key)
+        {
+            byte[] digest;
+            using (var sha = SHA256.Create()) digest = sha.ComputeHash(Encoding.UTF8.GetBytes(key));
+            var text = new StringBuilder(Prefix);
+            int buffer = 0, bits = 0, i = 0;
+            while (text.Length < Length)
+            {
+                if (bits < 5)
+                {
+                    buffer = (buffer << 8) | digest[i++];
+                    bits += 8;
+                }
+                text.Append(Alphabet[(buffer >> (bits - 5)) & 31]);
+                bits -= 5;
+            }
+            return text.ToString();
+        }
+
+        /// <summary>The reference an order name starts with ("ea…", "ea…:stop"), or null.</summary>
+        public static string Of(string name)
+        {
+            if (string.IsNullOrEmpty(name) || name.Length < Length || !name.StartsWith(Prefix, StringComparison.Ordinal))
+                return null;
+            string head = name.Substring(0, Length);
+            return name.Length == Length || name[Length] == ':' ? head : null;
+        }
     }
 
     public sealed class ExecutorSession
@@ -52,19 +97,29 @@ namespace EnigmaApex.Protocol
         readonly int keysKept;
         readonly LinkedList<string> keyOrder = new LinkedList<string>();
         readonly HashSet<string> keys = new HashSet<string>();
+        readonly Dictionary<string, string> keyOfRef = new Dictionary<string, string>();
         readonly object gate = new object();
+        volatile bool accepting;
+        volatile IList<string> owned = new List<string>();
 
         public long? LastSeq { get; private set; }
         public int Duplicates { get; private set; }
-        public bool AcceptingEntries { get; private set; }
-        public IList<string> OwnedAccounts { get; private set; }
+        public bool AcceptingEntries { get { return accepting; } }
+        /// <summary>The accounts of the last welcome (kept while the hub is away: flatten-after-disconnect).</summary>
+        public IList<string> OwnedAccounts { get { return owned; } }
+        /// <summary>This client's identity for the hub (one executor identity per client, docs/protocol.md).</summary>
+        public readonly string Instance = Guid.NewGuid().ToString("N").Substring(0, 16);
         public Action<string> Send;  // set by the transport: queues one text frame
 
         public ExecutorSession(IBroker broker, int keysKept = 100000)
         {
             this.broker = broker;
             this.keysKept = keysKept;
-            OwnedAccounts = new List<string>();
+        }
+
+        public static string Now()
+        {
+            return DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffzzz", CultureInfo.InvariantCulture);
         }
 
         public static Dictionary<string, object> Envelope(string type)
@@ -74,7 +129,7 @@ namespace EnigmaApex.Protocol
                 { "v", 1 },
                 { "type", type },
                 { "id", Guid.NewGuid().ToString("N").Substring(0, 16) },
-                { "ts", DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffzzz", CultureInfo.InvariantCulture) },
+                { "ts", Now() },
             };
         }
 
@@ -83,30 +138,57 @@ namespace EnigmaApex.Protocol
             var hello = Envelope("hello");
             hello["token"] = token;
             hello["client"] = client;
-            hello["client_version"] = "1.0";
+            hello["client_version"] = "1.1";
+            hello["instance"] = Instance;
             if (LastSeq.HasValue) hello["resume_seq"] = LastSeq.Value;
             return Json.Write(hello);
         }
 
-        /// <summary>The hub's welcome: report every owned account's positions and balance (reconciliation).</summary>
+        /// <summary>The hub's key for an order named by its reference; the reference itself when this session
+        /// never saw the key (after a restart: the hub maps references back to keys).</summary>
+        public string KeyOf(string orderName)
+        {
+            string reference = OrderRefs.Of(orderName);
+            if (reference == null) return orderName;
+            string key;
+            lock (gate)
+                if (keyOfRef.TryGetValue(reference, out key)) return key + orderName.Substring(reference.Length);
+            return orderName;
+        }
+
+        /// <summary>The hub's welcome: report every owned account's connection, positions and balance.</summary>
         public void Welcomed(Dictionary<string, object> welcome)
         {
-            var owned = new List<string>();
+            var list = new List<string>();
             var listed = welcome.ContainsKey("accounts") ? welcome["accounts"] as List<object> : null;
-            var mine = new HashSet<string>(broker.Accounts());
             if (listed != null)
-                foreach (var a in listed) if (mine.Contains((string)a)) owned.Add((string)a);
-            OwnedAccounts = owned;
-            AcceptingEntries = true;
-            foreach (var account in owned)
+                foreach (var a in listed)
+                    if (a is string) list.Add((string)a);
+            owned = list;
+            accepting = true;
+            var mine = new HashSet<string>(broker.Accounts());
+            foreach (var account in list)
             {
-                foreach (var p in broker.Positions(account)) ReportPosition(p);
-                var state = broker.Balance(account);
-                if (state != null) ReportAccount(state);
+                if (!mine.Contains(account))
+                {
+                    ReportAccountStatus(account, "disconnected", "not an account of this client");
+                    continue;
+                }
+                try
+                {
+                    ReportAccountStatus(account, broker.ConnectionOf(account), "");
+                    foreach (var p in broker.Positions(account)) ReportPosition(p);
+                    var state = broker.Balance(account);
+                    if (state != null) ReportAccount(state);
+                }
+                catch (Exception ex)  // one account the platform cannot read must not end the session
+                {
+                    ReportHealth("ninjatrader.welcome", "degraded", account + ": " + ex.GetType().Name + ": " + ex.Message);
+                }
             }
         }
 
-        public void Disconnected() { AcceptingEntries = false; }
+        public void Disconnected() { accepting = false; }
 
         /// <summary>One frame from the hub. Order flow is answered with an ack; a repeated key is a duplicate.</summary>
         public void Handle(string text)
@@ -119,6 +201,7 @@ namespace EnigmaApex.Protocol
             if (seq.HasValue && seq.Value > 0) LastSeq = Math.Max(LastSeq ?? 0, (long)seq.Value);
             if (type != "order.place" && type != "order.cancel" && type != "flatten") return;
             string key = Json.Str(message, "key");
+            if (string.IsNullOrEmpty(key)) return;
             if (!Remember(key))
             {
                 Duplicates++;
@@ -129,29 +212,17 @@ namespace EnigmaApex.Protocol
             string account = Json.Str(message, "account");
             try
             {
-                if (type == "order.place")
-                {
-                    var order = new OrderCommand
-                    {
-                        Key = key, Account = account, Symbol = Json.Str(message, "symbol"), Side = Json.Str(message, "side"),
-                        OrderType = Json.Str(message, "order_type") ?? "market", Tif = Json.Str(message, "tif") ?? "day",
-                        Quantity = (int)(Json.Dec(message, "quantity") ?? 0), LimitPrice = Json.Dec(message, "limit_price"),
-                        StopPrice = Json.Dec(message, "stop_price"),
-                    };
-                    var bracket = message.ContainsKey("bracket") ? message["bracket"] as Dictionary<string, object> : null;
-                    if (bracket != null)
-                    {
-                        order.BracketStop = Json.Dec(bracket, "stop");
-                        order.BracketTarget = Json.Dec(bracket, "target");
-                    }
-                    result = broker.Place(order);
-                }
+                if (type == "order.place") result = Place(message, key, account);
                 else if (type == "order.cancel")
-                    result = broker.Cancel(account, Json.Str(message, "order_key"));
+                {
+                    string orderKey = Json.Str(message, "order_key");
+                    result = broker.Cancel(account, orderKey, Json.Str(message, "order_ref") ?? OrderRefs.For(orderKey ?? ""));
+                }
                 else
                 {
                     object cancel;
-                    result = broker.Flatten(account, !message.TryGetValue("cancel_working", out cancel) || !(cancel is bool) || (bool)cancel);
+                    bool all = !message.TryGetValue("cancel_working", out cancel) || !(cancel is bool) || (bool)cancel;
+                    result = broker.Flatten(account, all);
                 }
             }
             catch (Exception ex)
@@ -159,6 +230,44 @@ namespace EnigmaApex.Protocol
                 result = BrokerResult.No(ex.GetType().Name + ": " + ex.Message);
             }
             Ack(key, seq, result.Accepted ? "accepted" : "rejected", result.Reason);
+        }
+
+        BrokerResult Place(Dictionary<string, object> message, string key, string account)
+        {
+            var order = new OrderCommand
+            {
+                Key = key,
+                Ref = Json.Str(message, "order_ref") ?? OrderRefs.For(key),
+                Account = account,
+                Symbol = Json.Str(message, "symbol"),
+                Side = Json.Str(message, "side"),
+                OrderType = Json.Str(message, "order_type") ?? "market",
+                Tif = Json.Str(message, "tif") ?? "day",
+                Purpose = Json.Str(message, "purpose") ?? "entry",
+                Quantity = (int)(Json.Dec(message, "quantity") ?? 0),
+                LimitPrice = Json.Dec(message, "limit_price"),
+                StopPrice = Json.Dec(message, "stop_price"),
+            };
+            var bracket = message.ContainsKey("bracket") ? message["bracket"] as Dictionary<string, object> : null;
+            if (bracket != null)
+            {
+                order.BracketStop = Json.Dec(bracket, "stop");
+                order.BracketTarget = Json.Dec(bracket, "target");
+            }
+            // the hub's schema allows exactly these; anything else is refused, never guessed
+            if (order.Side != "buy" && order.Side != "sell") return BrokerResult.No("unknown side " + order.Side);
+            if (order.OrderType != "market" && order.OrderType != "limit" && order.OrderType != "stop" && order.OrderType != "stop_limit")
+                return BrokerResult.No("unknown order_type " + order.OrderType);
+            if (order.Purpose != "entry" && order.Purpose != "exit" && order.Purpose != "flatten")
+                return BrokerResult.No("unknown purpose " + order.Purpose);
+            if (order.Tif != "day" && order.Tif != "gtc") return BrokerResult.No("unknown tif " + order.Tif);
+            if (order.Quantity < 1) return BrokerResult.No("quantity must be at least 1");
+            if ((order.OrderType == "limit" || order.OrderType == "stop_limit") && !order.LimitPrice.HasValue)
+                return BrokerResult.No(order.OrderType + " needs limit_price");
+            if ((order.OrderType == "stop" || order.OrderType == "stop_limit") && !order.StopPrice.HasValue)
+                return BrokerResult.No(order.OrderType + " needs stop_price");
+            lock (gate) keyOfRef[order.Ref] = key;
+            return broker.Place(order);
         }
 
         bool Remember(string key)
@@ -171,6 +280,7 @@ namespace EnigmaApex.Protocol
                 while (keyOrder.Count > keysKept)
                 {
                     keys.Remove(keyOrder.First.Value);
+                    keyOfRef.Remove(OrderRefs.For(keyOrder.First.Value));
                     keyOrder.RemoveFirst();
                 }
                 return true;
@@ -192,8 +302,8 @@ namespace EnigmaApex.Protocol
                                decimal price, decimal commission, DateTimeOffset executedAt)
         {
             var fill = Envelope("fill");
-            fill["fill_id"] = fillId;
-            fill["key"] = key;
+            fill["fill_id"] = SafeKey(fillId);
+            fill["key"] = SafeKey(KeyOf(key));
             fill["account"] = account;
             fill["symbol"] = symbol;
             fill["side"] = side;
@@ -208,7 +318,7 @@ namespace EnigmaApex.Protocol
                                 string brokerOrderId, string reason)
         {
             var update = Envelope("order.update");
-            update["key"] = key;
+            update["key"] = SafeKey(KeyOf(key));
             update["account"] = account;
             update["status"] = status;
             update["filled_quantity"] = filled;
@@ -234,16 +344,55 @@ namespace EnigmaApex.Protocol
             message["account"] = state.Account;
             message["balance"] = state.Balance;
             message["realized_pnl"] = state.Realized;
-            message["open_pnl"] = state.Open;
+            if (state.Open.HasValue) message["open_pnl"] = state.Open.Value;
             Emit(message);
         }
 
-        public string Ping() { return Json.Write(Envelope("ping")); }
+        /// <summary>The broker connection of one account (NinjaTrader's ConnectionStatus, mapped).</summary>
+        public void ReportAccountStatus(string account, string connection, string text)
+        {
+            var message = Envelope("account.status");
+            message["account"] = account;
+            message["connection"] = connection;
+            message["message"] = Truncate(text ?? "", 500);
+            Emit(message);
+        }
+
+        public void ReportMarketData(string symbol, decimal? bid, decimal? ask, decimal? last)
+        {
+            var message = Envelope("market.data");
+            message["symbol"] = symbol;
+            if (bid.HasValue) message["bid"] = bid.Value;
+            if (ask.HasValue) message["ask"] = ask.Value;
+            if (last.HasValue) message["last"] = last.Value;
+            Emit(message);
+        }
+
+        /// <summary>A component's state (a callback that failed: "degraded" with the error; back: "ok").</summary>
+        public void ReportHealth(string component, string status, string detail)
+        {
+            var message = Envelope("health");
+            message["components"] = new Dictionary<string, object>
+            {
+                { Truncate(component, 48), new Dictionary<string, object> { { "status", status }, { "detail", Truncate(detail ?? "", 500) } } },
+            };
+            Emit(message);
+        }
 
         void Emit(Dictionary<string, object> message)
         {
             var send = Send;
             if (send != null) send(Json.Write(message));
+        }
+
+        /// <summary>A key the hub's schema accepts (letters, digits, _ . : -; at most 128).</summary>
+        public static string SafeKey(string text)
+        {
+            var safe = new StringBuilder();
+            foreach (char c in text ?? "")
+                safe.Append(char.IsLetterOrDigit(c) && c < 128 || c == '_' || c == '.' || c == ':' || c == '-' ? c : '-');
+            if (safe.Length == 0) safe.Append("nt");
+            return Truncate(safe.ToString(), 128);
         }
 
         static string Truncate(string s, int length) { return s.Length <= length ? s : s.Substring(0, length); }

@@ -1,9 +1,10 @@
 // Enigma-Apex protocol client: one WebSocket to the hub (ws://host:8765), with hello/welcome, a ping every few
 // seconds, reconnection with exponential backoff and jitter, and an outgoing queue that keeps reports (fills,
 // order states) while the hub is away. No NinjaTrader types. The socket is WebSocketClient (Nagle off).
+// Every callback it runs on a timer or the thread pool catches its exceptions: inside NinjaTrader an exception
+// escaping a thread-pool thread ends the whole process.
 using System;
 using System.Collections.Concurrent;
-using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -11,6 +12,9 @@ namespace EnigmaApex.Protocol
 {
     public sealed class HubConnection : IDisposable
     {
+        /// <summary>docs/protocol.md: the hub refuses a second client on a connected executor's token.</summary>
+        public const int CloseInUse = 4005;
+
         readonly Uri uri;
         readonly string token;
         readonly string clientName;
@@ -20,19 +24,21 @@ namespace EnigmaApex.Protocol
         readonly CancellationTokenSource stopping = new CancellationTokenSource();
         readonly Random jitter = new Random();
         WebSocketClient socket;
-        Task loop;
         DateTime? awaySince;
-        bool flattened;
+        volatile bool flattened, connected;
 
         public double HeartbeatSeconds = 5.0;
         public double MaxBackoffSeconds = 10.0;
+        /// <summary>How long to wait before trying again when another client holds this executor's identity.</summary>
+        public double InUseBackoffSeconds = 30.0;
         /// <summary>Flatten every owned account after this long without the hub; 0 = never.</summary>
         public double FlattenAfterDisconnectSeconds = 0;
-        public Action<string> Status;  // "connected", "disconnected: ...", "refused: ..."
+        public Action<string> Status;  // "connected", "disconnected: ...", "refused: ...", "in use: ..."
         public Action<string> OnOther; // frames the session does not handle (decisions, risk updates)
         public Action FlattenAll;      // called when FlattenAfterDisconnectSeconds passes without the hub
         public int Connections { get; private set; }
-        public bool Connected { get; private set; }
+        public bool Connected { get { return connected; } }
+        public string LastStatus { get; private set; }
 
         public HubConnection(string url, string token, string clientName, ExecutorSession session)
         {
@@ -40,15 +46,16 @@ namespace EnigmaApex.Protocol
             this.token = token;
             this.clientName = clientName;
             this.session = session;
+            LastStatus = "starting";
             if (session != null) session.Send = Enqueue;
         }
 
-        public void Start() { loop = Task.Run(() => RunAsync(stopping.Token)); }
+        public void Start() { Task.Run(() => RunAsync(stopping.Token)); }
 
         public void Enqueue(string frame)
         {
             outgoing.Enqueue(frame);
-            pending.Release();
+            if (pending.CurrentCount == 0) pending.Release();  // a wake-up; the sender drains the whole queue
         }
 
         /// <summary>Abort the socket (tests of reconnection).</summary>
@@ -58,21 +65,38 @@ namespace EnigmaApex.Protocol
             if (s != null) s.Abort();
         }
 
-        async Task RunAsync(CancellationToken stop)
+        void Watch()
         {
-            double delay = 0.2;
-            Timer watch = new Timer(_ =>
+            try
             {
-                if (Connected || FlattenAfterDisconnectSeconds <= 0 || Connections == 0 || flattened) return;
-                if (awaySince.HasValue && (DateTime.UtcNow - awaySince.Value).TotalSeconds >= FlattenAfterDisconnectSeconds)
+                if (connected || FlattenAfterDisconnectSeconds <= 0 || Connections == 0 || flattened) return;
+                var since = awaySince;
+                if (since.HasValue && (DateTime.UtcNow - since.Value).TotalSeconds >= FlattenAfterDisconnectSeconds)
                 {
                     flattened = true;
                     Say("flattening: no hub for " + FlattenAfterDisconnectSeconds + " s");
                     var flatten = FlattenAll;
                     if (flatten != null) flatten();
                 }
-            }, null, 500, 500);
-            try
+            }
+            catch (Exception ex)
+            {
+                Fault("flatten-after-disconnect", ex);
+            }
+        }
+
+        /// <summary>Logged and reported to the hub as the component's health; never rethrown.</summary>
+        public void Fault(string where, Exception ex)
+        {
+            Say("error in " + where + ": " + ex.GetType().Name + ": " + ex.Message);
+            try { if (session != null) session.ReportHealth("ninjatrader." + where, "degraded", ex.GetType().Name + ": " + ex.Message); }
+            catch (Exception) { }
+        }
+
+        async Task RunAsync(CancellationToken stop)
+        {
+            double delay = 0.2;
+            using (new Timer(_ => Watch(), null, 500, 500))
             {
                 while (!stop.IsCancellationRequested)
                 {
@@ -80,6 +104,11 @@ namespace EnigmaApex.Protocol
                     {
                         await SessionAsync(stop).ConfigureAwait(false);
                         delay = 0.2;
+                    }
+                    catch (InUseException ex)
+                    {
+                        Say("in use: " + ex.Message);
+                        delay = InUseBackoffSeconds;
                     }
                     catch (UnauthorizedAccessException ex)
                     {
@@ -90,20 +119,16 @@ namespace EnigmaApex.Protocol
                     {
                         if (!stop.IsCancellationRequested) Say("disconnected: " + ex.Message);
                     }
-                    if (Connected || awaySince == null) awaySince = DateTime.UtcNow;
-                    Connected = false;
+                    if (connected || awaySince == null) awaySince = DateTime.UtcNow;
+                    connected = false;
                     if (session != null) session.Disconnected();
                     if (stop.IsCancellationRequested) break;
                     double wait;
                     lock (jitter) wait = delay * (0.5 + jitter.NextDouble());
                     try { await Task.Delay(TimeSpan.FromSeconds(wait), stop).ConfigureAwait(false); }
                     catch (TaskCanceledException) { break; }
-                    delay = Math.Min(delay * 2, MaxBackoffSeconds);
+                    delay = Math.Min(delay * 2, Math.Max(MaxBackoffSeconds, delay));
                 }
-            }
-            finally
-            {
-                watch.Dispose();
             }
         }
 
@@ -114,12 +139,22 @@ namespace EnigmaApex.Protocol
                 socket = ws;
                 string hello = session != null ? session.Hello(token, clientName) : ObserverHello();
                 await ws.SendTextAsync(hello, stop).ConfigureAwait(false);
-                string first = await ws.ReceiveTextAsync(stop).ConfigureAwait(false);
+                string first;
+                try { first = await ws.ReceiveTextAsync(stop).ConfigureAwait(false); }
+                catch (HubClosedException ex)
+                {
+                    if (ex.Code == CloseInUse) throw new InUseException(ex.Message);
+                    throw;
+                }
                 var welcome = Json.ParseObject(first);
                 if (Json.Str(welcome, "type") != "welcome")
-                    throw new UnauthorizedAccessException(Json.Str(welcome, "message") ?? "the hub refused the token");
+                {
+                    string text = Json.Str(welcome, "message") ?? "the hub refused the token";
+                    if (Json.Str(welcome, "code") == "IN_USE") throw new InUseException(text);
+                    throw new UnauthorizedAccessException(text);
+                }
                 Connections++;
-                Connected = true;
+                connected = true;
                 awaySince = null;
                 flattened = false;
                 Say("connected");
@@ -127,16 +162,15 @@ namespace EnigmaApex.Protocol
                 {
                     Task sender = SendLoopAsync(ws, linked.Token);
                     Task beat = HeartbeatAsync(linked.Token);
-                    if (session != null) session.Welcomed(welcome);
-                    else if (OnOther != null) OnOther(first);
                     try
                     {
+                        if (session != null) session.Welcomed(welcome);
+                        else Other(first);
                         while (!stop.IsCancellationRequested)
                         {
                             string frame = await ws.ReceiveTextAsync(stop).ConfigureAwait(false);
                             if (session != null) session.Handle(frame);
-                            var other = OnOther;
-                            if (other != null) other(frame);
+                            Other(frame);
                         }
                     }
                     finally
@@ -146,6 +180,14 @@ namespace EnigmaApex.Protocol
                     }
                 }
             }
+        }
+
+        void Other(string frame)
+        {
+            var other = OnOther;
+            if (other == null) return;
+            try { other(frame); }
+            catch (Exception ex) { Fault("frame-handler", ex); }
         }
 
         string ObserverHello()
@@ -160,11 +202,15 @@ namespace EnigmaApex.Protocol
         {
             while (!stop.IsCancellationRequested)
             {
-                await pending.WaitAsync(stop).ConfigureAwait(false);
+                // drain everything queued: a frame left behind by a send that failed on the last connection is
+                // sent first, and none waits for the next wake-up
                 string frame;
-                if (!outgoing.TryPeek(out frame)) continue;
-                await ws.SendTextAsync(frame, stop).ConfigureAwait(false);
-                outgoing.TryDequeue(out frame);  // removed only once sent: a drop keeps it for the next connection
+                while (outgoing.TryPeek(out frame))
+                {
+                    await ws.SendTextAsync(frame, stop).ConfigureAwait(false);
+                    outgoing.TryDequeue(out frame);  // removed only once sent: a drop keeps it for the next connection
+                }
+                await pending.WaitAsync(stop).ConfigureAwait(false);
             }
         }
 
@@ -179,15 +225,24 @@ namespace EnigmaApex.Protocol
 
         void Say(string status)
         {
+            LastStatus = status;
             var s = Status;
-            if (s != null) s(status);
+            if (s == null) return;
+            try { s(status); }
+            catch (Exception) { }  // a status display that fails must not stop the connection
         }
 
+        /// <summary>Stops at once without waiting (NinjaTrader's State.Terminated must not block).</summary>
         public void Dispose()
         {
             stopping.Cancel();
             Drop();
-            try { if (loop != null) loop.Wait(2000); } catch (AggregateException) { }
         }
+    }
+
+    /// <summary>Another client holds this executor's identity at the hub (IN_USE, close 4005).</summary>
+    public sealed class InUseException : Exception
+    {
+        public InUseException(string message) : base(message) { }
     }
 }

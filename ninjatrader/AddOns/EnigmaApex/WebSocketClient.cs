@@ -136,7 +136,12 @@ namespace EnigmaApex.Protocol
                 byte[] mask = (head[1] & 0x80) != 0 ? await ReadExactAsync(4, stop).ConfigureAwait(false) : null;
                 var payload = await ReadExactAsync((int)length, stop).ConfigureAwait(false);
                 if (mask != null) for (int i = 0; i < payload.Length; i++) payload[i] ^= mask[i % 4];
-                if (opcode == 0x8) throw new IOException("the hub closed the connection");
+                if (opcode == 0x8)
+                {
+                    int code = payload.Length >= 2 ? (payload[0] << 8) | payload[1] : 1005;
+                    string why = payload.Length > 2 ? Encoding.UTF8.GetString(payload, 2, payload.Length - 2) : "";
+                    throw new HubClosedException(code, why);
+                }
                 if (opcode == 0x9) { await SendAsync(0xA, payload, stop).ConfigureAwait(false); continue; }
                 if (opcode == 0xA) continue;
                 message.Write(payload, 0, payload.Length);
@@ -161,5 +166,16 @@ namespace EnigmaApex.Protocol
         public void Abort() { tcp.Close(); }
 
         public void Dispose() { Abort(); }
+    }
+
+    /// <summary>The hub closed the connection with a close frame (docs/protocol.md, close codes).</summary>
+    public sealed class HubClosedException : IOException
+    {
+        public readonly int Code;
+        public HubClosedException(int code, string reason)
+            : base("the hub closed the connection (" + code + (reason.Length > 0 ? ": " + reason : "") + ")")
+        {
+            Code = code;
+        }
     }
 }

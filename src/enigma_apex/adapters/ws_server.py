@@ -39,7 +39,16 @@ async def start(gateway: GatewayService) -> Server:
             with contextlib.suppress(TimeoutError, ConnectionClosed):
                 await asyncio.wait_for(asyncio.shield(connection.close(code, reason)), 1.0)
 
-        peer = Peer(address=address, send_text=connection.send, close=close)
+        async def probe(within_s: float) -> bool:
+            """A WebSocket ping answered within ``within_s``: the connection is alive."""
+            try:
+                waiter = await connection.ping()
+                await asyncio.wait_for(waiter, within_s)
+            except (TimeoutError, ConnectionClosed):
+                return False
+            return True
+
+        peer = Peer(address=address, send_text=connection.send, close=close, probe=probe)
         writer = asyncio.create_task(gateway.drain(peer))
         try:
             try:
@@ -52,7 +61,7 @@ async def start(gateway: GatewayService) -> Server:
                 return
             if not await gateway.authenticate(peer, first):
                 await _flush(peer)
-                await close(CLOSE_AUTH, "authentication failed")
+                await close(*(peer.closing or (CLOSE_AUTH, "authentication failed")))
                 return
             async for frame in connection:
                 if isinstance(frame, bytes):

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,7 +31,7 @@ from enigma_apex.app.pipeline import AccountDecision, Outcome, SignalPipeline
 from enigma_apex.app.service import HubService
 from enigma_apex.app.signin import fingerprint
 from enigma_apex.config.models import Settings
-from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, OrderType, Side
+from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, OrderType, Side, order_ref
 from enigma_apex.domain.symbols import Contract, Notation, format_symbol, parse_symbol
 from enigma_apex.errors import StoreError
 from enigma_apex.intake.manual import signal_from_message
@@ -44,6 +44,7 @@ log = structlog.get_logger("enigma_apex.gateway")
 
 CLOSE_BINARY = 1003  # RFC 6455 "unsupported data": the protocol is JSON in text frames
 CLOSE_AUTH = 4001
+CLOSE_IN_USE = 4005  # a second live connection for an executor already connected from another client
 CLOSE_TOKEN = 4003  # the session's token was revoked or expired
 CLOSE_RATE = 4008
 CLOSE_SLOW = 4009
@@ -74,6 +75,10 @@ class Peer:
     token_id: str = ""  # the token it signed in with: revoking it closes this session
     expires_at: datetime | None = None
     bound: bool = False  # the token is bound to accounts: it sees and acts on those only
+    instance: str = ""  # an executor client's identity (hello.instance): the same on its reconnects
+    client: str = ""  # hello.client, for messages naming the connection
+    # a WebSocket ping answered within the timeout: the connection is alive (set by the server adapter)
+    probe: Callable[[float], Awaitable[bool]] | None = None
 
     @property
     def backlog(self) -> int:
@@ -93,7 +98,7 @@ class GatewayService:
         self._seq: dict[str, int] = {}
         self._flatten_waiters: dict[str, float] = {}
         self._tasks: set[asyncio.Future[None]] = set()
-        self._marks: list[tuple[str, Decimal, Decimal]] = []  # account updates waiting for the mark worker
+        self._marks: list[tuple[str, Decimal, Decimal | None]] = []  # account updates waiting for the mark worker
         self._marks_wake = asyncio.Event()
         self._mark_task: asyncio.Task[None] | None = None
         # executor reports the database refused, in arrival order, written when it takes writes again
@@ -103,6 +108,7 @@ class GatewayService:
         self.started = time.monotonic()
         self.ever_connected: set[str] = set()  # executors seen since the hub started
         self._absent_alerted: set[str] = set()
+        self.broker_down: dict[str, str] = {}  # account -> why its broker connection is not connected
         guardian.flatten_sinks.append(self._flatten_from_guardian)
 
     def await_executors(self) -> None:
@@ -207,8 +213,11 @@ class GatewayService:
         record = await asyncio.to_thread(self.hub.authenticate, message.token)
         if record is None:
             return self._sign_in_failed(peer, message.token, "unknown, revoked or expired token", message.id)
+        if record.role == "executor" and not await self._may_take_over(peer, record.name, message):
+            return False
         peer.role, peer.name = record.role, record.name
         peer.token_id, peer.expires_at, peer.bound = record.token_id, record.expires_at, bool(record.accounts)
+        peer.instance, peer.client = message.instance or "", message.client
         if record.role == "executor" and message.order_types is not None:
             self.announced[record.name] = frozenset(OrderType(t) for t in message.order_types)
         owned = [a.name for a in self.settings.accounts if a.executor == record.name]
@@ -232,6 +241,37 @@ class GatewayService:
             await self._executor_connected(peer)
         return True
 
+    async def _may_take_over(self, peer: Peer, name: str, hello: m.Hello) -> bool:
+        """One executor identity per client. A reconnect of the connected client (same ``instance``) replaces its
+        old connection at once (the old socket may be half-open). Another client with the same executor token is
+        refused while the connected one answers a WebSocket ping within ``gateway.takeover_probe_s``: the first
+        stays, the newcomer hears why (IN_USE, close 4005). A connection that does not answer is taken over."""
+        old = self.executors.get(name)
+        if old is None or old.closed or (hello.instance and hello.instance == old.instance):
+            return True
+        alive = old.probe is not None and await old.probe(self.settings.gateway.takeover_probe_s)
+        if not alive or old.closed or self.executors.get(name) is not old:
+            return True
+        text = (
+            f"executor {name} is already connected from another client ({old.client!r}, session {old.session}, "
+            f"{old.address}); the first connection stays. Give every client its own executor token "
+            "(enigma-apex token create --role executor --name NAME)"
+        )
+        log.warning("gateway.executor_in_use", executor=name, client=hello.client, address=peer.address)
+        self._error(peer, ProtocolError(ErrorCode.IN_USE, text[:500], None, hello.id))
+        peer.closing = (CLOSE_IN_USE, "executor already connected from another client")
+        await self._note(
+            lambda ctx: repository.record_alert(
+                ctx,
+                severity="warning",
+                kind="executor.in_use",
+                message=f"a second client ({hello.client!r} from {peer.address}) tried executor {name}'s token; "
+                "it was refused and the connected one stays",
+                detail={"executor": name},
+            ),
+        )
+        return False
+
     async def _executor_connected(self, peer: Peer) -> None:
         old = self.executors.get(peer.name)
         if old is not None and old is not peer:
@@ -252,6 +292,8 @@ class GatewayService:
         clear = self.guardian.await_executor if first else self.guardian.set_reducing  # the first: no alert
         for account in peer.accounts:
             await asyncio.to_thread(clear, account, f"executor:{peer.name}", None)
+            if self.broker_down.pop(account, None) is not None:  # the executor reports its broker again
+                await asyncio.to_thread(self.guardian.set_reducing, account, "broker", None)
         unsent: list[str] = []
         for key, text, account, purpose in await asyncio.to_thread(self._unacked, peer.name):  # resent until acked
             if purpose == OrderPurpose.ENTRY.value and self._stopped(account):
@@ -378,11 +420,12 @@ class GatewayService:
             return
 
         def write(ctx: Any) -> str | None:
+            key = repository.resolve_key(ctx.conn, message.key)
             row = ctx.conn.execute(
-                select(s.orders.c.status, s.orders.c.account_id).where(s.orders.c.idempotency_key == message.key)
+                select(s.orders.c.status, s.orders.c.account_id).where(s.orders.c.idempotency_key == key)
             ).first()
             if row is not None and row.status == OrderStatus.PENDING.value:
-                repository.update_order(ctx, message.key, status=status, reason=message.reason)
+                repository.update_order(ctx, key, status=status, reason=message.reason)
                 return str(row.account_id)
             return None
 
@@ -395,23 +438,26 @@ class GatewayService:
     async def _on_order_update(self, peer: Peer, message: m.OrderUpdate) -> None:
         status = OrderStatus(message.status)
 
-        async def then(updated: bool) -> None:
-            if updated and self.pipeline is not None and (status.is_terminal or message.filled_quantity):
-                await self.pipeline.orders_changed(message.account)  # a waiting plan may go on
-
-        await self._report(
-            lambda ctx: repository.update_order(
+        def write(ctx: Any) -> tuple[bool, str]:
+            key = repository.resolve_key(ctx.conn, message.key)  # an order named by its compact reference
+            updated = repository.update_order(
                 ctx,
-                message.key,
+                key,
                 status=status,
                 filled_quantity=message.filled_quantity,
                 average_price=message.average_price,
                 broker_order_id=message.broker_order_id,
                 reason=message.reason,
-            ),
-            then,
-        )
-        self.broadcast("orders", message, None)
+            )
+            return updated, key
+
+        async def then(result: tuple[bool, str]) -> None:
+            updated, key = result
+            self.broadcast("orders", message if key == message.key else message.model_copy(update={"key": key}), None)
+            if updated and self.pipeline is not None and (status.is_terminal or message.filled_quantity):
+                await self.pipeline.orders_changed(message.account)  # a waiting plan may go on
+
+        await self._report(write, then)
 
     async def _on_fill(self, peer: Peer, message: m.FillMsg) -> None:
         contract = parse_symbol(message.symbol, on=self._now().date())
@@ -427,10 +473,15 @@ class GatewayService:
             message.executed_at,
         )
 
-        async def recorded(new: bool) -> None:
+        def write(ctx: Any) -> tuple[bool, str]:
+            key = repository.resolve_key(ctx.conn, fill.idempotency_key)  # named by its compact reference
+            return repository.insert_fill(ctx, replace(fill, idempotency_key=key), peer.name), key
+
+        async def recorded(result: tuple[bool, str]) -> None:
+            new, key = result
             if not new:
                 return
-            self.broadcast("orders", message, None)
+            self.broadcast("orders", message if key == message.key else message.model_copy(update={"key": key}), None)
             if self.pipeline is not None:
                 await asyncio.to_thread(self.pipeline.risk.refresh, message.account)
             await asyncio.to_thread(self.guardian.fill, message.account)
@@ -438,10 +489,10 @@ class GatewayService:
                 await self.pipeline.position_changed(message.account)  # a reversal enters after its close fill
 
         if self.pipeline is None:
-            await self._report(lambda ctx: repository.insert_fill(ctx, fill, peer.name), recorded)
+            await self._report(write, recorded)
             return
         with self.pipeline.settling(message.account):  # a signal for the account is planned after this fill
-            await self._report(lambda ctx: repository.insert_fill(ctx, fill, peer.name), recorded)
+            await self._report(write, recorded)
 
     async def _report(self, op: Callable[[Any], Any], then: Callable[[Any], Awaitable[None]] | None = None) -> None:
         """Record an executor's report. While the database refuses writes the report is kept, in order, and
@@ -538,6 +589,43 @@ class GatewayService:
             for account in dict.fromkeys(account for account, _, _ in batch):
                 self.broadcast("risk", self.risk_message(account), ("risk", account))
 
+    async def _on_account_status(self, peer: Peer, message: m.AccountStatus) -> None:
+        """The executor's broker connection for an account: lost, the account is REDUCING with an alert, exactly
+        as when the executor itself is lost; connected again, it is ACTIVE again."""
+        account = message.account
+        if message.connection == "connected":
+            if self.broker_down.pop(account, None) is not None:
+                await asyncio.to_thread(self.guardian.set_reducing, account, "broker", None)
+                await self._note(
+                    lambda ctx: repository.record_alert(
+                        ctx,
+                        severity="info",
+                        kind="broker.connected",
+                        account=account,
+                        message=f"{account}: the broker connection is back ({peer.name})",
+                        detail={"executor": peer.name},
+                    ),
+                )
+            return
+        state = message.connection.replace("_", " ")
+        reason = f"{peer.name} reports the broker connection of {account} {state}" + (
+            f": {message.message}" if message.message else ""
+        )
+        first = account not in self.broker_down
+        self.broker_down[account] = reason
+        await asyncio.to_thread(self.guardian.set_reducing, account, "broker", reason[:300])
+        if first:
+            await self._note(
+                lambda ctx: repository.record_alert(
+                    ctx,
+                    severity="critical",
+                    kind="broker.disconnected",
+                    account=account,
+                    message=f"{reason[:300]}; the account is REDUCING (no new entries) until it is back",
+                    detail={"executor": peer.name},
+                ),
+            )
+
     async def _on_market_data(self, peer: Peer, message: m.MarketData) -> None:
         if self.pipeline is not None and message.last is not None:
             self.pipeline.quotes[parse_symbol(message.symbol, on=self._now().date())] = message.last
@@ -545,6 +633,18 @@ class GatewayService:
 
     async def _on_health(self, peer: Peer, message: m.Health) -> None:
         self.broadcast("health", message, ("health", peer.name))
+        failing = {name: c for name, c in message.components.items() if c.status != "ok"}
+        if peer.role == "executor" and failing:  # e.g. a NinjaTrader callback that failed: kept and alerted
+            text = "; ".join(f"{name} {c.status}: {c.detail}" for name, c in sorted(failing.items()))
+            await self._note(
+                lambda ctx: repository.record_alert(
+                    ctx,
+                    severity="warning",
+                    kind="executor.health",
+                    message=f"{peer.name}: {text}"[:500],
+                    detail={"executor": peer.name, "components": sorted(failing)},
+                ),
+            )
 
     # ---------------------------------------------------------------- signals
     async def _on_signal(self, peer: Peer, message: m.SignalMsg) -> None:
@@ -719,6 +819,7 @@ class GatewayService:
             bracket=None if bracket is None else m.Bracket(stop=bracket.stop, target=bracket.target),
             tif=intent.tif.value,
             purpose=intent.purpose.value,
+            order_ref=order_ref(intent.idempotency_key),
         )
 
     def _order_message(self, row: Any) -> m.OrderPlace:
@@ -738,6 +839,7 @@ class GatewayService:
             bracket=m.Bracket(**{k: Decimal(v) for k, v in bracket.items() if v is not None}) if bracket else None,
             tif=row.tif,
             purpose=row.purpose,
+            order_ref=order_ref(row.idempotency_key),
         )
 
     def store_order(self, ctx: Any, intent: OrderIntent, decision_id: str | None = None) -> tuple[Any, str]:
@@ -815,7 +917,17 @@ class GatewayService:
 
     def _push_cancel(self, peer: Peer, account: str, order_key: str) -> None:
         key = f"cancel:{order_key}:{secrets.token_hex(4)}"
-        self._push(peer, m.OrderCancel(id=self._id(), ts=self._now(), key=key, account=account, order_key=order_key))
+        self._push(
+            peer,
+            m.OrderCancel(
+                id=self._id(),
+                ts=self._now(),
+                key=key,
+                account=account,
+                order_key=order_key,
+                order_ref=order_ref(order_key),
+            ),
+        )
 
     def _send_flatten(self, peer: Peer, account: str, reason: str) -> None:
         key = f"flatten:{account}:{secrets.token_hex(4)}"

@@ -31,6 +31,7 @@ from enigma_apex.errors import InputError, StoreError
 from enigma_apex.rules.calendar import ExchangeDays, SessionCalendar
 from enigma_apex.rules.gate import Costs, Intent, View, check
 from enigma_apex.rules.news import NewsCalendar
+from enigma_apex.rules.open_loss import Exposure, loss_to_stops
 from enigma_apex.rules.profiles import ProfileRegistry
 from enigma_apex.rules.tracker import AccountTracker, Action, ActionKind, Policy, Snapshot, TrackerState
 from enigma_apex.rules.verdicts import Decision
@@ -173,16 +174,27 @@ class GuardianService:
             ) from None
 
     # ------------------------------------------------------------------ events
-    def mark(self, account: str, balance: Decimal, open_pnl: Decimal) -> Snapshot:
+    def mark(self, account: str, balance: Decimal, open_pnl: Decimal | None) -> Snapshot:
+        """A balance and open P&L from the account's executor; ``open_pnl`` None: the executor cannot see it
+        (NinjaTrader ATI), and each open position counts its loss to its stop (``rules/open_loss.py``)."""
         with self._lock:
             t = self.tracker(account)
+            if open_pnl is None:
+                open_pnl = self.unseen_open_loss(account, balance)
             before = (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
             actions = t.mark(self.clock.now(), balance, open_pnl)
             changed = before != (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
             self._after(t, actions, persist=changed or bool(actions))
             return t.snapshot()
 
-    def mark_many(self, marks: list[tuple[str, Decimal, Decimal]]) -> None:
+    def unseen_open_loss(self, account: str, balance: Decimal) -> Decimal:
+        t = self.tracker(account)
+        with self.engine.connect() as conn:
+            positions = repository.list_positions(conn, account)
+            stops = repository.protective_stops(conn, account) if positions else {}
+        return loss_to_stops((Exposure(p, stops.get(p.contract)) for p in positions), t.room_to_flatten(balance))
+
+    def mark_many(self, marks: list[tuple[str, Decimal, Decimal | None]]) -> None:
         """Marks in arrival order (the gateway's batches); one that fails is logged, the rest still apply."""
         for account, balance, open_pnl in marks:
             try:

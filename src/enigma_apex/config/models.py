@@ -151,6 +151,14 @@ class GatewaySection(Section):
         description="Seconds to wait for an emergency flatten to be confirmed before alerting.",
         json_schema_extra=LIVE,
     )
+    takeover_probe_s: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="A second connection for a connected executor from another client waits this long for the "
+        "first to answer a WebSocket ping: answered, the newcomer is refused (IN_USE); silent, it takes over.",
+        json_schema_extra=LIVE,
+    )
     executor_grace_s: float = Field(
         60.0,
         gt=0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -9,6 +11,17 @@ from enum import Enum
 
 from enigma_apex.domain.symbols import Contract
 from enigma_apex.domain.values import ZERO
+
+ORDER_REF_PREFIX = "ea"
+ORDER_REF_LENGTH = 18  # the prefix and 16 base-32 characters (80 bits of the key's SHA-256)
+
+
+def order_ref(key: str) -> str:
+    """An order's compact reference: what an executor names the order at a broker whose names are short (NinjaTrader
+    limits order and signal names to 50 characters, and appends to them). The same key always gives the same
+    reference; the hub maps a reference back to its key (``adapters/store/repository.resolve_key``)."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return ORDER_REF_PREFIX + base64.b32encode(digest).decode("ascii").lower()[: ORDER_REF_LENGTH - 2]
 
 
 class Side(Enum):

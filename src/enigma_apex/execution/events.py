@@ -71,7 +71,7 @@ class AccountState:
     account: str
     balance: Decimal
     realized_pnl: Decimal = ZERO
-    open_pnl: Decimal = ZERO
+    open_pnl: Decimal | None = ZERO  # None: the venue shows no open P&L (ATI); the guardian estimates it
 
 
 BrokerEvent = OrderEvent | FillEvent | PositionEvent

@@ -23,6 +23,9 @@ Key = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.
 Symbol = Annotated[str, Field(min_length=1, max_length=32)]
 Text = Annotated[str, Field(max_length=500)]
 Quantity = Annotated[int, Field(ge=1, le=10_000)]
+# An order's compact reference (``domain.orders.order_ref``): the name an executor gives the order at its broker
+# when the key is too long there (NinjaTrader: 50 characters); executors may report an order by it.
+OrderRef = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[a-z0-9]+$")]
 
 
 class Message(BaseModel):
@@ -46,6 +49,9 @@ class Hello(Message):
     resume_seq: Annotated[int, Field(ge=0)] | None = None  # executors: the last order-flow seq processed
     # executors: the entry order types they place (the hub refuses a signal whose type an account's executor lacks)
     order_types: Annotated[list[Literal["market", "limit", "stop", "stop_limit"]], Field(max_length=4)] | None = None
+    # executors: this client's identity, the same on every reconnect of one running client (a random id per
+    # start); a second live connection for the executor from another instance is refused (IN_USE)
+    instance: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] | None = None
 
 
 class Welcome(Message):
@@ -156,6 +162,7 @@ class OrderPlace(Message):
     bracket: Bracket | None = None
     tif: Literal["day", "gtc"] = "day"
     purpose: Literal["entry", "exit", "flatten"] = "entry"
+    order_ref: OrderRef | None = None  # the hub always sends it: the order's compact reference
 
 
 class OrderCancel(Message):
@@ -163,6 +170,7 @@ class OrderCancel(Message):
     key: Key  # the idempotency key of this cancel
     account: Account
     order_key: Key  # the order to cancel
+    order_ref: OrderRef | None = None  # the hub always sends it: that order's compact reference
 
 
 class Flatten(Message):
@@ -220,7 +228,18 @@ class AccountUpdate(Message):
     account: Account
     balance: Money
     realized_pnl: Money = Decimal(0)
-    open_pnl: Money = Decimal(0)
+    # None: the executor cannot see open P&L (NinjaTrader ATI); the guardian then counts each open position's loss
+    # to its stop, or to the flatten buffer when it has none
+    open_pnl: Money | None = None
+
+
+class AccountStatus(Message):
+    """An executor reports its broker connection for an account: anything but ``connected`` makes it REDUCING."""
+
+    type: Literal["account.status"] = "account.status"
+    account: Account
+    connection: Literal["connected", "connecting", "connection_lost", "disconnected", "disconnecting"]
+    message: Text = ""
 
 
 class Bar(BaseModel):
@@ -318,6 +337,7 @@ AnyMessage = Annotated[
     | FillMsg
     | PositionMsg
     | AccountUpdate
+    | AccountStatus
     | MarketData
     | RiskUpdate
     | EmergencyStop
@@ -349,6 +369,7 @@ TYPES: dict[str, type[Message]] = {
         FillMsg,
         PositionMsg,
         AccountUpdate,
+        AccountStatus,
         MarketData,
         RiskUpdate,
         EmergencyStop,

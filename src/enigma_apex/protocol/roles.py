@@ -6,7 +6,8 @@ SESSION = frozenset({"hello", "ping", "pong"})
 CONTROL = frozenset({"emergency.stop", "halt", "resume", "approve", "reject", "subscribe"})
 
 MAY_SEND: dict[str, frozenset[str]] = {
-    "executor": SESSION | {"ack", "order.update", "fill", "position", "account.update", "market.data", "health"},
+    "executor": SESSION
+    | {"ack", "order.update", "fill", "position", "account.update", "account.status", "market.data", "health"},
     "signal": SESSION | {"signal"},
     "dashboard": SESSION | CONTROL | {"signal"},
     "mobile": SESSION | CONTROL,

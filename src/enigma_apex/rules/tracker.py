@@ -289,6 +289,15 @@ class AccountTracker:
             return Decimal(tier.dll)
         return self.profile.dll
 
+    def room_to_flatten(self, balance: Decimal) -> Decimal:
+        """How much open loss ``balance`` can take before the guardian's flatten line: of the drawdown, and of the
+        daily loss limit when the account has one (the smaller)."""
+        room = balance - self.s.threshold - self.flatten_distance
+        dll = self.dll
+        if dll is not None:
+            room = min(room, dll * self.policy.flatten_dll_pct / HUNDRED - (self.s.day_start - balance))
+        return room
+
     @property
     def day_loss(self) -> Decimal:
         return max(ZERO, self.s.day_start - self.equity)

@@ -149,7 +149,8 @@ def test_flatten_one_account_leaves_the_other_open(tmp_path, kind):
     async def scenario():
         async with session(tmp_path, kind) as (venue, gateway, store, guardian):
             await gateway.place_order(intent("k-a1", "A1", bracket=Bracket(stop=D("20990.00"))))
-            await gateway.place_order(intent("k-a2", "A2", side=Side.SELL))
+            # A2 protected too: over ATI an unprotected position counts as lost down to the flatten line
+            await gateway.place_order(intent("k-a2", "A2", side=Side.SELL, bracket=Bracket(stop=D("21010.00"))))
             await eventually(lambda: position(store, "A1") == 2 and position(store, "A2") == -2, what="positions")
             await gateway.emergency_stop(["A1"], "test", "test")
             await eventually(lambda: position(store, "A1") == 0, what="A1 flat")
@@ -197,7 +198,7 @@ def test_a_resent_order_after_a_reconnect_is_not_placed_twice(tmp_path, kind):
 def test_positions_are_reconciled_when_the_executor_reconnects(tmp_path, kind):
     async def scenario():
         async with session(tmp_path, kind) as (venue, gateway, store, guardian):
-            await gateway.place_order(intent("k-rec", qty=1))
+            await gateway.place_order(intent("k-rec", qty=1, bracket=Bracket(stop=D("20990.00"))))
             await eventually(lambda: position(store, "A1") == 1, what="position")
             await venue.restart()  # same positions at the venue: they agree
             await asyncio.sleep(0.3)

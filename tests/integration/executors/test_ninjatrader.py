@@ -1,4 +1,4 @@
-"""The NinjaScript files compile against the stub of NinjaTrader's API; the archive holds them; the C# client
+"""The NinjaScript files compile against the faithful fake of NinjaTrader's API (warnings as errors); the archive holds them; the C# client
 flattens when the hub stays away."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from decimal import Decimal
 from typer.testing import CliRunner
 
 from enigma_apex.adapters import ninjascript
+from enigma_apex.bench.venues import mono
 from enigma_apex.bench.venues.harness import CSharpHarness
 from enigma_apex.cli import app
 from enigma_apex.domain.orders import OrderIntent, Side
@@ -23,17 +24,16 @@ ROOT = csharp.ROOT
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
 
 
-def test_the_addon_indicator_and_strategy_compile_against_the_documented_api(tmp_path):
+def test_the_addon_indicator_and_strategy_compile_against_the_faithful_fake(tmp_path):
     csharp.mono_or_skip()
-    stubs = csharp.compile_cs(
-        tmp_path / "NinjaTrader.Stubs.dll", [ROOT / "stubs" / "NinjaTrader.Stubs.cs"], target="library"
-    )
+    fake = csharp.compile_cs(tmp_path / "NinjaTrader.Fake.dll", mono.fake_sources(ROOT), target="library",
+                             refs=("System.Core.dll",))  # fmt: skip
     built = csharp.compile_cs(
         tmp_path / "EnigmaApex.NinjaScript.dll", ninjascript.sources(ROOT), target="library",
-        refs=(str(stubs), "System.Core.dll"),
+        refs=(str(fake), *mono.NINJASCRIPT_REFS),
     )  # fmt: skip
     assert built.stat().st_size > 0
-    # the protocol client library uses no NinjaTrader type: it builds alone, without the stubs
+    # the protocol client library uses no NinjaTrader type: it builds alone, without the fake
     library = sorted((ROOT / "AddOns" / "EnigmaApex").glob("*.cs"))
     csharp.compile_cs(tmp_path / "EnigmaApex.Protocol.dll", library, target="library")
 
@@ -48,8 +48,9 @@ def test_the_package_command_writes_the_import_archive(tmp_path):
     assert {
         "AddOns/EnigmaApexRiskManager.cs", "Indicators/EnigmaApexPowerScore.cs", "Strategies/EnigmaApexAutoTrader.cs",
         "AddOns/EnigmaApex/HubConnection.cs", "AddOns/EnigmaApex/ExecutorSession.cs", "AddOns/EnigmaApex/Json.cs",
+        "AddOns/EnigmaApex/Platform/AccountBroker.cs", "AddOns/EnigmaApex/Platform/SettingsWindow.cs",
     } <= names  # fmt: skip
-    assert not any(n.startswith(("stubs/", "tests/")) for n in names)
+    assert not any(n.startswith(("fake/", "tests/")) for n in names)
 
 
 def test_the_csharp_client_flattens_after_the_hub_stays_away(tmp_path):

@@ -16,7 +16,7 @@ from enigma_apex.adapters.store import repository
 from enigma_apex.app.webhooks import TradingViewWebhook
 from enigma_apex.bench.venues.harness import HARNESSES
 from enigma_apex.domain.clock import ManualClock
-from enigma_apex.domain.orders import OrderIntent, Side
+from enigma_apex.domain.orders import Bracket, OrderIntent, Side
 from enigma_apex.intake.tradingview import Alert, parse_alert
 from tests.integration.gatewaykit import eventually, running_hub
 from tests.vendor_alerts import CASES
@@ -70,7 +70,9 @@ def test_every_vendor_example_ends_in_its_documented_position(tmp_path, kind):
                 for i, case in enumerate(CASES):
                     if case.start:
                         side = Side.BUY if case.start > 0 else Side.SELL
-                        intent = OrderIntent(f"start-{i}", account(i), contract, side, abs(case.start))
+                        # protected: over ATI an unprotected position stands at the flatten line (no new risk)
+                        stop = Bracket(stop=D("20990.00") if case.start > 0 else D("21010.00"))
+                        intent = OrderIntent(f"start-{i}", account(i), contract, side, abs(case.start), bracket=stop)
                         await gateway.place_order(intent)
                 for i, case in enumerate(CASES):
                     name = account(i)

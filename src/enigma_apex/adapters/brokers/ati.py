@@ -183,7 +183,8 @@ class AtiConnector:
         if account not in self.opening:
             return None
         balance = self.opening[account] + self.realized[account] - self.commissions[account]
-        return AccountState(account, round_cents(balance), round_cents(self.realized[account]), ZERO)
+        # ATI files carry no P&L: open_pnl None lets the guardian count each position's loss to its stop
+        return AccountState(account, round_cents(balance), round_cents(self.realized[account]), None)
 
     def positions(self, account: str) -> list[PositionEvent]:
         """NinjaTrader's own position files where it wrote them, else the ledger of fills."""

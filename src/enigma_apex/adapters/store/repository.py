@@ -21,7 +21,18 @@ from enigma_apex.adapters.store.writer import WriteContext
 from enigma_apex.analysis.answer import Analysis
 from enigma_apex.domain.accounts import TradingState
 from enigma_apex.domain.events import ComponentHealth, TradingStateChanged
-from enigma_apex.domain.orders import Fill, OrderIntent, OrderPurpose, OrderStatus, OrderType, Position, Side
+from enigma_apex.domain.orders import (
+    ORDER_REF_LENGTH,
+    ORDER_REF_PREFIX,
+    Fill,
+    OrderIntent,
+    OrderPurpose,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    order_ref,
+)
 from enigma_apex.domain.signals import Signal
 from enigma_apex.domain.symbols import Contract, Notation, format_symbol
 
@@ -471,6 +482,9 @@ def insert_order(
         ),
     )
     ctx.seal("orders", intent.idempotency_key)
+    ref = order_ref(intent.idempotency_key)
+    if ctx.conn.execute(select(s.order_refs.c.idempotency_key).where(s.order_refs.c.order_ref == ref)).first() is None:
+        ctx.conn.execute(s.order_refs.insert(), {"order_ref": ref, "idempotency_key": intent.idempotency_key})
     ctx.audit(
         "order.stored",
         {
@@ -499,6 +513,46 @@ def insert_order(
         None,
         created=True,
     )
+
+
+LEG_SUFFIXES = (":stop", ":target")
+
+
+def resolve_key(conn: Connection, key: str) -> str:
+    """The hub's key for what an executor reported: the key itself, the key of an order named by its compact
+    reference (``domain.orders.order_ref``), or ``<entry key>:stop`` / ``:target`` for a leg named after the
+    reference. A key the hub does not know comes back unchanged (an order the executor made on its own)."""
+    if conn.execute(select(s.orders.c.id).where(s.orders.c.idempotency_key == key)).first() is not None:
+        return key
+    head, suffix = key, ""
+    for leg in LEG_SUFFIXES:
+        if key.endswith(leg):
+            head, suffix = key[: -len(leg)], leg
+    if not head.startswith(ORDER_REF_PREFIX) or len(head) != ORDER_REF_LENGTH:
+        return key
+    row = conn.execute(select(s.order_refs.c.idempotency_key).where(s.order_refs.c.order_ref == head)).first()
+    return key if row is None else row.idempotency_key + suffix
+
+
+def protective_stops(conn: Connection, account: str) -> dict[Contract, Decimal]:
+    """Per contract, the bracket stop of the latest entry that filled on it (newest first wins): the price an open
+    position is protected at, for executors that cannot report open P&L."""
+    rows = conn.execute(
+        select(s.orders.c.symbol, s.orders.c.bracket)
+        .where(
+            (s.orders.c.account_id == account)
+            & (s.orders.c.purpose == OrderPurpose.ENTRY.value)
+            & (s.orders.c.filled_quantity > 0)
+        )
+        .order_by(s.orders.c.created_at.desc())
+    )
+    stops: dict[Contract, Decimal] = {}
+    for row in rows:
+        contract = _contract(row.symbol)
+        stop = json.loads(row.bracket or "{}").get("stop")
+        if contract not in stops and stop not in (None, ""):
+            stops[contract] = Decimal(str(stop))
+    return stops
 
 
 def update_order(

@@ -166,6 +166,15 @@ fills = Table(
     UniqueConstraint("account_id", "executor", "fill_id"),  # a fill's identity: (account, executor, fill id)
 )
 
+# An order's compact reference (domain.orders.order_ref) -> its key: executors whose broker limits names (NinjaTrader)
+# name orders by the reference and may report them by it.
+order_refs = Table(
+    "order_refs",
+    metadata,
+    Column("order_ref", String(24), primary_key=True),
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+)
+
 positions = Table(
     "positions",
     metadata,

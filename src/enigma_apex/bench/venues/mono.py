@@ -9,6 +9,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from enigma_apex.adapters import ninjascript
 from enigma_apex.adapters.ninjascript import source_folder
 
 
@@ -36,6 +37,24 @@ def compile_cs(out: Path, sources: list[Path], *, target: str = "exe", refs: tup
     return out
 
 
+def fake_sources(root: Path | None = None) -> list[Path]:
+    """The faithful fake of NinjaTrader 8's API (``ninjatrader/fake``): tests only, never in the archive."""
+    return sorted(((root or source_folder()) / "fake").glob("*.cs"))
+
+
+NINJASCRIPT_REFS = ("System.Core.dll", "System.Xml.dll")
+
+
+@cache
+def scenario_exe() -> Path:
+    """The scenario host: the fake, every NinjaScript file (AddOn, Strategy, Indicator, protocol client) and
+    ``ninjatrader/tests/ScenarioHost.cs``, warnings as errors."""
+    root = source_folder()
+    folder = Path(tempfile.mkdtemp(prefix="enigma-nt-"))
+    sources = [*fake_sources(root), *ninjascript.sources(root), root / "tests" / "ScenarioHost.cs"]
+    return compile_cs(folder / "ScenarioHost.exe", sources, refs=NINJASCRIPT_REFS)
+
+
 @cache
 def host_exe() -> Path:
     """The conformance host: the protocol client library plus ``ninjatrader/tests/ConformanceHost.cs``."""
@@ -45,4 +64,4 @@ def host_exe() -> Path:
     return compile_cs(folder / "ConformanceHost.exe", sources)
 
 
-__all__ = ["MonoUnavailableError", "available", "compile_cs", "host_exe", "require"]
+__all__ = ["MonoUnavailableError", "available", "compile_cs", "fake_sources", "host_exe", "require", "scenario_exe"]
