@@ -15,6 +15,7 @@ using System.ComponentModel;
 using System.IO;
 using System.Threading;
 using System.Xml.Serialization;
+using EnigmaApex.Platform;
 using EnigmaApex.Protocol;
 using NinjaTrader.Cbi;
 #endregion
@@ -131,24 +132,12 @@ namespace NinjaTrader.NinjaScript.Strategies
             return result;
         }
 
-        static string ConnectionText(ConnectionStatus status)
-        {
-            switch (status)
-            {
-                case ConnectionStatus.Connected: return "connected";
-                case ConnectionStatus.Connecting: return "connecting";
-                case ConnectionStatus.ConnectionLost: return "connection_lost";
-                case ConnectionStatus.Disconnecting: return "disconnecting";
-                default: return "disconnected";
-            }
-        }
-
         void OnAccountStatus(object sender, AccountStatusEventArgs e)
         {
             try
             {
                 var s = session;
-                if (s != null && e.Account == Account) s.ReportAccountStatus(Account.Name, ConnectionText(e.Status), e.Message);
+                if (s != null && e.Account == Account) s.ReportAccountStatus(Account.Name, AccountBroker.ConnectionText(e.Status), e.Message);
             }
             catch (Exception ex) { Print("Enigma-Apex: account status: " + ex.Message); }
         }
@@ -194,14 +183,14 @@ namespace NinjaTrader.NinjaScript.Strategies
         // ------------------------------------------------------------------ IBroker (called by the session)
         public IList<string> Accounts() { return new List<string> { Account.Name }; }
 
-        public string ConnectionOf(string account) { return ConnectionText(Account.ConnectionStatus); }
+        public string ConnectionOf(string account) { return AccountBroker.ConnectionText(Account.ConnectionStatus); }
 
         public BrokerResult Place(OrderCommand o)
         {
             if (o.Account != Account.Name) return BrokerResult.No("this strategy trades " + Account.Name + " only");
             if (o.Symbol != Instrument.FullName) return BrokerResult.No("this strategy trades " + Instrument.FullName + " only");
             if (Account.ConnectionStatus != ConnectionStatus.Connected)
-                return BrokerResult.No("NinjaTrader's connection for " + Account.Name + " is " + ConnectionText(Account.ConnectionStatus));
+                return BrokerResult.No("NinjaTrader's connection for " + Account.Name + " is " + AccountBroker.ConnectionText(Account.ConnectionStatus));
             string tif = TimeInForce == TimeInForce.Gtc ? "gtc" : "day";
             if (!o.Reduces && o.Tif != tif)
                 return BrokerResult.No("this strategy's orders are " + tif + " (its Time in force setting); the hub asked for " + o.Tif);

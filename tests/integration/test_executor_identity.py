@@ -5,7 +5,6 @@ connection, a dead one is taken over), orders named by their compact reference (
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -213,7 +212,6 @@ def test_over_ati_an_open_position_counts_its_loss_to_its_stop(tmp_path):
             await eventually(lambda: t2.equity < D(50000), what="A2 marked to its flatten line")
             assert t2.room_to_flatten(t2.equity) == D("0.01")  # one cent short of its flatten line
             assert state(guardian, "A2")[0].value == "reducing", state(guardian, "A2")
-            await asyncio.sleep(0)
             assert not alerts(store, "guardian.flatten") and position_of(store, "A2") == 2
 
     run(scenario())
