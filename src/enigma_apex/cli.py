@@ -1238,6 +1238,45 @@ def flatten(
         store.close()
 
 
+@app.command()
+def resume(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Argument(help="The account to resume.")] = None,
+    all_accounts: Annotated[bool, typer.Option("--all", help="Every HALTED account.")] = False,
+    token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An admin, dashboard or mobile token.")] = "",
+) -> None:
+    """Resume an account halted by the operator or a buffer (a breach stays: the firm's rule ended it)."""
+    if (account is None) == all_accounts:
+        raise _fail("give an ACCOUNT or --all", 2)
+    settings = _load(ctx).settings
+    if _running_hub(settings) is not None:
+        names = [account] if account is not None else [
+            a["account"] for a in _hub_call(settings, "/api/v1/accounts", token, method="GET")["accounts"]
+            if a["state"] == "HALTED"
+        ]  # fmt: skip
+        for name in names:
+            after = _hub_call(settings, f"/api/v1/resume/{name}", token)
+            _echo(f"{name}: {after['state']}{' - ' + after['reason'] if after['reason'] else ''}")
+        if not names:
+            _echo("no account is HALTED")
+        return
+    store, guardian = _guardian(ctx)  # the hub is not running: this command writes the database itself
+    try:
+        names = [account] if account is not None else sorted(
+            name for name, tracker in guardian.trackers.items() if tracker.snapshot().state.value == "halted"
+        )  # fmt: skip
+        for name in names:
+            snap = guardian.resume(name)
+            state = snap.state.value.upper()
+            _echo(f"{name}: {state}{' - ' + snap.state_reason if snap.state_reason else ''}")
+        if not names:
+            _echo("no account is HALTED")
+    except EnigmaError as exc:
+        raise _fail(str(exc), 2) from None
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------------------- signals and decisions
 Token = Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="A token allowed to send signals.")]
 HubUrl = Annotated[str | None, typer.Option(help="Hub base URL (default: from the configuration).")]
@@ -1284,24 +1323,43 @@ SignalId = Annotated[str, typer.Argument(help="The signal waiting for approval."
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _decide(ctx: typer.Context, signal_id: str, verb: str, token: str, url: str | None, as_json: bool) -> None:
-    _print_outcome(_hub_call(_load(ctx).settings, f"/api/v1/signals/{signal_id}/{verb}", token, url=url), as_json)
+ForAccounts = Annotated[
+    list[str] | None, typer.Option("--account", help="Only this account (repeat; default: every account waiting).")
+]
+
+
+def _decide(
+    ctx: typer.Context, signal_id: str, verb: str, token: str, url: str | None, as_json: bool, accounts: Any
+) -> None:
+    body = {"accounts": accounts} if accounts else None
+    path = f"/api/v1/signals/{signal_id}/{verb}"
+    _print_outcome(_hub_call(_load(ctx).settings, path, token, body, url=url), as_json)
 
 
 @app.command()
 def approve(
-    ctx: typer.Context, signal_id: SignalId, token: ControlToken = "", url: HubUrl = None, as_json: AsJson = False
+    ctx: typer.Context,
+    signal_id: SignalId,
+    account: ForAccounts = None,
+    token: ControlToken = "",
+    url: HubUrl = None,
+    as_json: AsJson = False,
 ) -> None:
     """Approve a signal waiting in confirm mode (executes it now, sized now)."""
-    _decide(ctx, signal_id, "approve", token, url, as_json)
+    _decide(ctx, signal_id, "approve", token, url, as_json, account)
 
 
 @app.command()
 def reject(
-    ctx: typer.Context, signal_id: SignalId, token: ControlToken = "", url: HubUrl = None, as_json: AsJson = False
+    ctx: typer.Context,
+    signal_id: SignalId,
+    account: ForAccounts = None,
+    token: ControlToken = "",
+    url: HubUrl = None,
+    as_json: AsJson = False,
 ) -> None:
     """Reject a signal waiting in confirm mode."""
-    _decide(ctx, signal_id, "reject", token, url, as_json)
+    _decide(ctx, signal_id, "reject", token, url, as_json, account)
 
 
 def _print_outcome(outcome: dict[str, Any], as_json: bool) -> None:
@@ -1523,6 +1581,9 @@ def dashboard(
     hub_url: Annotated[
         str | None, typer.Option("--hub-url", help="The hub's HTTP address (default: from the configuration).")
     ] = None,
+    hub_ws: Annotated[
+        str | None, typer.Option("--hub-ws", help="The hub's gateway address (default: from the configuration).")
+    ] = None,
 ) -> None:
     """Run the Streamlit dashboard (`up` starts it): accounts, signals, manual entry, emergency stop."""
     import sys
@@ -1533,6 +1594,10 @@ def dashboard(
     settings = _load(ctx).settings
     cfg = settings.dashboard
     os.environ["ENIGMA_APEX_HUB_URL"] = hub_url or _hub_base(settings)
+    running = _running_hub(settings) if hub_url is None else None
+    ws = hub_ws or (running.ws if running is not None else None) or (None if hub_url else _gateway_url(settings, None))
+    if ws:
+        os.environ["ENIGMA_APEX_HUB_WS"] = ws  # the live feed: one gateway subscription per signed-in token
     os.environ["ENIGMA_APEX_DASHBOARD_REFRESH_S"] = str(cfg.refresh_s)
     script = Path(str(resources.files("enigma_apex.dashboard").joinpath("app.py")))
     sys.argv = [
@@ -1777,6 +1842,9 @@ def bench_dashboard(
         )
         rss, ratio = result["dashboard_rss_mb"], result["p50_vs_budget"]
         _echo(f"dashboard resident memory {rss} MB; p50 / 500 ms budget = {ratio}")
+        _echo(
+            f"{result['accounts']} accounts, {result['browsers']} browsers watching: hub CPU {result['hub_cpu_pct']}%"
+        )
 
 
 @bench_app.command("ocr")

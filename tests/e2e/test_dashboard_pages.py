@@ -1,40 +1,45 @@
-"""Every dashboard page under Streamlit's AppTest, against a live hub (`up` as a process, paper broker and
-paper account included). The dashboard reads the hub's HTTP API only."""
+"""Every dashboard page and state under Streamlit's AppTest, against a live hub (`up` as a process, the paper
+broker, five accounts of three firms, signals in confirm mode). The dashboard reads the hub's HTTP API and its
+gateway (the live feed)."""
 
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.integration.hubproc import HubProcess, init_dir
+from tests.e2e.dashboard_kit import ACCOUNTS, last_price, send, start_hub
+from tests.integration.hubproc import wait_until
 
 SCRIPT = str(resources.files("enigma_apex.dashboard").joinpath("app.py"))
+CODES = re.compile(r"\b(GATE_CLOSED|TOO_SMALL|ANALYST_REDUCE|TRADING_HALTED|REDUCING_ONLY|NO_ROOM)\b")
 
 
 @pytest.fixture(scope="module")
 def live_hub(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dash-hub")
-    config, tokens = init_dir(folder)
-    hub = HubProcess(config)
-    assert hub.printed(r"gateway.connected.*name=paper")
-    old = os.environ.get("ENIGMA_APEX_HUB_URL")
+    hub, tokens, ws = start_hub(tmp_path_factory.mktemp("dash-hub"))
+    saved = {k: os.environ.get(k) for k in ("ENIGMA_APEX_HUB_URL", "ENIGMA_APEX_HUB_WS")}
     os.environ["ENIGMA_APEX_HUB_URL"] = hub.base
+    os.environ["ENIGMA_APEX_HUB_WS"] = ws
     try:
         yield hub, tokens
     finally:
         hub.stop()
-        if old is None:
-            os.environ.pop("ENIGMA_APEX_HUB_URL", None)
-        else:
-            os.environ["ENIGMA_APEX_HUB_URL"] = old
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
-def page(tokens, name):
+def page(tokens, name, **state):
     at = AppTest.from_file(SCRIPT, default_timeout=30)
     at.session_state["token"] = tokens["dashboard"]
+    for key, value in state.items():
+        at.session_state[key] = value
     at.run()
     at.sidebar.radio(key="page").set_value(name).run()
     assert not at.exception, at.exception
@@ -42,8 +47,20 @@ def page(tokens, name):
     return at
 
 
-def markdown(at):
-    return "\n".join(m.value for m in at.markdown)
+def text(at) -> str:
+    parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [e.value for e in at.error]
+    parts += [str(x.value) for x in at.metric] + [s.value for s in at.subheader] + [i.value for i in at.info]
+    for frame in at.dataframe:
+        parts.append(frame.value.to_string())
+    return "\n".join(parts)
+
+
+def no_raw(at) -> None:
+    """No raw codes, ids, hashes, JSON or UTC ISO stamps anywhere on the page."""
+    shown = text(at)
+    assert not CODES.search(shown), CODES.search(shown)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", shown), "a raw ISO time"
+    assert "sig:" not in shown and "{'" not in shown and '{"' not in shown
 
 
 def test_sign_in_refuses_a_wrong_token_and_keeps_the_right_one(live_hub):
@@ -57,50 +74,149 @@ def test_sign_in_refuses_a_wrong_token_and_keeps_the_right_one(live_hub):
     assert at.session_state["token"] == tokens["dashboard"] and at.title[0].value == "Overview"
 
 
-def test_overview_shows_every_account_with_its_distance_to_ruin(live_hub):
-    _hub, tokens = live_hub
-    at = page(tokens, "Overview")
-    assert "PAPER-1" in markdown(at) and "ACTIVE" in markdown(at)
-    labels = {m.label: m.value for m in at.metric}
-    assert labels["Distance to ruin"].startswith("$") and labels["Balance, all accounts"].startswith("$")
+def test_overview_shows_every_account_with_its_distance_to_ruin_sorted_by_danger(live_hub):
+    hub, tokens = live_hub
+    assert hub.post_json("/api/v1/halt", {"account": "MFFU-1", "reason": "test"}, tokens["dashboard"])[0] == 200
+    try:
+        at = page(tokens, "Overview")
+        html = "\n".join(m.value for m in at.markdown)
+        rows = re.findall(r"data-account='([^']+)'", html)
+        assert sorted(rows) == sorted(ACCOUNTS) and rows[0] == "MFFU-1"  # the halted one first
+        assert html.count("Distance to ruin") == len(ACCOUNTS)
+        assert re.search(r"\$2,000\.00 \(100%\)", html)  # a fresh 50K Apex: $2,000 of drawdown, all of it left
+        assert "Halted" in html and "updated" in html
+        no_raw(at)
+    finally:
+        hub.post_json("/api/v1/resume/MFFU-1", {}, tokens["dashboard"])
 
 
-def test_account_page_shows_equity_threshold_and_fills(live_hub):
-    _hub, tokens = live_hub
-    at = page(tokens, "Account")
-    assert at.selectbox(key="account_choice").value == "PAPER-1"
-    assert {"Equity", "Threshold", "Distance to ruin", "State"} <= {m.label for m in at.metric}
-
-
-def test_manual_entry_previews_per_account_then_sends(live_hub):
-    _hub, tokens = live_hub
-    at = page(tokens, "Manual entry")
-    at.text_input(key="me_stop").input("1").run()  # a stop that cannot be right for a long: the preview says why
-    assert at.warning or at.dataframe
-    at.text_input(key="me_entry").input("21000").run()
-    at.text_input(key="me_stop").input("20990").run()
-    assert not at.exception
-    preview = at.dataframe[0].value
-    assert list(preview["account"]) == ["PAPER-1"]
-    at.button(key="me_send").click().run()
-    assert "PAPER-1" in at.success[0].value
-
-
-def test_signals_page_lists_decisions_and_pending_approvals(live_hub):
-    _hub, tokens = live_hub
+def test_one_signal_waits_per_account_and_each_is_approved_or_rejected_on_its_own(live_hub):
+    hub, tokens = live_hub
+    price = last_price(hub, tokens["dashboard"])
+    sent = send(hub, tokens["dashboard"], stop=f"{price - 20:.2f}", target=f"{price + 40:.2f}")
+    assert {d["action"] for d in sent["decisions"]} == {"confirm"}
     at = page(tokens, "Signals")
-    assert any(s.value.startswith("Waiting for approval") for s in at.subheader)
+    signal = sent["signal_id"]
+    for name in ACCOUNTS:  # one approve and one reject button per account: no duplicate keys
+        assert at.button(key=f"approve-{signal}-{name}") and at.button(key=f"reject-{signal}-{name}")
+    assert at.button(key=f"approve-all-{signal}")
+    at.button(key=f"approve-{signal}-TOPSTEP-1").click().run()
+    assert not at.exception, at.exception
+    assert "TOPSTEP-1: trade" in at.success[0].value
+
+    def waiting() -> set[str]:
+        _s, body = hub.get("/api/v1/approvals", tokens["dashboard"])
+        return {a["account"] for a in body["approvals"] if a["signal_id"] == signal}
+
+    assert waiting() == set(ACCOUNTS) - {"TOPSTEP-1"}
+    at.button(key=f"reject-{signal}-MFFU-1").click().run()
+    assert waiting() == set(ACCOUNTS) - {"TOPSTEP-1", "MFFU-1"}
+    at.button(key=f"approve-all-{signal}").click().run()
+    assert not at.exception and waiting() == set()
+    no_raw(at)
+    wait_until(lambda: all(hub.get("/api/v1/accounts/" + n, tokens["dashboard"])[1]["positions"]
+                           for n in ACCOUNTS if n != "MFFU-1"), timeout=30)  # fmt: skip
 
 
-def test_compliance_health_and_controls_pages_render(live_hub):
+def test_a_signal_no_account_can_take_is_refused_at_once_with_the_reason(live_hub):
+    hub, tokens = live_hub
+    for name in ACCOUNTS:
+        hub.post_json("/api/v1/halt", {"account": name, "reason": "test"}, tokens["dashboard"])
+    try:
+        price = last_price(hub, tokens["dashboard"])
+        sent = send(hub, tokens["dashboard"], stop=f"{price - 20:.2f}")
+        assert {d["action"] for d in sent["decisions"]} == {"refused"}
+        _s, body = hub.get("/api/v1/approvals", tokens["dashboard"])
+        assert not [a for a in body["approvals"] if a["signal_id"] == sent["signal_id"]]
+        at = page(tokens, "Signals")
+        assert "The account is halted" in text(at) or "halted" in text(at).lower()
+        no_raw(at)
+    finally:
+        for name in ACCOUNTS:
+            hub.post_json(f"/api/v1/resume/{name}", {}, tokens["dashboard"])
+
+
+def test_the_account_page_shows_positions_with_ruin_prices_closes_one_and_halts_and_resumes(live_hub):
+    hub, tokens = live_hub
+    price = last_price(hub, tokens["dashboard"])
+    sent = send(hub, tokens["dashboard"], stop=f"{price - 20:.2f}", target=f"{price + 40:.2f}")
+    hub.post_json(f"/api/v1/signals/{sent['signal_id']}/approve", {"accounts": ["APEX-2"]}, tokens["dashboard"])
+    wait_until(lambda: hub.get("/api/v1/accounts/APEX-2", tokens["dashboard"])[1]["positions"], timeout=30)
+    at = page(tokens, "Account", account_choice="APEX-2")
+    shown = text(at)
+    assert "the guardian flattens at" in shown and "ends the account at" in shown
+    assert {"Distance to ruin", "Equity", "Threshold", "DLL room"} <= {m.label for m in at.metric}
+    assert "Profit" in shown or at.get("progress")
+    symbol = hub.get("/api/v1/accounts/APEX-2", tokens["dashboard"])[1]["positions"][0]["symbol"]
+    at.button(key=f"close-APEX-2-{symbol}").click().run()
+    assert not at.exception, at.exception
+    wait_until(lambda: not hub.get("/api/v1/accounts/APEX-2", tokens["dashboard"])[1]["positions"], timeout=30)
+    at.button(key="halt-APEX-2").click().run()
+    assert hub.get("/api/v1/accounts/APEX-2", tokens["dashboard"])[1]["state"] == "HALTED"
+    at.run()
+    at.button(key="resume-APEX-2").click().run()
+    assert hub.get("/api/v1/accounts/APEX-2", tokens["dashboard"])[1]["state"] == "ACTIVE"
+    no_raw(at)
+
+
+def test_the_journal_shows_trades_by_source_with_a_csv_export(live_hub):
+    hub, tokens = live_hub
+    price = last_price(hub, tokens["dashboard"])
+    sent = send(hub, tokens["dashboard"], stop=f"{price - 20:.2f}", note="opening range")
+    # MFFU-1 is flat (it rejected the approval test's signal): this trade is the note's alone
+    hub.post_json(f"/api/v1/signals/{sent['signal_id']}/approve", {"accounts": ["MFFU-1"]}, tokens["dashboard"])
+    wait_until(lambda: hub.get("/api/v1/accounts/MFFU-1", tokens["dashboard"])[1]["positions"], timeout=30)
+    symbol = hub.get("/api/v1/accounts/MFFU-1", tokens["dashboard"])[1]["positions"][0]["symbol"]
+    hub.post_json("/api/v1/positions/MFFU-1/close", {"symbol": symbol}, tokens["dashboard"])
+
+    def closed() -> list:
+        _s, body = hub.get("/api/v1/trades?account=MFFU-1", tokens["dashboard"])
+        return [t for t in body["trades"] if t["closed"]]
+
+    (trade,) = wait_until(closed, timeout=30)
+    assert trade["source"] == "manual" and trade["setup"] == "opening range" and trade["r"] is not None
+    at = page(tokens, "Journal")
+    assert at.get("download_button") and "manual" in text(at)
+    no_raw(at)
+
+
+def test_compliance_health_and_controls_pages_render_without_secrets(live_hub):
     _hub, tokens = live_hub
     compliance = page(tokens, "Compliance")
-    assert list(compliance.dataframe[0].value["account"]) == ["PAPER-1"]
+    assert sorted(compliance.dataframe[0].value["account"]) == sorted(ACCOUNTS)
+    no_raw(compliance)
     health = page(tokens, "Health")
     assert {"Hub", "Uptime", "Committed writes", "API round trip"} <= {m.label for m in health.metric}
+    assert not health.get("json")
     controls = page(tokens, "Controls")
-    assert controls.button(key="halt-PAPER-1") and controls.button(key="resume-PAPER-1")
-    assert controls.text_input(key="set-hub.display_timezone").value == "America/New_York"
+    assert controls.button(key="halt-PAPER-1")
+    keys = {t.key for t in controls.text_input}
+    assert "set-hub.display_timezone" in keys
+    assert not {"set-ai.api_key", "set-signals.tradingview_secret", "set-database.password"} & keys, keys
+
+
+def test_manual_entry_previews_what_will_happen_and_a_plain_manual_one_lot_is_taken(live_hub):
+    hub, tokens = live_hub
+    price = last_price(hub, tokens["dashboard"])
+    at = page(tokens, "Manual entry")
+    at.text_input(key="me_stop").input(f"{price - 8:.2f}").run()
+    assert not at.exception, at.exception
+    preview = at.dataframe[0].value
+    assert sorted(preview["account"]) == sorted(ACCOUNTS)
+    assert all(w.startswith("wait for approval, then trade") for w in preview["would"]), list(preview["would"])
+    at.text_input(key="me_stop").input(f"{price + 8:.2f}").run()  # above a long's entry: refused, not sent
+    assert at.warning or at.info
+
+
+def test_a_hub_that_stops_answering_is_a_banner_not_a_traceback(live_hub, monkeypatch):
+    _hub, tokens = live_hub
+    monkeypatch.setenv("ENIGMA_APEX_HUB_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.delenv("ENIGMA_APEX_HUB_WS")
+    at = AppTest.from_file(SCRIPT, default_timeout=30)
+    at.session_state["token"] = tokens["dashboard"]
+    at.run()
+    assert not at.exception, at.exception
+    assert any("not answering" in e.value for e in at.error)
 
 
 def test_the_emergency_stop_needs_a_confirmation_then_halts_every_account(live_hub):
@@ -109,7 +225,11 @@ def test_the_emergency_stop_needs_a_confirmation_then_halts_every_account(live_h
     at.button(key="stop_arm").click().run()
     assert "Confirm within 10 seconds" in at.warning[0].value
     at.button(key="stop_confirm").click().run()
-    assert "Emergency stop sent" in at.error[0].value
     _status, body = hub.get("/api/v1/accounts", tokens["dashboard"])
-    assert [a["state"] for a in body["accounts"]] == ["HALTED"]
-    assert hub.post_json("/api/v1/resume/PAPER-1", {}, tokens["dashboard"])[0] == 200
+    assert {a["state"] for a in body["accounts"]} == {"HALTED"}
+    overview = page(tokens, "Overview", stop_result=at.session_state["stop_result"])
+    assert any("Emergency stop sent" in e.value for e in overview.error)
+    for name in ACCOUNTS:
+        assert hub.post_json(f"/api/v1/resume/{name}", {}, tokens["dashboard"])[0] == 200
+    # the banner goes with the halts (once the live feed has heard of the resumes)
+    wait_until(lambda: not any("Emergency stop sent" in e.value for e in overview.run().error), timeout=30)

@@ -28,7 +28,7 @@ ACCOUNTS = [{"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt
 
 def long_signal(clock, n: int = 1, **fields) -> Signal:
     base = dict(entry=Decimal("21000.00"), stop=Decimal("20980.00"), target=Decimal("21040.00"), power=80)
-    return Signal(f"S{n}", SignalSource.MANUAL, MNQ, Direction.LONG, clock.now(), **{**base, **fields})
+    return Signal(f"S{n}", SignalSource.ALGOBOX, MNQ, Direction.LONG, clock.now(), **{**base, **fields})
 
 
 def ai_config(base_url: str, **more) -> dict:

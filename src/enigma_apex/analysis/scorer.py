@@ -1,5 +1,6 @@
 """The deterministic scorer: decides when the model is off, slow, wrong or unavailable (pure).
 
+Signals from a machine (AlgoBox on screen, TradingView alerts):
 score = 50
       + 0.4 x (power - 50)                      AlgoBox power level 0-100, when the signal has one (±20)
       + {L1: -5, L2: 0, L3: +5, L4: +10}        confluence level, when the signal has one
@@ -7,6 +8,9 @@ score = 50
       + time of day (US/Eastern):                 +5 in regular hours 09:35-15:45, -10 in the first five minutes
                                                   of the open and after 15:45, -10 overnight (18:00-09:30)
       + 40 x (hit rate - 0.5)                   over the group's closed trades, once there are at least 10 (±20)
+The trader's own signals (manual entry, the API) are the trader's judgement: they carry no power or confluence
+and the time of day is the trader's choice, so only the evidence scores them: the trend when given and the hit
+rate. A plain manual signal scores 50 and is taken.
 clamped to 0..100. take at or above ``take_score``, reduce at or above ``skip_score``, skip below.
 confidence = 0.5 + (score - 50) / 200, so 0.25..0.75: the scorer never claims more than the sizer's prior allows.
 """
@@ -32,6 +36,10 @@ class ScoreInputs:
     trend: str | None = None  # up | down | flat
     hit_rate: Decimal | None = None
     trades: int = 0
+    source: str = "algobox"  # algobox | tradingview | manual | api
+
+
+TRADERS_OWN = frozenset({"manual", "api"})
 
 
 def time_points(t: time) -> tuple[int, str]:
@@ -57,8 +65,11 @@ def score(inputs: ScoreInputs, take_score: int = 50, skip_score: int = 30) -> An
         agrees = (inputs.trend == "up") == (inputs.direction == "long")
         points["trend"] = 10 if agrees else -20
         reasons.append(f"trend {inputs.trend} {'agrees' if agrees else 'is against the signal'}")
-    points["time"], why = time_points(inputs.et_time)
-    reasons.append(why)
+    if inputs.source in TRADERS_OWN:
+        reasons.append(f"the trader's own {inputs.source} signal: time of day not scored")
+    else:
+        points["time"], why = time_points(inputs.et_time)
+        reasons.append(why)
     if inputs.hit_rate is not None and inputs.trades >= MIN_TRADES_FOR_HIT_RATE:
         points["hit_rate"] = 40 * (float(inputs.hit_rate) - 0.5)
         reasons.append(f"hit rate {float(inputs.hit_rate):.0%} over {inputs.trades} trades")

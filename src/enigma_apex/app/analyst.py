@@ -127,6 +127,7 @@ class AnalystService:
             trend=trend,
             hit_rate=Decimal(wins) / Decimal(trades) if trades else None,
             trades=trades,
+            source=signal.source.value,
         )
         cfg = self.settings.ai
         result = score(inputs, cfg.take_score, cfg.skip_score)

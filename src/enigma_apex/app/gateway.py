@@ -27,6 +27,7 @@ from enigma_apex import __version__
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.app.guardian import GuardianService
+from enigma_apex.app.market import Bar
 from enigma_apex.app.pipeline import AccountDecision, Outcome, SignalPipeline
 from enigma_apex.app.service import HubService
 from enigma_apex.app.signin import fingerprint
@@ -627,8 +628,11 @@ class GatewayService:
             )
 
     async def _on_market_data(self, peer: Peer, message: m.MarketData) -> None:
+        contract = parse_symbol(message.symbol, on=self._now().date())
         if self.pipeline is not None and message.last is not None:
-            self.pipeline.quotes[parse_symbol(message.symbol, on=self._now().date())] = message.last
+            self.pipeline.quotes[contract] = message.last
+        bars = [Bar(b.start, b.open, b.high, b.low, b.close, b.volume) for b in message.bars]
+        self.hub.market.update(format_symbol(contract), message.ts, message.last, message.bid, message.ask, bars)
         self.broadcast("market", message, ("market", message.symbol))
 
     async def _on_health(self, peer: Peer, message: m.Health) -> None:
@@ -668,19 +672,23 @@ class GatewayService:
 
     async def _on_approve(self, peer: Peer, message: m.Approve) -> None:
         pipeline = self._pipeline(peer, message.id)
-        if pipeline is not None and self._may_decide(peer, pipeline, message.signal_id, message.id):
-            outcome = await pipeline.approve(message.signal_id, f"{peer.role}:{peer.name}")
+        if pipeline is not None and self._may_decide(peer, pipeline, message.signal_id, message.accounts, message.id):
+            outcome = await pipeline.approve(message.signal_id, f"{peer.role}:{peer.name}", message.accounts)
             self._answer(peer, message.id, outcome, approval=True)
 
     async def _on_reject(self, peer: Peer, message: m.Reject) -> None:
         pipeline = self._pipeline(peer, message.id)
-        if pipeline is not None and self._may_decide(peer, pipeline, message.signal_id, message.id):
-            outcome = await pipeline.reject(message.signal_id, f"{peer.role}:{peer.name}")
+        if pipeline is not None and self._may_decide(peer, pipeline, message.signal_id, message.accounts, message.id):
+            outcome = await pipeline.reject(message.signal_id, f"{peer.role}:{peer.name}", message.accounts)
             self._answer(peer, message.id, outcome, approval=True)
 
-    def _may_decide(self, peer: Peer, pipeline: SignalPipeline, signal_id: str, ref: str) -> bool:
-        """A bound token approves or rejects only a signal that waits for its own accounts alone."""
-        if not peer.bound or pipeline.waiting_accounts(signal_id) <= peer.accounts:
+    def _may_decide(
+        self, peer: Peer, pipeline: SignalPipeline, signal_id: str, accounts: list[str] | None, ref: str
+    ) -> bool:
+        """A bound token approves or rejects only its own accounts: the ones it names, or (naming none) a signal
+        that waits for its own accounts alone."""
+        named = pipeline.waiting_accounts(signal_id) if accounts is None else frozenset(accounts)
+        if not peer.bound or named <= peer.accounts:
             return True
         self._error(
             peer, ProtocolError(ErrorCode.NOT_PENDING, f"signal {signal_id} is not waiting for approval", None, ref)
@@ -962,6 +970,45 @@ class GatewayService:
             return "executor not connected"
         self._push_cancel(peer, order.account, order_key)
         return "cancel sent"
+
+    async def close_position(self, account: str, contract: Contract, actor: str) -> dict[str, Any]:
+        """Close one position of one account at market (a reduce-only exit; closing risk is never refused) and
+        cancel the working entries of its family; the account is not halted. Returns what was sent."""
+        held = self.guardian.book.positions.get(account, {}).get(contract, 0)
+        cancels: list[str] = []
+        if self.pipeline is not None:
+            family = contract.spec.family
+            cancels = [o.key for o in self.pipeline.refresh_working(account)
+                       if o.purpose is OrderPurpose.ENTRY and o.contract.spec.family == family]  # fmt: skip
+        intent = None
+        if held:
+            intent = OrderIntent(
+                idempotency_key=f"close:{account}:{contract.root}{contract.month_code}{contract.year % 100:02d}:"
+                f"{secrets.token_hex(4)}",
+                account=account, contract=contract, side=Side.SELL if held > 0 else Side.BUY, quantity=abs(held),
+                purpose=OrderPurpose.EXIT,
+            )  # fmt: skip
+
+        def op(ctx: Any) -> tuple[list[Any], Any]:
+            ctx.audit("position.close", {"symbol": format_symbol(contract), "quantity": held}, account=account,
+                      actor=actor)  # fmt: skip
+            stopped = [self.store_cancel(ctx, key, f"position closed by {actor}") for key in cancels]
+            return stopped, None if intent is None else self.store_order(ctx, intent)
+
+        stopped, stored = await self.store.writer.write_async(op)
+        for cancel in stopped:
+            self.send_cancel(cancel)
+        if stored is not None:
+            self.send_order(stored)
+        if self.pipeline is not None:
+            self.pipeline.forget_working(account)
+        return {
+            "account": account,
+            "symbol": format_symbol(contract),
+            "closing": abs(held),
+            "order": None if intent is None else intent.idempotency_key,
+            "cancelled": cancels,
+        }
 
     async def _alert_absent(self, now: float, grace_s: float) -> None:
         """One critical alert per executor that has not connected within the grace period after start."""

@@ -409,6 +409,9 @@ class Hub:
         from enigma_apex.app.executor_process import ExecutorProcess
 
         args = ["dashboard", "--hub-url", hub_base]
+        if self.ws_port is not None:  # the dashboard's live feed subscribes to this hub's gateway
+            ws_scheme = "wss" if settings.gateway.tls_cert else "ws"
+            args += ["--hub-ws", f"{ws_scheme}://{_local_host(settings.gateway.host)}:{self.ws_port}"]
         if self.service.config_path is not None:
             args = ["--config", str(self.service.config_path), *args]
         cfg = settings.dashboard
@@ -553,6 +556,17 @@ class Hub:
         path = self.service.store.sqlite_file
         return str(path) if path is not None else self.service.store.engine.url.render_as_string(hide_password=True)
 
+    def _keep_samples(self, rows: list[dict[str, Any]]) -> None:
+        """Store equity samples behind the tick (a database that refuses them costs the curve a point, nothing
+        else)."""
+        future = self.service.store.writer.submit(lambda ctx: repository.insert_equity_samples(ctx, rows))
+
+        def done(f: Any) -> None:
+            if f.exception() is not None:
+                log.warning("equity_samples.write_failed", error=str(f.exception()))
+
+        future.add_done_callback(done)
+
     async def _tick_guardian(self) -> None:
         guardian = self.service.guardian
         if guardian is None:
@@ -564,7 +578,9 @@ class Hub:
             await asyncio.sleep(TICK_S)
             ticks += 1
             if ticks % max(1, round(history.every_s / TICK_S)) == 1:
-                history.sample(guardian, names, self.service.clock.now())
+                due = history.sample(guardian, names, self.service.clock.now())
+                if due:
+                    self._keep_samples(due)
             await asyncio.to_thread(guardian.tick)  # a failure is the supervisor's to record and restart
 
     async def _watch_config(self) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -203,6 +203,7 @@ class SignalPipeline:
         self._settled.set()
         self._behind: set[asyncio.Task[None]] = set()  # plans going on after their orders are done
         self._working: dict[str, list[repository.WorkingOrder]] = {}  # per account, refreshed on every change
+        self._analyses: dict[tuple[Any, ...], tuple[datetime, Analysis]] = {}  # a previewed signal's analysis
 
     async def close(self) -> None:
         """Release the analyst's HTTP connections (at shutdown)."""
@@ -257,22 +258,51 @@ class SignalPipeline:
         return None
 
     async def preview(self, signal: Signal) -> list[dict[str, Any]]:
-        """What each account of the signal's group would do now (the same planning and sizing as the decision,
-        no analyst, nothing stored)."""
+        """What each account of the signal's group would do now: the decision's own path (the group's mode, the
+        analyst, planning, gating and sizing), nothing stored or sent. The analysis is kept a minute for the same
+        signal, so sending what was previewed decides with the same analysis."""
         accounts = [a.name for a in self.accounts_for(signal)]
-        plans = await asyncio.to_thread(self._plan_all, signal, accounts, NOT_ANALYSED, 1)
+        mode, _window, _analyse = self.group_mode(signal.group or "default")
+        analysis = await self._analysis(signal, accounts, mode, keep=True)
+        plans: list[tuple[str | None, _Plan]]
+        if mode == "alert":
+            plans = [(a, _Plan("alert", self.contract_for(signal, a), reason="alert mode: not executed"))
+                     for a in accounts]  # fmt: skip
+        else:
+            plans = await asyncio.to_thread(self._plan_all, signal, accounts, analysis, 1)
         return [
             {
                 "account": account,
                 "action": plan.action,
+                "mode": mode,
                 "symbol": str(plan.contract),
                 "quantity": plan.quantity,
                 "reason": plan.reason,
                 "verdicts": list(plan.verdicts),
                 "sizing": plan.sizing,
+                "score": analysis.score if analysis.source != "none" else None,
+                "analyst": analysis.source,
             }
             for account, plan in plans
         ]
+
+    async def _analysis(self, signal: Signal, accounts: list[str], mode: str, *, keep: bool = False) -> Analysis:
+        """The analyst's view of a signal (none for exits, alert mode, groups that do not analyse). A preview
+        keeps its answer a minute (``keep``): the same signal sent within it is decided with that answer."""
+        _mode, _window, analyse = self.group_mode(signal.group or "default")
+        if not accounts or not analyse or signal.closes_only or mode == "alert" or self.analyst is None:
+            return NOT_ANALYSED
+        now = self.clock.now()
+        key = _fingerprint(signal)
+        kept = self._analyses.get(key) if keep else self._analyses.pop(key, None)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        analysis = await self.analyst.analyse(signal, accounts)
+        for old in [k for k, (until, _a) in self._analyses.items() if until <= now]:
+            del self._analyses[old]
+        if keep and len(self._analyses) < 256:
+            self._analyses[key] = (now + timedelta(seconds=60), analysis)
+        return analysis
 
     @contextlib.contextmanager
     def settling(self, account: str) -> Iterator[None]:
@@ -316,13 +346,11 @@ class SignalPipeline:
     async def _submit(self, signal: Signal, dedup_key: str | None, raw: Any) -> Outcome:
         accounts = [a.name for a in self.accounts_for(signal)]
         group = signal.group or "default"
-        mode, window, analyse = self.group_mode(group)
+        mode, window, _analyse = self.group_mode(group)
         closing = signal.closes_only
         if closing and mode == "confirm":
             mode = "auto"  # closing risk never waits for a person
-        analysis = NOT_ANALYSED
-        if accounts and analyse and not closing and mode != "alert" and self.analyst is not None:
-            analysis = await self.analyst.analyse(signal, accounts)
+        analysis = await self._analysis(signal, accounts, mode)
         analysis_id = repository.new_id() if analysis.source != "none" else None
         deadline = self.clock.now() + timedelta(seconds=float(window))
         plans: list[tuple[str | None, _Plan]]
@@ -378,30 +406,77 @@ class SignalPipeline:
             if (p.signal.group or "default") == (signal.group or "default") and p.signal.contract.spec.family == family
         ]
 
-    async def approve(self, signal_id: str, actor: str) -> Outcome:
-        """Execute a signal waiting in confirm mode (once: a second approval finds nothing pending)."""
+    def _take_pending(self, signal_id: str, accounts: Collection[str] | None) -> _Pending | None:
+        """Take the named accounts (None: all) out of a waiting signal: the part to approve or reject now. None
+        when the signal does not wait, or not for one of these accounts; the rest keeps waiting."""
+        pending = self.pending.get(signal_id)
+        if pending is None:
+            return None
+        wanted = pending.accounts if accounts is None else [a for a in pending.accounts if a in set(accounts)]
+        if not wanted or (accounts is not None and set(accounts) - set(pending.accounts)):
+            return None
+        rest = [a for a in pending.accounts if a not in wanted]
+        if rest:
+            self.pending[signal_id] = replace(pending, accounts=rest)
+        else:
+            del self.pending[signal_id]
+        return replace(pending, accounts=wanted)
+
+    async def approve(self, signal_id: str, actor: str, accounts: Collection[str] | None = None) -> Outcome:
+        """Execute a signal waiting in confirm mode for these accounts (None: every account it waits for), once:
+        a second approval finds nothing pending."""
         await self.expire_and_record()
         pending = self.pending.get(signal_id)
         if pending is None:
             return Outcome(signal_id, duplicate=True)
         async with self._lock(pending.signal):
-            if self.pending.pop(signal_id, None) is None:
+            taken = self._take_pending(signal_id, accounts)
+            if taken is None:
                 return Outcome(signal_id, duplicate=True)
-            log.info("signal.approved", signal=signal_id, actor=actor)
+            log.info("signal.approved", signal=signal_id, actor=actor, accounts=taken.accounts)
             plans = await asyncio.to_thread(
-                self._plan_all, pending.signal, pending.accounts, pending.analysis, 2, False, None, pending.planned
+                self._plan_all, taken.signal, taken.accounts, taken.analysis, 2, False, None, taken.planned
             )
             deadline = self.clock.now() + timedelta(seconds=float(self.settings.signals.reversal_timeout_s))
-            return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id, 2, deadline)
+            return await self._commit(taken.signal, plans, None, taken.analysis, taken.analysis_id, 2, deadline)
 
-    async def reject(self, signal_id: str, actor: str) -> Outcome:
+    async def reject(self, signal_id: str, actor: str, accounts: Collection[str] | None = None) -> Outcome:
         await self.expire_and_record()
-        pending = self.pending.pop(signal_id, None)
-        if pending is None:
+        taken = self._take_pending(signal_id, accounts)
+        if taken is None:
             return Outcome(signal_id, duplicate=True)
-        plan = _Plan("rejected", pending.signal.contract, reason=f"rejected by {actor}")
-        plans: list[tuple[str | None, _Plan]] = [(a, plan) for a in pending.accounts]
-        return await self._commit(pending.signal, plans, None, pending.analysis, pending.analysis_id, 2, None)
+        plan = _Plan("rejected", taken.signal.contract, reason=f"rejected by {actor}")
+        plans: list[tuple[str | None, _Plan]] = [(a, plan) for a in taken.accounts]
+        return await self._commit(taken.signal, plans, None, taken.analysis, taken.analysis_id, 2, None)
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """Every signal waiting for approval, per account, with what approving it would do now (the same
+        planning and sizing as the approval, with the analysis it was given; nothing is stored)."""
+        out = []
+        for signal_id, pending in list(self.pending.items()):
+            for account in pending.accounts:
+                plan = self.plan(pending.signal, account, pending.analysis, 2, False, None,
+                                 pending.planned.get(account))  # fmt: skip
+                out.append(
+                    {
+                        "signal_id": signal_id,
+                        "account": account,
+                        "symbol": str(plan.contract),
+                        "direction": pending.signal.direction.value,
+                        "source": pending.signal.source.value,
+                        "entry": _s(pending.signal.entry_price),
+                        "stop": _s(pending.signal.stop),
+                        "target": _s(pending.signal.target),
+                        "expires_at": pending.expires_at,
+                        "score": pending.analysis.score if pending.analysis.source != "none" else None,
+                        "analyst": pending.analysis.source,
+                        "action": plan.action if plan.action != "confirm" else "take",
+                        "quantity": plan.quantity,
+                        "reason": plan.reason,
+                        "verdicts": list(plan.verdicts),
+                    }
+                )
+        return out
 
     async def _expire_pending(self, signal_id: str, reason: str) -> None:
         pending = self.pending.pop(signal_id, None)
@@ -873,7 +948,7 @@ class SignalPipeline:
             gate_reason = result.breakdown.get("gate_reason") or result.breakdown.get("reason")
             if gate_reason:
                 reason = f"{result.code}: {gate_reason}"
-            action: Action = "skip" if result.code in ("ANALYST_REDUCE", "MULTIPLIER") else "refused"
+            action: Action = "skip" if result.code == "MULTIPLIER" else "refused"
             return _Plan(action, result.contract, 0, reason, verdicts, sizing)
         intent = OrderIntent(
             idempotency_key=order_key(signal.signal_id, account),
@@ -941,19 +1016,25 @@ def _scaled(
         quantity = int((quantity * multiplier).to_integral_value(rounding=ROUND_FLOOR))
         steps.append({"step": f"multiplier {multiplier}", "after": quantity})
         code = "MULTIPLIER" if quantity == 0 else code
-    if quantity and analysis.action == "reduce":
-        quantity = int((quantity * reduce_factor).to_integral_value(rounding=ROUND_FLOOR))
-        steps.append({"step": f"analyst reduce x{reduce_factor}", "after": quantity})
-        code = "ANALYST_REDUCE" if quantity == 0 else code
+    if quantity and analysis.action == "reduce":  # smaller, never none: only a skip turns a trade away
+        quantity = max(1, int((quantity * reduce_factor).to_integral_value(rounding=ROUND_FLOOR)))
+        steps.append({"step": f"analyst reduce x{reduce_factor} (at least 1)", "after": quantity})
     if not steps:
         return result
     breakdown = {**result.breakdown, "after_sizer": steps}
     if quantity == 0:
-        breakdown["reason"] = {
-            "MULTIPLIER": "the account's multiplier rounds the size to zero",
-            "ANALYST_REDUCE": "the analyst's reduce rounds the size to zero",
-        }.get(code, "size rounds to zero")
+        breakdown["reason"] = (
+            "the account's multiplier rounds the size to zero" if code == "MULTIPLIER" else "size rounds to zero"
+        )
     return SizeResult(result.contract, quantity, code, result.mode, breakdown)
+
+
+def _fingerprint(signal: Signal) -> tuple[Any, ...]:
+    """What makes two signals the same for the analyst (not their ids or times)."""
+    return (
+        signal.group, str(signal.contract), signal.direction, signal.source, signal.entry_price, signal.stop,
+        signal.target, signal.power, signal.confluence, signal.order_type, signal.extra,
+    )  # fmt: skip
 
 
 def _code(contract: Contract) -> str:

@@ -18,6 +18,7 @@ from enigma_apex import __version__
 from enigma_apex.adapters.store import migrate, repository, tokens
 from enigma_apex.adapters.store.store import Store
 from enigma_apex.app.guardian import GuardianService
+from enigma_apex.app.market import MarketBook
 from enigma_apex.app.signin import SignInGuard
 from enigma_apex.app.views import EquityHistory
 from enigma_apex.config import loader
@@ -70,6 +71,7 @@ class HubService:
         self.gateway: Any = None  # set by the composition root
         self.supervisor: Any = None  # set by the hub when it starts
         self.history = EquityHistory()
+        self.market = MarketBook()
         self.control_token = ""  # the local CLI's way in while the hub runs (set by the hub once it answers)
         gateway = settings.gateway
         self.sign_ins = SignInGuard(gateway.auth_failures_per_min, gateway.auth_failures_per_address_per_min)

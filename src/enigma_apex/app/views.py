@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import json
 from collections import deque
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -18,7 +18,11 @@ from sqlalchemy import desc, func, select
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.adapters.store.store import Store
 from enigma_apex.app.guardian import GuardianService
+from enigma_apex.app.market import MarketBook
 from enigma_apex.config.models import Settings
+from enigma_apex.domain import journal
+from enigma_apex.domain.symbols import format_symbol, parse_symbol
+from enigma_apex.rules.ruin import ruin_price
 
 
 def jsonable(value: Any) -> Any:
@@ -55,7 +59,10 @@ def account_views(
     for entry in settings.accounts:
         if visible is not None and entry.name not in visible:
             continue
-        snap = guardian.tracker(entry.name).snapshot()
+        tracker = guardian.tracker(entry.name)
+        snap = tracker.snapshot()
+        profile = tracker.profile
+        held = guardian.book.positions.get(entry.name, {})
         view = {
             "account": entry.name,
             "profile": entry.profile,
@@ -65,28 +72,279 @@ def account_views(
             **{k: jsonable(v) for k, v in dataclasses.asdict(snap).items() if k != "account"},
         }
         view["state"] = str(view["state"]).upper()
+        view["open_positions"] = {format_symbol(c): q for c, q in sorted(held.items(), key=lambda i: str(i[0])) if q}
+        view["progress"] = jsonable(
+            {
+                "phase": profile.phase,
+                "start": profile.start,
+                "drawdown": profile.drawdown,
+                "target": profile.target,
+                "profit": snap.balance - profile.start,
+                "target_left": None if profile.target is None else max(profile.start + profile.target - snap.balance,
+                                                                       Decimal(0)),
+                "min_trading_days": profile.min_trading_days,
+                "time_limit_days": profile.time_limit_days,
+            }
+        )  # fmt: skip
         result.append(view)
     return result
 
 
 class EquityHistory:
-    """Each account's equity, threshold and peak sampled every few seconds while the hub runs (the account
-    page's curve), kept in memory for ``hours``; the fills in the database are the permanent record."""
+    """Each account's equity, threshold and peak: sampled every ``every_s`` while the hub runs and kept in memory
+    for ``hours`` (the fine grain of the last hours), and kept in the database (``equity_samples``) when the
+    figures changed, at most once every ``keep_every_s`` per account: the curve over any range survives restarts."""
 
-    def __init__(self, every_s: float = 5.0, hours: float = 8.0) -> None:
+    def __init__(self, every_s: float = 5.0, hours: float = 8.0, keep_every_s: float = 60.0) -> None:
         self.every_s = every_s
-        self.samples: dict[str, deque[tuple[str, str, str, str, bool]]] = {}
+        self.keep_every_s = keep_every_s
+        self.samples: dict[str, deque[tuple[datetime, Decimal, Decimal, Decimal, bool]]] = {}
         self.maxlen = int(hours * 3600 / every_s)
+        self._kept: dict[str, tuple[datetime, tuple[Decimal, Decimal, Decimal, bool]]] = {}
 
-    def sample(self, guardian: GuardianService, accounts: list[str], now: datetime) -> None:
+    def sample(self, guardian: GuardianService, accounts: list[str], now: datetime) -> list[dict[str, Any]]:
+        """Take a sample of every account; the rows due for the database (``repository.insert_equity_samples``)."""
+        due = []
         for account in accounts:
             snap = guardian.tracker(account).snapshot()
-            row = (now.isoformat(), str(snap.equity), str(snap.threshold), str(snap.peak), snap.locked)
-            self.samples.setdefault(account, deque(maxlen=self.maxlen)).append(row)
+            figures = (snap.equity, snap.threshold, snap.peak, snap.locked)
+            self.samples.setdefault(account, deque(maxlen=self.maxlen)).append((now, *figures))
+            kept = self._kept.get(account)
+            if kept is None or (kept[1] != figures and (now - kept[0]).total_seconds() >= self.keep_every_s):
+                self._kept[account] = (now, figures)
+                due.append({"account_id": account, "ts": now, "equity": snap.equity, "threshold": snap.threshold,
+                            "peak": snap.peak, "locked": snap.locked})  # fmt: skip
+        return due
 
-    def of(self, account: str) -> list[dict[str, Any]]:
+    def of(
+        self,
+        account: str,
+        store: Store | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        points: int = 1500,
+    ) -> list[dict[str, Any]]:
+        """The curve from ``since`` to ``until`` (the stored samples, then the finer ones in memory), thinned to
+        about ``points`` samples, oldest first."""
+        recent = [r for r in self.samples.get(account, ()) if (since is None or r[0] >= since)
+                  and (until is None or r[0] <= until)]  # fmt: skip
+        rows: list[tuple[datetime, Decimal, Decimal, Decimal, bool]] = []
+        if store is not None:
+            table = s.equity_samples
+            query = select(table.c.ts, table.c.equity, table.c.threshold, table.c.peak, table.c.locked).where(
+                table.c.account_id == account
+            )
+            if since is not None:
+                query = query.where(table.c.ts >= since)
+            first_recent = recent[0][0] if recent else until
+            if first_recent is not None:
+                query = query.where(table.c.ts < first_recent)
+            with store.engine.connect() as conn:
+                rows = [tuple(r) for r in conn.execute(query.order_by(table.c.ts))]
+        merged = rows + recent
+        step = max(1, -(-len(merged) // max(1, points)))
+        thinned = merged[::step]
+        if merged and thinned[-1] is not merged[-1]:
+            thinned.append(merged[-1])  # the latest figure is always shown
         keys = ("ts", "equity", "threshold", "peak", "locked")
-        return [dict(zip(keys, row, strict=True)) for row in self.samples.get(account, ())]
+        return [dict(zip(keys, jsonable(list(row)), strict=True)) for row in thinned]
+
+
+def account_detail(
+    settings: Settings, guardian: GuardianService, store: Store, market: MarketBook, account: str, connected: set[str]
+) -> dict[str, Any]:
+    """One account as its page shows it: the live figures, the evaluation's progress, and each open position with
+    its mark, open P&L and ruin prices (where the guardian flattens it, where the firm's rule ends the account),
+    and the working orders."""
+    view = next(v for v in account_views(settings, guardian, connected) if v["account"] == account)
+    tracker = guardian.tracker(account)
+    snap = tracker.snapshot()
+    view["positions"] = []
+    flatten_room = tracker.room_to_flatten(snap.balance) + snap.open_pnl  # from here to the guardian's flatten
+    breach_room = snap.distance if snap.dll_remaining is None else min(snap.distance, snap.dll_remaining)
+    for row in positions(store, account):
+        contract = parse_symbol(row["symbol"], on=(snap.ts or datetime.now(UTC)).date())
+        spec = contract.spec
+        average = Decimal(row["average_price"])
+        mark = market.last(format_symbol(contract)) or average
+        quantity = int(row["quantity"])
+        view["positions"].append(
+            {
+                **row,
+                "mark": str(mark),
+                "open_pnl": str((mark - average) * quantity * spec.point_value),
+                "flatten_price": _s(ruin_price(mark, quantity, spec.point_value, spec.tick_size, flatten_room)),
+                "ruin_price": _s(ruin_price(mark, quantity, spec.point_value, spec.tick_size, breach_room)),
+            }
+        )
+    view["orders"] = [o for o in orders(store, account, None, 200) if o["status"] in WORKING]
+    return view
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+WORKING = ("pending", "accepted", "working", "partially_filled")
+
+
+def trades(
+    settings: Settings,
+    store: Store,
+    market: MarketBook,
+    account: str | None,
+    since: datetime | None,
+    visible: Visible = None,
+) -> dict[str, Any]:
+    """The trade journal: fills grouped into trades (entry, exit, P&L, commission, R, MAE/MFE where bars cover
+    the trade), with the summary by source and setup, the daily P&L and the running expectancy."""
+    query = (
+        select(
+            s.fills.c.account_id, s.fills.c.symbol, s.fills.c.side, s.fills.c.quantity, s.fills.c.price,
+            s.fills.c.commission, s.fills.c.ts, s.orders.c.idempotency_key, s.orders.c.bracket,
+            s.signals.c.source, s.signals.c.confluence, s.signals.c.raw,
+        )
+        .select_from(
+            s.fills.outerjoin(s.orders, s.fills.c.order_id == s.orders.c.id)
+            .outerjoin(s.decisions, s.orders.c.decision_id == s.decisions.c.id)
+            .outerjoin(s.signals, s.decisions.c.signal_id == s.signals.c.id)
+        )
+        .order_by(s.fills.c.ts)
+    )  # fmt: skip
+    if visible is not None:
+        query = query.where(s.fills.c.account_id.in_(sorted(visible)))
+    if account is not None:
+        query = query.where(s.fills.c.account_id == account)
+    if since is not None:
+        query = query.where(s.fills.c.ts >= since)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query.limit(20_000)).all()
+    fills = []
+    for r in rows:
+        bracket = _json(r.bracket) or {}
+        raw = _json(r.raw) or {}
+        setup = f"L{r.confluence}" if r.confluence else (str(raw.get("note"))[:40] if raw.get("note") else None)
+        stop = bracket.get("stop") if isinstance(bracket, dict) else None
+        fills.append(
+            journal.JournalFill(
+                r.account_id,
+                r.symbol,
+                r.side,
+                int(r.quantity),
+                Decimal(r.price),
+                Decimal(r.commission),
+                r.ts,
+                r.idempotency_key,
+                Decimal(stop) if stop else None,
+                r.source,
+                setup,
+            )
+        )
+    today = datetime.now(UTC).date()
+    made = journal.build_trades(fills, lambda symbol: parse_symbol(symbol, on=today).spec.point_value)
+    for trade in made:
+        seen = market.excursion(
+            format_symbol(parse_symbol(trade.symbol, on=today)), trade.opened, trade.closed or datetime.now(UTC)
+        )
+        if seen is not None:
+            journal.with_excursion(trade, *seen)
+    summary = journal.summarise(made)
+    return {
+        "trades": [_trade(t) for t in reversed(made)],
+        "summary": jsonable(dataclasses.asdict(summary)),
+        "by_source": {k: jsonable(dataclasses.asdict(v)) for k, v in journal.by(made, lambda t: t.source).items()},
+        "by_setup": {k: jsonable(dataclasses.asdict(v)) for k, v in journal.by(made, lambda t: t.setup).items()},
+        "daily": {d.isoformat(): str(v) for d, v in journal.daily(made).items()},
+        "expectancy": [{"at": at.isoformat(), "expectancy": str(v)} for at, v in journal.expectancy_curve(made)],
+    }
+
+
+def _trade(t: journal.Trade) -> dict[str, Any]:
+    out: dict[str, Any] = jsonable(
+        {
+            "account": t.account, "symbol": t.symbol, "direction": t.direction, "quantity": t.quantity,
+            "opened": t.opened, "closed": t.closed, "entry": t.entry.quantize(Decimal("0.0001")).normalize(),
+            "exit": None if t.exit is None else t.exit.quantize(Decimal("0.0001")).normalize(),
+            "gross": t.gross.quantize(Decimal("0.01")), "commission": t.commission.quantize(Decimal("0.01")),
+            "net": t.net.quantize(Decimal("0.01")), "stop": t.stop, "r": t.r, "source": t.source,
+            "setup": t.setup, "mae": t.mae, "mfe": t.mfe,
+        }
+    )  # fmt: skip
+    return out
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    with contextlib.suppress(ValueError):
+        return json.loads(text)
+    return None
+
+
+def guardian_record(
+    store: Store, market: MarketBook, since: datetime | None, visible: Visible = None
+) -> list[dict[str, Any]]:
+    """What the guardian refused, and what the prices that followed say of it: for a refused entry with a stop,
+    whether the market then reached its stop (a loss avoided) or its target (a profit missed) first, per contract,
+    from the bars the hub holds."""
+    query = (
+        select(
+            s.decisions.c.account_id, s.decisions.c.created_at, s.decisions.c.verdicts, s.decisions.c.sizing,
+            s.signals.c.symbol, s.signals.c.direction, s.signals.c.source,
+        )
+        .select_from(s.decisions.join(s.signals, s.decisions.c.signal_id == s.signals.c.id))
+        .where(s.decisions.c.action == "refused")
+        .order_by(desc(s.decisions.c.created_at))
+        .limit(500)
+    )  # fmt: skip
+    if since is not None:
+        query = query.where(s.decisions.c.created_at >= since)
+    if visible is not None:
+        query = query.where(s.decisions.c.account_id.in_(sorted(visible)))
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    today = datetime.now(UTC).date()
+    out = []
+    for r in rows:
+        verdicts = _json(r.verdicts) or []
+        inputs = (_json(r.sizing) or {}).get("inputs") or {}
+        entry, stop, target = (Decimal(v) if v else None for v in (inputs.get("entry"), inputs.get("stop"),
+                                                                   inputs.get("target")))  # fmt: skip
+        outcome, per_contract = "unknown", None
+        if entry is not None and stop is not None and r.direction in ("long", "short"):
+            contract = parse_symbol(r.symbol, on=today)
+            bars = [b for b in market.bars.get(format_symbol(contract), []) if b.start >= r.created_at]
+            outcome, per_contract = _what_followed(bars, r.direction, entry, stop, target, contract.spec.point_value)
+        out.append(
+            jsonable(
+                {
+                    "account": r.account_id,
+                    "at": r.created_at,
+                    "symbol": r.symbol,
+                    "direction": r.direction,
+                    "source": r.source,
+                    "rules": [v.get("code") for v in verdicts if isinstance(v, dict)],
+                    "reasons": [v.get("reason") for v in verdicts if isinstance(v, dict)],
+                    "outcome": outcome,
+                    "per_contract": per_contract,
+                }
+            )
+        )
+    return out
+
+
+def _what_followed(
+    bars: list[Any], direction: str, entry: Decimal, stop: Decimal, target: Decimal | None, point_value: Decimal
+) -> tuple[str, Decimal | None]:
+    long = direction == "long"
+    for bar in bars:
+        hit_stop = bar.low <= stop if long else bar.high >= stop
+        hit_target = target is not None and (bar.high >= target if long else bar.low <= target)
+        if hit_stop:  # both in one bar: the stop is taken as first (the careful reading)
+            return "stop reached: loss avoided", -abs(entry - stop) * point_value
+        if hit_target and target is not None:
+            return "target reached: profit missed", abs(target - entry) * point_value
+    return ("no bars after it" if not bars else "neither reached yet"), None
 
 
 def _limit(query: Any, limit: int) -> Any:

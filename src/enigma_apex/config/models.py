@@ -759,7 +759,13 @@ class DashboardSection(Section):
     port: int = Field(8501, ge=0, le=65535, description="Port of the dashboard (0 = any free port).")
     tls_cert: Path | None = Field(None, description="PEM certificate for the dashboard over https (with tls_key).")
     tls_key: Path | None = Field(None, description="PEM private key for the dashboard over https.")
-    refresh_s: Decimal = Field(Decimal(1), ge=Decimal("0.2"), le=60, description="Seconds between data refreshes.")
+    refresh_s: Decimal = Field(
+        Decimal("0.25"),
+        ge=Decimal("0.1"),
+        le=60,
+        description="Seconds between re-draws of a page's live parts (from the dashboard's own copy of the hub's "
+        "state, kept by one gateway subscription: the hub's load does not depend on it).",
+    )
 
     @field_validator("host")
     @classmethod

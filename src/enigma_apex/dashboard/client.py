@@ -65,8 +65,8 @@ class HubAPI:
     def account(self, name: str) -> dict[str, Any]:
         return dict(self.get(f"/api/v1/accounts/{name}"))
 
-    def history(self, name: str) -> list[dict[str, Any]]:
-        return list(self.get(f"/api/v1/accounts/{name}/history")["samples"])
+    def history(self, name: str, since: str | None = None) -> list[dict[str, Any]]:
+        return list(self.get(f"/api/v1/accounts/{name}/history", since=since)["samples"])
 
     def decisions(self, limit: int = 200, account: str | None = None) -> list[dict[str, Any]]:
         return list(self.get("/api/v1/decisions", limit=limit, account=account)["decisions"])
@@ -98,8 +98,26 @@ class HubAPI:
     def resume(self, account: str) -> dict[str, Any]:
         return dict(self.post(f"/api/v1/resume/{account}"))
 
-    def decide(self, signal_id: str, verb: str) -> dict[str, Any]:
-        return dict(self.post(f"/api/v1/signals/{signal_id}/{verb}"))
+    def decide(self, signal_id: str, verb: str, accounts: list[str] | None = None) -> dict[str, Any]:
+        return dict(self.post(f"/api/v1/signals/{signal_id}/{verb}", {"accounts": accounts} if accounts else None))
+
+    def approvals(self) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/approvals")["approvals"])
+
+    def market(self, symbol: str, since: str | None = None) -> dict[str, Any]:
+        return dict(self.get(f"/api/v1/market/{symbol}", since=since))
+
+    def trades(self, account: str | None = None, since: str | None = None) -> dict[str, Any]:
+        return dict(self.get("/api/v1/trades", account=account, since=since))
+
+    def guardian_record(self, since: str | None = None) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/guardian/record", since=since)["refusals"])
+
+    def cancel(self, key: str) -> dict[str, Any]:
+        return dict(self.post(f"/api/v1/orders/{key}/cancel"))
+
+    def close_position(self, account: str, symbol: str) -> dict[str, Any]:
+        return dict(self.post(f"/api/v1/positions/{account}/close", {"symbol": symbol}))
 
     def preview(self, signal: dict[str, Any]) -> list[dict[str, Any]]:
         return list(self.post("/api/v1/signals/preview", signal)["accounts"])

@@ -130,15 +130,18 @@ class DecisionMsg(Message):
 
 
 class Approve(Message):
-    """A dashboard or phone approves a signal waiting in `confirm` mode."""
+    """A dashboard or phone approves a signal waiting in `confirm` mode, for the accounts named (none: every
+    account it waits for)."""
 
     type: Literal["approve"] = "approve"
     signal_id: str
+    accounts: Annotated[list[Account], Field(min_length=1, max_length=500)] | None = None
 
 
 class Reject(Message):
     type: Literal["reject"] = "reject"
     signal_id: str
+    accounts: Annotated[list[Account], Field(min_length=1, max_length=500)] | None = None
 
 
 # ------------------------------------------------------------------ order flow (hub -> executor)

@@ -32,6 +32,8 @@ from enigma_apex.app.service import HubService
 from enigma_apex.app.signin import fingerprint
 from enigma_apex.app.webhooks import TradingViewWebhook
 from enigma_apex.domain.signals import SignalSource
+from enigma_apex.domain.symbols import format_symbol, parse_symbol
+from enigma_apex.errors import InputError
 from enigma_apex.intake.manual import signal_from_message
 from enigma_apex.protocol import access
 from enigma_apex.protocol import messages as m
@@ -110,6 +112,22 @@ class Caller:
     def only(self) -> frozenset[str] | None:
         """The accounts to filter lists by (None: an unbound caller sees every account)."""
         return self.accounts if self.bound or self.record.role == "executor" else None
+
+
+class ApprovalRequest(BaseModel):
+    """Approve or reject for these accounts only (no body, or no accounts: every account the signal waits for)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, min_length=1, max_length=500
+    )
+
+
+class CloseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: str = Field(min_length=1, max_length=32)
 
 
 class StopRequest(BaseModel):
@@ -241,18 +259,36 @@ def create_app(service: HubService) -> FastAPI:
         summary="Approve or reject a signal waiting in confirm mode",
     )
     async def decide_signal(
-        signal_id: str, verb: str, who: Annotated[Caller, Depends(caller("approve"))]
+        signal_id: str,
+        verb: str,
+        who: Annotated[Caller, Depends(caller("approve"))],
+        body: ApprovalRequest | None = None,
     ) -> JSONResponse:
         signals = pipeline()
         if verb not in ("approve", "reject"):
             raise HTTPException(404, "use /approve or /reject")
-        if not signals.waiting_accounts(signal_id) <= who.accounts:  # a bound caller: its own accounts only
+        named = body.accounts if body is not None else None
+        waiting = signals.waiting_accounts(signal_id)
+        if not (waiting if named is None else frozenset(named)) <= who.accounts:  # a bound caller: its own only
             raise HTTPException(409, f"signal {signal_id} is not waiting for approval")
+        if named is not None and waiting and not set(named) <= waiting:
+            others = ", ".join(sorted(set(named) - waiting))
+            raise HTTPException(409, f"signal {signal_id} is not waiting for approval on {others}")
         actor = f"api:{who.record.name}"
-        outcome = await (signals.approve(signal_id, actor) if verb == "approve" else signals.reject(signal_id, actor))
+        decide = signals.approve if verb == "approve" else signals.reject
+        outcome = await decide(signal_id, actor, named)
         if outcome.duplicate:
             raise HTTPException(409, f"signal {signal_id} is not waiting for approval")
         return JSONResponse(outcome.as_dict())
+
+    @app.get(
+        "/api/v1/approvals",
+        responses=responses(401, 422, 429, 503),
+        summary="Signals waiting for approval, per account, with what approving each would do now",
+    )
+    async def approvals(who: Annotated[Caller, Depends(caller("read"))]) -> dict[str, Any]:
+        waiting = await asyncio.to_thread(pipeline().waiting)
+        return {"approvals": views.jsonable([w for w in waiting if w["account"] in who.accounts])}
 
     @app.get(
         "/api/v1/decisions",
@@ -310,6 +346,24 @@ def create_app(service: HubService) -> FastAPI:
         except KeyError:
             raise HTTPException(404, f"unknown order {key!r}") from None
         return {"order": key, "result": result}
+
+    @app.post(
+        "/api/v1/positions/{account}/close",
+        responses=responses(401, 403, 404, 422, 429, 503),
+        summary="Close one position at market (reduce-only) and cancel its working entries; the account is not halted",
+    )
+    async def close_position(
+        account: str, body: CloseRequest, who: Annotated[Caller, Depends(caller("control"))]
+    ) -> dict[str, Any]:
+        gateway = service.gateway
+        if gateway is None:
+            raise HTTPException(503, "the gateway is not running")
+        seen(who, account)
+        try:
+            contract = parse_symbol(body.symbol, on=service.clock.now().date())
+        except (ValueError, InputError):
+            raise HTTPException(422, f"symbol: unknown symbol {body.symbol!r}") from None
+        return dict(await gateway.close_position(account, contract, f"api:{who.record.name}"))
 
     @app.post(
         "/api/v1/resume/{account}",
@@ -423,19 +477,60 @@ def create_app(service: HubService) -> FastAPI:
     )
     def account(account: str, who: Annotated[Caller, Depends(caller("read"))]) -> dict[str, Any]:
         seen(who, account)
-        view = next(v for v in views.account_views(service.settings, guardian(), connected_executors())
-                    if v["account"] == account)  # fmt: skip
-        return {**view, "positions": views.positions(service.store, account),
-                "orders": views.orders(service.store, account, None, 50)}  # fmt: skip
+        return views.account_detail(
+            service.settings, guardian(), service.store, service.market, account, connected_executors()
+        )
 
     @app.get(
         "/api/v1/accounts/{account}/history",
         responses=responses(401, 404, 422, 429),
-        summary="The account's equity, threshold and peak over time (sampled every 5 s while the hub runs)",
+        summary="The account's equity, threshold and peak over time: kept samples, then the last hours' finer ones",
     )
-    def history(account: str, who: Annotated[Caller, Depends(caller("read"))]) -> dict[str, Any]:
+    def history(
+        account: str,
+        who: Annotated[Caller, Depends(caller("read"))],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        points: Annotated[int, Query(ge=10, le=10_000)] = 1500,
+    ) -> dict[str, Any]:
         seen(who, account)
-        return {"account": account, "samples": service.history.of(account)}
+        samples = service.history.of(account, service.store, aware(since), aware(until), points)
+        return {"account": account, "samples": samples}
+
+    @app.get(
+        "/api/v1/market/{symbol}",
+        responses=responses(401, 404, 422, 429),
+        summary="A symbol's last price and bars (the executors' own, or one-minute bars built from their prices)",
+    )
+    def market(
+        symbol: str, who: Annotated[Caller, Depends(caller("read"))], since: datetime | None = None
+    ) -> dict[str, Any]:
+        try:
+            name = format_symbol(parse_symbol(symbol, on=service.clock.now().date()))
+        except (ValueError, InputError):
+            raise HTTPException(404, f"unknown symbol {symbol!r}") from None
+        return service.market.view(name, aware(since))
+
+    @app.get(
+        "/api/v1/trades",
+        responses=responses(401, 404, 422, 429),
+        summary="The trade journal: fills as trades with P&L, R and excursions, by source and setup, per day",
+    )
+    def trades(
+        who: Annotated[Caller, Depends(caller("read"))], account: str | None = None, since: datetime | None = None
+    ) -> dict[str, Any]:
+        return views.trades(service.settings, service.store, service.market, seen(who, account), aware(since),
+                            who.only)  # fmt: skip
+
+    @app.get(
+        "/api/v1/guardian/record",
+        responses=responses(401, 422, 429),
+        summary="What the guardian refused, and whether the prices that followed reached the stop or the target",
+    )
+    def guardian_record(
+        who: Annotated[Caller, Depends(caller("read"))], since: datetime | None = None
+    ) -> dict[str, Any]:
+        return {"refusals": views.guardian_record(service.store, service.market, aware(since), who.only)}
 
     @app.post(
         "/api/v1/accounts/{account}/bootstrap",
@@ -537,7 +632,9 @@ def create_app(service: HubService) -> FastAPI:
 
         values = flatten(service.settings)
         live = sorted(k for k in values if (info := key_info(k)) is not None and info.reloadable)
-        return {"values": views.jsonable(values), "live": live}
+        secret = sorted(k for k in values if (info := key_info(k)) is not None and info.secret)
+        described = {k: info.field.description or "" for k in live if (info := key_info(k)) is not None}
+        return {"values": views.jsonable(values), "live": live, "secret": secret, "help": described}
 
     @app.post("/api/v1/settings", responses=responses(401, 403, 422, 429), summary="Change live settings (hot reload)")
     def settings(body: SettingsRequest, who: Annotated[Caller, Depends(caller("settings"))]) -> JSONResponse:

@@ -811,6 +811,12 @@ def record_component_health(ctx: WriteContext, event: ComponentHealth) -> None:
     )
 
 
+def insert_equity_samples(ctx: WriteContext, rows: list[dict[str, Any]]) -> None:
+    """Samples of accounts' equity curves (``app.views.EquityHistory``); not audited: a derived view."""
+    if rows:
+        ctx.conn.execute(s.equity_samples.insert(), rows)
+
+
 def record_alert(
     ctx: WriteContext,
     *,

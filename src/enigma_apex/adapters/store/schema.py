@@ -175,6 +175,21 @@ order_refs = Table(
     Column("idempotency_key", String(128), nullable=False, unique=True),
 )
 
+# Each account's equity curve: a sample when its figures changed, at most one a minute (the dashboard's history;
+# the last hours at finer grain live in the hub's memory).
+equity_samples = Table(
+    "equity_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey(ACCOUNT_FK), nullable=False),
+    Column("ts", UTCText, nullable=False),
+    Column("equity", DecimalText, nullable=False),
+    Column("threshold", DecimalText, nullable=False),
+    Column("peak", DecimalText, nullable=False),
+    Column("locked", Boolean, nullable=False),
+    Index(None, "account_id", "ts"),
+)
+
 positions = Table(
     "positions",
     metadata,
