@@ -1246,7 +1246,7 @@ def resume(
     token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An admin, dashboard or mobile token.")] = "",
 ) -> None:
     """Resume an account halted by the operator or a buffer (a breach stays: the firm's rule ended it)."""
-    if (account is None) == all_accounts:
+    if (account is not None) == all_accounts:
         raise _fail("give an ACCOUNT or --all", 2)
     settings = _load(ctx).settings
     if _running_hub(settings) is not None:
@@ -1604,6 +1604,9 @@ def dashboard(
         "streamlit", "run", str(script), "--server.address", cfg.host, "--server.port", str(cfg.port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--global.developmentMode", "false", "--theme.base", "light", "--client.toolbarMode", "minimal",
+        # no full garbage collection after every run: the live parts re-run several times a second, and a full
+        # collection after each one kept a core busy (measured with `bench dashboard`)
+        "--runner.postScriptGC", "false",
     ]  # fmt: skip
     if cfg.tls_cert is not None and cfg.tls_key is not None:
         sys.argv += ["--server.sslCertFile", str(cfg.tls_cert), "--server.sslKeyFile", str(cfg.tls_key)]

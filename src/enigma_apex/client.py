@@ -72,6 +72,7 @@ class HubClient:
         self.seen_keys: OrderedDict[str, None] = OrderedDict()
         self.duplicates = 0
         self.on_connect = on_connect
+        self._jitter = random.Random()  # noqa: S311 - reconnect jitter, not cryptography; never the shared generator
         # one identity for this client's every reconnect: the hub replaces our own half-open connection at once,
         # and refuses another client with the same executor token (IN_USE) while we are connected
         self.instance = secrets.token_hex(8) if executor else None
@@ -129,7 +130,7 @@ class HubClient:
                 self.connected.clear()
             if self._stopping:
                 break
-            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not cryptography
+            await asyncio.sleep(delay * (0.5 + self._jitter.random()))
             delay = min(delay * 2, self.backoff[1])
 
     async def _duplicate(self, ws: ClientConnection, message: m.Message) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from enigma_apex.dashboard.words import PAGES
-from tests.e2e.dashboard_kit import ACCOUNTS, start_hub
+from tests.e2e.dashboard_kit import ACCOUNTS, last_price, send, start_hub
 from tests.integration.hubproc import wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -91,11 +91,24 @@ def _goto(page, name: str, width: int) -> None:
         page.get_by_test_id("stSidebarCollapseButton").click(force=True, timeout=10_000)
 
 
+def a_trading_day(hub, token: str) -> None:
+    """What the pages show: two accounts in a trade, one trade closed, a signal waiting, an account halted."""
+    price = last_price(hub, token)
+    first = send(hub, token, stop=f"{price - 20:.2f}", target=f"{price + 40:.2f}", note="opening range")
+    hub.post_json(f"/api/v1/signals/{first['signal_id']}/approve", {"accounts": ["TOPSTEP-1", "APEX-2"]}, token)
+    wait_until(lambda: all(hub.get(f"/api/v1/accounts/{a}", token)[1]["positions"] for a in ("TOPSTEP-1", "APEX-2")))
+    hub.post_json("/api/v1/positions/APEX-2/close", {"symbol": "MNQ"}, token)
+    wait_until(lambda: [t for t in hub.get("/api/v1/trades", token)[1]["trades"] if t["closed"]])
+    send(hub, token, stop=f"{price - 12:.2f}", target=f"{price + 30:.2f}")  # waits for approval
+    hub.post_json("/api/v1/halt", {"account": "MFFU-1", "reason": "halted by the operator"}, token)
+
+
 def test_five_accounts_fit_the_first_phone_screen_and_no_page_shows_a_traceback(system):
     from playwright.sync_api import sync_playwright
 
-    _hub, tokens, url, _data = system
+    hub, tokens, url, _data = system
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    a_trading_day(hub, tokens["dashboard"])
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
@@ -113,11 +126,22 @@ def test_five_accounts_fit_the_first_phone_screen_and_no_page_shows_a_traceback(
                 for name in PAGES:
                     if name != "Overview":
                         _goto(page, name, width)
+                    if name == "Account":  # the account in a trade: its position, ruin prices and chart
+                        page.get_by_test_id("stSelectbox").first.click()
+                        page.get_by_role("option", name="TOPSTEP-1", exact=True).click()
+                        page.get_by_text("ends the account at").first.wait_for(timeout=30_000)
                     page.wait_for_timeout(800)  # charts draw; nothing is asserted on time
                     body = page.inner_text("body")
                     assert "Traceback" not in body and "StreamlitAPIException" not in body, (name, body[:2000])
                     slug = name.lower().replace(" ", "-")
-                    page.screenshot(path=str(ARTIFACTS / f"dashboard-{slug}-{size}.png"))
+                    shot = ARTIFACTS / f"dashboard-{slug}-{size}.png"
+                    if size == "desktop":  # the whole page (Streamlit scrolls inside: a taller window shows it)
+                        page.set_viewport_size({"width": width, "height": 2400})
+                        page.wait_for_timeout(800)
+                        page.screenshot(path=str(shot))
+                        page.set_viewport_size({"width": width, "height": height})
+                    else:  # the phone's first screen: what a glance sees
+                        page.screenshot(path=str(shot))
                 page.close()
         finally:
             browser.close()

@@ -11,6 +11,7 @@ from importlib import resources
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from enigma_apex.dashboard.feed import LiveFeed
 from tests.e2e.dashboard_kit import ACCOUNTS, last_price, send, start_hub
 from tests.integration.hubproc import wait_until
 
@@ -27,6 +28,7 @@ def live_hub(tmp_path_factory):
     try:
         yield hub, tokens
     finally:
+        LiveFeed.close_all()  # the feeds the pages opened (Streamlit keeps them for the process's life)
         hub.stop()
         for key, value in saved.items():
             if value is None:
@@ -66,6 +68,7 @@ def no_raw(at) -> None:
 def test_sign_in_refuses_a_wrong_token_and_keeps_the_right_one(live_hub):
     _hub, tokens = live_hub
     at = AppTest.from_file(SCRIPT, default_timeout=30).run()
+    assert not at.exception, at.exception
     at.text_input[0].input("eat_wrong")
     at.button[0].click().run()
     assert "not accepted" in at.error[0].value and "token" not in at.session_state
@@ -78,12 +81,17 @@ def test_overview_shows_every_account_with_its_distance_to_ruin_sorted_by_danger
     hub, tokens = live_hub
     assert hub.post_json("/api/v1/halt", {"account": "MFFU-1", "reason": "test"}, tokens["dashboard"])[0] == 200
     try:
-        at = page(tokens, "Overview")
-        html = "\n".join(m.value for m in at.markdown)
-        rows = re.findall(r"data-account='([^']+)'", html)
-        assert sorted(rows) == sorted(ACCOUNTS) and rows[0] == "MFFU-1"  # the halted one first
+
+        def halted_first():  # the live feed hears of the halt within moments
+            at = page(tokens, "Overview")
+            html = "\n".join(m.value for m in at.markdown)
+            rows = re.findall(r"data-account='([^']+)'", html)
+            return (at, html, rows) if rows and rows[0] == "MFFU-1" else None
+
+        at, html, rows = wait_until(halted_first, timeout=30)
+        assert sorted(rows) == sorted(ACCOUNTS)
         assert html.count("Distance to ruin") == len(ACCOUNTS)
-        assert re.search(r"\$2,000\.00 \(100%\)", html)  # a fresh 50K Apex: $2,000 of drawdown, all of it left
+        assert "$2,000.00</b> <i>100%</i>" in html  # a fresh 50K Apex: $2,000 of drawdown, all of it left
         assert "Halted" in html and "updated" in html
         no_raw(at)
     finally:

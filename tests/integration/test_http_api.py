@@ -103,8 +103,9 @@ def test_read_models_controls_metrics_and_problem_details(tmp_path):
                     assert "enigma_apex_pipeline_seconds_count 1.0" in text
                     checks = re.search(r"^enigma_apex_pretrade_check_seconds_count (\S+)$", text, re.M)
                     assert checks and float(checks.group(1)) >= 2  # the preview checks each account (sizing too)
-                    assert 'enigma_apex_ai_calls_total{source="scorer"} 1.0' in text
-                    assert 'enigma_apex_ai_fallbacks_total{reason="disabled"} 1.0' in text
+                    # the preview asks the analyst as the decision does (its answer is kept for the sending)
+                    assert 'enigma_apex_ai_calls_total{source="scorer"} 2.0' in text
+                    assert 'enigma_apex_ai_fallbacks_total{reason="disabled"} 2.0' in text
                     assert 'enigma_apex_verdicts_total{code="TRADING_HALTED"}' in text  # A1 is HALTED
                     assert 'enigma_apex_alerts_total{severity="critical",status="pending"}' in text
 

@@ -169,9 +169,18 @@ def test_http_emergency_stop_halts_every_account_and_the_cli_works_offline(tmp_p
         assert status == 200 and body["accounts"] == {"PAPER-1": "halted; executor not connected"}
         status, body = hub.post_json("/api/v1/flatten", {"accounts": ["NOPE"]}, tokens["dashboard"])
         assert status == 404
-        status, body = hub.post_json("/api/v1/resume/PAPER-1", {}, tokens["local-admin"])
-        # resumed, but still no new entries: its executor has never connected
-        assert status == 200 and body["state"] == "REDUCING" and "has not connected" in body["reason"]
+        # `enigma-apex resume` goes through the running hub (its control token): resumed, but still no new
+        # entries, its executor has never connected
+        resumed = CliRunner().invoke(app, ["-c", str(config), "resume", "PAPER-1"], env=env)
+        assert resumed.exit_code == 0 and "PAPER-1: REDUCING - executor paper has not connected" in resumed.output, (
+            resumed.output
+        )
+        status, body = hub.get("/api/v1/accounts/PAPER-1", tokens["dashboard"])
+        assert body["state"] == "REDUCING" and "has not connected" in body["state_reason"]
+        nothing = CliRunner().invoke(app, ["-c", str(config), "resume", "--all"], env=env)
+        assert nothing.exit_code == 0 and "no account is HALTED" in nothing.output
+        unknown = CliRunner().invoke(app, ["-c", str(config), "resume", "NOPE"], env=env)
+        assert unknown.exit_code == 1 and "404" in unknown.output
     finally:
         hub.stop()
     result = CliRunner().invoke(app, ["-c", str(config), "flatten", "--all"], env=env)
@@ -179,6 +188,12 @@ def test_http_emergency_stop_halts_every_account_and_the_cli_works_offline(tmp_p
     status = CliRunner().invoke(app, ["-c", str(config), "account", "status", "--json"], env=env)
     assert '"state": "HALTED"' in status.output
     assert CliRunner().invoke(app, ["-c", str(config), "flatten"], env=env).exit_code == 2
+    # with no hub running, `resume --all` writes the database itself; the halt is gone after it
+    resumed = CliRunner().invoke(app, ["-c", str(config), "resume", "--all"], env=env)
+    assert resumed.exit_code == 0 and "PAPER-1: ACTIVE" in resumed.output, resumed.output
+    status = CliRunner().invoke(app, ["-c", str(config), "account", "status", "--json"], env=env)
+    assert '"state": "ACTIVE"' in status.output
+    assert CliRunner().invoke(app, ["-c", str(config), "resume"], env=env).exit_code == 2
 
 
 def test_cli_signal_approve_reject_and_decisions_against_a_running_hub(tmp_path):

@@ -632,7 +632,8 @@ class GatewayService:
         if self.pipeline is not None and message.last is not None:
             self.pipeline.quotes[contract] = message.last
         bars = [Bar(b.start, b.open, b.high, b.low, b.close, b.volume) for b in message.bars]
-        self.hub.market.update(format_symbol(contract), message.ts, message.last, message.bid, message.ask, bars)
+        # stamped with the hub's clock, as its decisions and fills are (the bars say what followed them)
+        self.hub.market.update(format_symbol(contract), self._now(), message.last, message.bid, message.ask, bars)
         self.broadcast("market", message, ("market", message.symbol))
 
     async def _on_health(self, peer: Peer, message: m.Health) -> None:

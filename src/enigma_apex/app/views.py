@@ -160,6 +160,7 @@ def account_detail(
     tracker = guardian.tracker(account)
     snap = tracker.snapshot()
     view["positions"] = []
+    recent = orders(store, account, None, 200)
     flatten_room = tracker.room_to_flatten(snap.balance) + snap.open_pnl  # from here to the guardian's flatten
     breach_room = snap.distance if snap.dll_remaining is None else min(snap.distance, snap.dll_remaining)
     for row in positions(store, account):
@@ -168,16 +169,21 @@ def account_detail(
         average = Decimal(row["average_price"])
         mark = market.last(format_symbol(contract)) or average
         quantity = int(row["quantity"])
+        entry = next((o for o in recent if o["symbol"] == row["symbol"] and o["purpose"] == "entry"
+                      and o["filled_quantity"]), None)  # fmt: skip
+        bracket = entry["bracket"] if entry is not None and isinstance(entry["bracket"], dict) else {}
         view["positions"].append(
             {
                 **row,
+                "stop": bracket.get("stop"),  # the protective legs of the entry that opened it
+                "target": bracket.get("target"),
                 "mark": str(mark),
                 "open_pnl": str((mark - average) * quantity * spec.point_value),
                 "flatten_price": _s(ruin_price(mark, quantity, spec.point_value, spec.tick_size, flatten_room)),
                 "ruin_price": _s(ruin_price(mark, quantity, spec.point_value, spec.tick_size, breach_room)),
             }
         )
-    view["orders"] = [o for o in orders(store, account, None, 200) if o["status"] in WORKING]
+    view["orders"] = [o for o in recent if o["status"] in WORKING]
     return view
 
 

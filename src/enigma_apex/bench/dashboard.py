@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -21,14 +22,14 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from enigma_apex import bootstrap
 from enigma_apex.adapters.clock import SystemClock
-from enigma_apex.adapters.store import tokens
+from enigma_apex.adapters.store import repository, tokens
 from enigma_apex.bench.stats import summary_ms
 from enigma_apex.client import HubClient, new_id
 from enigma_apex.config.loader import load
@@ -41,6 +42,28 @@ ACCOUNTS = 20
 BROWSERS = 3
 
 
+def _a_week_of_history() -> list[dict[str, Any]]:
+    """One equity sample a minute for a week, for every account (what a week of trading keeps at most)."""
+    end = datetime.now(UTC)
+    rows = []
+    for minute in range(7 * 24 * 60, 0, -1):
+        ts = end - timedelta(minutes=minute)
+        equity = Decimal(50_000) + Decimal(minute % 997) / 4
+        for n in range(1, ACCOUNTS + 1):
+            rows.append({"account_id": f"BENCH-{n}", "ts": ts, "equity": equity, "threshold": Decimal(48_000),
+                         "peak": Decimal(50_250), "locked": False})  # fmt: skip
+    return rows
+
+
+def _other_balances(port: int, token: str, but: str) -> Decimal:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/accounts", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        accounts = json.loads(response.read())["accounts"]
+    return sum((Decimal(a["balance"]) for a in accounts if a["account"] != but), Decimal(0))
+
+
 def _cpu_s(pid: int) -> float | None:
     """User + system CPU seconds of a process (Linux /proc)."""
     stat = Path(f"/proc/{pid}/stat")
@@ -51,7 +74,9 @@ def _cpu_s(pid: int) -> float | None:
 
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]  # fmt: skip
+         "--disable-component-update", "--disable-sync", "--disable-renderer-backgrounding",
+         "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows"]  # fmt: skip
+# (three pages watch at once: none of them may be throttled as a background tab)
 
 
 def _free_port() -> int:
@@ -105,6 +130,7 @@ def run(updates: int = 30) -> dict[str, Any]:
         store, _ = bootstrap.open_store(loaded.settings, SystemClock())
         executor_token = store.writer.write(lambda ctx: tokens.create_token(ctx, name="bench", role="executor")[0])
         viewer_token = store.writer.write(lambda ctx: tokens.create_token(ctx, name="viewer", role="dashboard")[0])
+        store.writer.write(lambda ctx: repository.insert_equity_samples(ctx, _a_week_of_history()), timeout=300)
         store.close()
         hub = subprocess.Popen(  # noqa: S603 - this interpreter, this package
             [sys.executable, "-m", "enigma_apex", "-c", str(config), "up"], env=env,
@@ -139,14 +165,27 @@ def run(updates: int = 30) -> dict[str, Any]:
                     page.get_by_role("button", name="Sign in").click()
                     page.get_by_text("BENCH-1").first.wait_for(timeout=60_000)
                     pages.append(page)
+                watcher = pages[-1]  # the third browser watches BENCH-1's page over a week of history
+                watcher.get_by_test_id("stSidebar").get_by_text("Account", exact=True).click()
+                watcher.get_by_test_id("stSelectbox").first.click()
+                watcher.get_by_role("option", name="BENCH-1", exact=True).click()
+                watcher.get_by_text("1 week", exact=True).click()
+                watcher.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
+                others = _other_balances(http_port, viewer_token, "BENCH-1")
                 page = pages[0]
+                page.bring_to_front()
                 cpu_start, wall_start = _cpu_s(hub.pid), time.monotonic()
                 for i in range(updates + 1):  # the first update warms the path and is not counted
                     balance = Decimal("50000") + i + Decimal("0.37")
-                    shown = f"${balance:,.2f}"
+                    shown = f"${others + balance:,.2f}"  # the overview's total balance
                     start = time.perf_counter()
                     send(balance)
-                    page.wait_for_function("t => document.body.innerText.includes(t)", arg=shown, timeout=30_000)
+                    try:
+                        page.wait_for_function("t => document.body.innerText.includes(t)", arg=shown,
+                                               timeout=30_000)  # fmt: skip
+                    except Exception as exc:  # say what the page showed instead
+                        text = page.inner_text("body")[:1500]
+                        raise RuntimeError(f"{shown} never showed; the page showed:\n{text}") from exc
                     if i:
                         latencies.append((time.perf_counter() - start) * 1000)
                 cpu_end, wall = _cpu_s(hub.pid), time.monotonic() - wall_start
@@ -169,6 +208,7 @@ def run(updates: int = 30) -> dict[str, Any]:
         "refresh_s": refresh,
         "dashboard_rss_mb": rss,
         "accounts": ACCOUNTS,
+        "history_samples": 7 * 24 * 60 * ACCOUNTS,
         "browsers": BROWSERS,
         "hub_cpu_pct": hub_cpu,
         "seed_budget_ms": SEED_BUDGET_MS,

@@ -55,13 +55,16 @@ div.st-key-stop_confirm button { background: #7f0000; }
 .ea-row .cell i { font-style: normal; font-size: .75rem; color: #555; }
 .ea-totals { display: flex; gap: 1rem; flex-wrap: wrap; font-size: .9rem; margin: .1rem 0 .3rem; }
 .ea-stamp { color: #666; font-size: .75rem; }
+.ea-gauges { display: grid; grid-template-columns: repeat(auto-fill, minmax(9.5rem, 1fr)); gap: .4rem;
+  margin-top: .6rem; }
+.ea-gauges svg { width: 100%; height: auto; }
 @media (max-width: 640px) {
   h1 { font-size: 1.25rem !important; padding: 0 !important; }
   .block-container { padding: 3rem .45rem 1rem !important; }
   .ea-row { font-size: .82rem; gap: 0 .35rem; }
   .ea-row .cell b { font-size: .85rem; }
   .ea-row .wide { display: none; }
-  .st-key-gauges { display: none; }
+  .ea-gauges { display: none; }
   div.st-key-stop_arm button { min-height: 2.6rem; }
 }
 </style>
@@ -84,7 +87,11 @@ def api() -> HubAPI:
 
 
 def feed() -> LiveFeed:
-    return _feed(HUB_URL, HUB_WS, st.session_state["token"])
+    live = _feed(HUB_URL, HUB_WS, st.session_state["token"])
+    if live.closed:  # closed under us (the process shutting down, a test): a new one
+        _feed.clear()
+        live = _feed(HUB_URL, HUB_WS, st.session_state["token"])
+    return live
 
 
 def tz() -> Any:
@@ -219,30 +226,6 @@ def account_row(a: dict[str, Any]) -> str:
     )
 
 
-def gauge(account: dict[str, Any]) -> go.Figure:
-    used = float(account["drawdown_used_pct"])
-    colour = w.STATE_COLOURS.get(account["state"], "#888888")
-    figure = go.Figure(
-        go.Indicator(
-            mode="gauge+number",
-            value=used,
-            number={"suffix": "%", "font": {"size": 22}},
-            title={"text": f"{account['account']}: drawdown used", "font": {"size": 13}},
-            gauge={
-                "axis": {"range": [0, 100]},
-                "bar": {"color": colour},
-                "steps": [
-                    {"range": [0, 60], "color": "#eef6ee"},
-                    {"range": [60, 85], "color": "#fff4d6"},
-                    {"range": [85, 100], "color": "#fde2e2"},
-                ],
-            },
-        )
-    )
-    figure.update_layout(height=190, margin={"l": 25, "r": 25, "t": 45, "b": 5})
-    return figure
-
-
 def overview() -> None:
     snap = feed().snapshot()
     freshness(snap)
@@ -261,13 +244,14 @@ def overview() -> None:
         + (f"<span style='color:#b35c00'><b>{waiting} waiting for approval</b></span>" if waiting else "")
         + "</div><div class='ea-rows'>"
         + "".join(account_row(a) for a in accounts)
+        + "</div><div class='ea-gauges'>"
+        + "".join(
+            w.gauge_svg(a["account"], w.dec(a["drawdown_used_pct"]), w.STATE_COLOURS.get(a["state"], "#888"))
+            for a in accounts
+        )
         + "</div>",
         unsafe_allow_html=True,
     )
-    with st.container(key="gauges"):
-        columns = st.columns(min(3, len(accounts)))
-        for i, account in enumerate(accounts):
-            columns[i % len(columns)].plotly_chart(gauge(account), width="stretch", key=f"gauge-{account['account']}")
 
 
 # ---------------------------------------------------------------------- account
@@ -359,7 +343,8 @@ def account_live(name: str) -> None:
         qty = int(p["quantity"])
         line = (
             f"**{'Long' if qty > 0 else 'Short'} {abs(qty)} {p['symbol']}** at {w.price(p['average_price'])}, "
-            f"now {w.price(p['mark'])} ({w.money(p['open_pnl'], sign=True)}) · the guardian flattens at "
+            f"now {w.price(p['mark'])} ({w.money(p['open_pnl'], sign=True)}) · stop {w.price(p.get('stop'))}, "
+            f"target {w.price(p.get('target'))} · the guardian flattens at "
             f"**{w.price(p['flatten_price'])}** · the firm's rule ends the account at **{w.price(p['ruin_price'])}**"
         )
         left, right = st.columns([4, 1])
@@ -463,7 +448,8 @@ def chart(position: dict[str, Any], orders: list[dict[str, Any]], zone: Any) -> 
             low=[float(b["low"]) for b in bars], close=[float(b["close"]) for b in bars], name=position["symbol"],
         )
     )  # fmt: skip
-    lines = [("entry", position["average_price"], "#1f77b4"), ("guardian flattens", position["flatten_price"],
+    lines = [("entry", position["average_price"], "#1f77b4"), ("stop", position.get("stop"), "#7f7f7f"),
+             ("target", position.get("target"), "#1e9e4a"), ("guardian flattens", position["flatten_price"],
              "#e0a100"), ("ruin", position["ruin_price"], "#d62728")]  # fmt: skip
     for o in orders:
         if o["symbol"] == position["symbol"] and o["purpose"] != "entry":
@@ -525,7 +511,7 @@ def journal_page() -> None:
         days = sorted(data["daily"].items())
         colours = ["#1e9e4a" if float(v) >= 0 else "#d62728" for _d, v in days]
         figure = go.Figure(go.Bar(x=[d for d, _v in days], y=[float(v) for _d, v in days], marker_color=colours))
-        figure.update_layout(height=220, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+        figure.update_layout(height=220, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis={"type": "category"})
         st.plotly_chart(figure, width="stretch", key="daily")
         calendar(days)
     if data["expectancy"]:
@@ -606,7 +592,7 @@ def approvals_block() -> None:
             )
             for item in items:
                 account = item["account"]
-                sentence, code = w.reason_sentence(item["reason"])
+                sentence, code = w.why(item), w.reason_sentence(item["reason"])[1]
                 can = item["action"] == "take" and item["quantity"] > 0
                 what = f"takes {item['quantity']}" if can else w.ACTIONS.get(item["action"], item["action"]).lower()
                 left, mid, right = st.columns([3, 1, 1])

@@ -15,8 +15,9 @@ import contextlib
 import ssl
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from enigma_apex.client import HubClient, new_id, now
 from enigma_apex.dashboard.client import HubAPI, HubError, loopback
@@ -36,6 +37,8 @@ class Snapshot:
 
 
 class LiveFeed:
+    _open: ClassVar[weakref.WeakSet[LiveFeed]] = weakref.WeakSet()  # for close_all
+
     def __init__(
         self, api: HubAPI, ws_url: str | None, token: str, *, poll_s: float = 1.0, min_gap_s: float = 0.05
     ) -> None:
@@ -52,6 +55,7 @@ class LiveFeed:
         self._client: HubClient | None = None
         self.frames = 0
         self.fetches = 0
+        LiveFeed._open.add(self)
         self._fetcher = threading.Thread(target=self._fetch_loop, name="dashboard-feed", daemon=True)
         self._fetcher.start()
         if ws_url:
@@ -99,7 +103,12 @@ class LiveFeed:
         self.fetches += 1
         try:
             accounts = self.api.accounts()
-            approvals = self.api.approvals()
+            try:
+                approvals = self.api.approvals()
+            except HubError as exc:
+                if exc.status != 503:  # 503: no signal pipeline runs, so nothing can wait
+                    raise
+                approvals = []
         except HubError as exc:
             with self._lock:
                 self.state = Snapshot(self.state.accounts, self.state.approvals, self.state.fetched_at,
@@ -161,7 +170,18 @@ class LiveFeed:
                 self._set_live(False)
             await asyncio.sleep(0.5)
 
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Close every feed of this process (its threads stop; a page asking again opens a new one)."""
+        for feed in list(cls._open):
+            feed.close()
+
     def close(self) -> None:
+        LiveFeed._open.discard(self)
         self._stop.set()
         self._dirty.set()
         loop, client = self._loop, self._client

@@ -3,8 +3,10 @@ sentences, and the order of accounts by danger. No Streamlit here: the pages cal
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -130,9 +132,11 @@ def reason_sentence(reason: str) -> tuple[str, str | None]:
     if head.isupper() and head.replace("_", "").isalpha() and head in CODES:
         detail = rest.strip()
         return (f"{CODES[head]} {detail[0].upper() + detail[1:]}" if detail else CODES[head]), head
+    text = text.replace("base_risk size", "base-risk size").replace("kelly size", "Kelly size")
     for code in CODES:
         if text.endswith(f"({code})"):
-            return text[: -len(code) - 2].strip(), code
+            text = text[: -len(code) - 2].strip()
+            return text[0].upper() + text[1:], code
     return (text[0].upper() + text[1:] if text else ""), None
 
 
@@ -167,6 +171,32 @@ def distance_pct(account: dict[str, Any]) -> Decimal | None:
     return None if used is None else max(Decimal(0), Decimal(100) - used)
 
 
+def _arc_point(fraction: float, radius: float) -> tuple[float, float]:
+    angle = math.pi * (1 - fraction)
+    return 60 + radius * math.cos(angle), 62 - radius * math.sin(angle)
+
+
+def _arc(start: float, end: float, colour: str, width: float = 11) -> str:
+    (x0, y0), (x1, y1) = _arc_point(start, 46), _arc_point(end, 46)
+    return (f"<path d='M{x0:.2f},{y0:.2f} A46,46 0 0 1 {x1:.2f},{y1:.2f}' fill='none' stroke='{colour}' "
+            f"stroke-width='{width}'/>")  # fmt: skip
+
+
+def gauge_svg(name: str, used_pct: Decimal | None, colour: str) -> str:
+    """A half-circle gauge of the drawdown used (0-100%) as inline SVG: bands green to 60%, amber to 85%, red
+    beyond; the value's arc in the state's colour; the figure and the account's name inside the box (nothing
+    clips)."""
+    used = max(0.0, min(100.0, float(used_pct or 0)))
+    bands = _arc(0, 0.6, "#e3f1e3") + _arc(0.6, 0.85, "#fdf0c8") + _arc(0.85, 1, "#fbd5d5")
+    value = _arc(0, max(used / 100, 0.004), colour, 7)
+    label = escape(name)
+    return (
+        f"<svg viewBox='0 0 120 84' role='img' aria-label='{label}: {used:.0f}% of the drawdown used'>{bands}{value}"
+        f"<text x='60' y='58' text-anchor='middle' font-size='15' font-weight='700'>{used:.0f}%</text>"
+        f"<text x='60' y='80' text-anchor='middle' font-size='9' fill='#555'>{label[:22]}</text></svg>"
+    )
+
+
 def position_text(positions: dict[str, int] | None) -> str:
     if not positions:
         return "flat"
@@ -183,6 +213,7 @@ __all__ = [
     "code_sentence",
     "danger",
     "distance_pct",
+    "gauge_svg",
     "money",
     "pct",
     "position_text",

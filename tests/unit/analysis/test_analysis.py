@@ -31,6 +31,16 @@ def test_scorer_formula_term_by_term():
     assert floor.score == 0  # 50 - 20 - 5 - 20 - 10 = -5, clamped
 
 
+def test_the_traders_own_signal_is_scored_on_evidence_not_on_the_time_of_day():
+    overnight = time(3, 0)
+    machine = score(ScoreInputs("long", overnight))
+    manual = score(ScoreInputs("long", overnight, source="manual"))
+    assert (machine.score, machine.action) == (40, "reduce")  # AlgoBox at 03:00: the overnight penalty
+    assert (manual.score, manual.action) == (50, "take") and "time" not in manual.breakdown
+    against = score(ScoreInputs("long", overnight, trend="down", source="api", hit_rate=Decimal("0.2"), trades=20))
+    assert against.action == "skip"  # evidence still counts: a trend against it and a poor hit rate
+
+
 def test_hit_rate_counts_only_from_ten_trades():
     few = score(ScoreInputs("long", MIDDAY, hit_rate=Decimal("0.9"), trades=9))
     many = score(ScoreInputs("long", MIDDAY, hit_rate=Decimal("0.9"), trades=10))

@@ -18,7 +18,7 @@ def test_codes_read_as_sentences_and_money_and_times_as_a_trader_reads_them():
     assert w.reason_sentence("TOO_SMALL: risk allowed $40 < $50 a contract")[0].startswith(
         "The risk allowed is smaller than one contract's risk to its stop. Risk allowed"
     )
-    assert w.reason_sentence("base_risk size 1 MNQ 12-26 (OK)") == ("base_risk size 1 MNQ 12-26", "OK")
+    assert w.reason_sentence("base_risk size 1 MNQ 12-26 (OK)") == ("Base-risk size 1 MNQ 12-26", "OK")
     refused = {
         "action": "refused",
         "reason": "GATE_CLOSED: x",
