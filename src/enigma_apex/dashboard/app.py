@@ -94,13 +94,20 @@ def feed() -> LiveFeed:
     return live
 
 
+TZ_RECHECK_S = 60.0  # hub.display_timezone is a live setting: read again this often
+
+
 def tz() -> Any:
-    if "tz" not in st.session_state:
+    """The user's time zone (``hub.display_timezone``), read from the hub once a minute at most."""
+    read_at = st.session_state.get("tz_read_at")
+    if read_at is None or time.monotonic() - read_at > TZ_RECHECK_S:
         try:
-            st.session_state["tz_name"] = api().config()["values"].get("hub.display_timezone")
+            name = api().config()["values"].get("hub.display_timezone")
         except HubError:
-            st.session_state["tz_name"] = None
-        st.session_state["tz"] = w.zone(st.session_state["tz_name"])
+            name = st.session_state.get("tz_name")  # keep what we had
+        st.session_state["tz_name"] = name
+        st.session_state["tz"] = w.zone(name)
+        st.session_state["tz_read_at"] = time.monotonic()
     return st.session_state["tz"]
 
 
