@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from enigma_apex import bootstrap
 from enigma_apex.adapters import logging as logs
+from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.app.housekeeping import Housekeeping, startup_backup
 from enigma_apex.app.supervisor import Supervisor, backoff
@@ -98,9 +99,16 @@ def test_daily_housekeeping_backs_up_rotates_optimises_once_a_day_at_the_set_tim
     cfg = settings_for(tmp_path, database={"backup_keep": 2, "maintenance_at": "17:05"})
     store, _ = bootstrap.open_store(cfg, clock)
     keeper = Housekeeping(store, clock, cfg, tmp_path / "data" / "logs")
+    old, recent = clock.now() - timedelta(days=401), clock.now() - timedelta(days=399)
+    samples = [{"account_id": "A1", "ts": ts, "equity": Decimal(50_000), "threshold": Decimal(48_000),
+                "peak": Decimal(50_000), "locked": False} for ts in (old, recent)]  # fmt: skip
+    store.writer.write(lambda ctx: repository.insert_equity_samples(ctx, samples))
     assert keeper.due(clock.now())  # no daily backup yet: at once
     first = keeper.run_once()
     assert first["problems"] == [] and first["optimize"][1] == "PRAGMA optimize"
+    assert first["equity_samples_removed"] == 1  # older than dashboard.history_days (400): gone
+    with store.engine.connect() as conn:
+        assert [r.ts for r in conn.execute(select(s.equity_samples))] == [recent]
     assert not keeper.due(clock.now())  # done today
     clock.set(datetime(2026, 12, 1, 22, 4, tzinfo=UTC))  # 17:04 New York
     assert not keeper.due(clock.now())

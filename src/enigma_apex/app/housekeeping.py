@@ -1,6 +1,7 @@
 """Daily housekeeping while the hub runs: at ``database.maintenance_at`` (New York time) a backup of the database
 (``daily-*``, the newest ``database.backup_keep`` kept), the light optimisation (``maintenance.optimize(full=
-False)``) and the deletion of log files older than ``logging.file_max_age_days``. Each run is an audit row; a
+False)``), the deletion of log files older than ``logging.file_max_age_days`` and of equity samples older
+than ``dashboard.history_days``. Each run is an audit row; a
 failure is an alert and never stops the hub.
 
 When the hub starts and the newest daily backup is more than a day old (it was stopped over the slot), the job
@@ -85,8 +86,10 @@ class Housekeeping:
             max_age = self.settings.logging.file_max_age_days * 86400
             result["logs_removed"] = [p.name for p in logs.prune(self.log_dir / "enigma-apex.log", max_age)]
         result["problems"] = problems
+        kept_from = now - timedelta(days=self.settings.dashboard.history_days)
 
         def write(ctx: Any) -> None:
+            result["equity_samples_removed"] = repository.prune_equity_samples(ctx, kept_from)
             ctx.audit("maintenance.daily", result)
             if problems:
                 repository.record_alert(

@@ -766,6 +766,13 @@ class DashboardSection(Section):
         description="Seconds between re-draws of a page's live parts (from the dashboard's own copy of the hub's "
         "state, kept by one gateway subscription: the hub's load does not depend on it).",
     )
+    history_days: int = Field(
+        400,
+        ge=1,
+        le=3650,
+        description="Days of kept equity samples (the account page's curve); older ones go with the daily "
+        "housekeeping.",
+    )
 
     @field_validator("host")
     @classmethod

@@ -272,18 +272,16 @@ def _fetch_detail(name: str, version: int) -> dict[str, Any]:
     return dict(memo[1])
 
 
+HALT_HELP = "HALTED (no new orders, kept across restarts), every working order cancelled and every position closed"
+
+
 def account_controls(account: dict[str, Any]) -> None:
     name = account["account"]
-    left, right = st.columns(2)
     if account["state"] == "HALTED":
-        if left.button(f"Resume {name}", key=f"resume-{name}", width="stretch", type="primary"):
-            act(lambda: api().resume(name), f"{name} resumed")
-    elif left.button(f"Halt {name}", key=f"halt-{name}", width="stretch"):
-        act(lambda: api().halt(name, "halted from the dashboard"), f"{name} halted")
-    if right.button(f"Flatten {name}", key=f"flatten-{name}", width="stretch",
-                    help="Halts the account and closes everything in it"):  # fmt: skip
-        act(lambda: api().post("/api/v1/flatten", {"accounts": [name], "reason": "flatten from the dashboard"}),
-            f"{name} halted and flattened")  # fmt: skip
+        if st.button(f"Resume {name}", key=f"resume-{name}", width="stretch", type="primary"):
+            act(partial(api().resume, name), f"{name} resumed")
+    elif st.button(f"Halt and flatten {name}", key=f"halt-{name}", width="stretch", help=HALT_HELP):
+        act(partial(api().halt, name, "halted from the dashboard"), f"{name} halted and flattened")
 
 
 def act(call: Callable[[], Any], done: str) -> None:
@@ -810,8 +808,8 @@ def controls() -> None:
             if account["state"] == "HALTED":
                 if st.button("Resume", key=f"resume-{name}", width="stretch", type="primary"):
                     act(partial(api().resume, name), f"{name} resumed")
-            elif st.button("Halt", key=f"halt-{name}", width="stretch"):
-                act(partial(api().halt, name, "halted from the dashboard"), f"{name} halted")
+            elif st.button("Halt and flatten", key=f"halt-{name}", width="stretch", help=HALT_HELP):
+                act(partial(api().halt, name, "halted from the dashboard"), f"{name} halted and flattened")
 
 
 def settings_editor() -> None:

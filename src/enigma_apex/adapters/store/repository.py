@@ -817,6 +817,12 @@ def insert_equity_samples(ctx: WriteContext, rows: list[dict[str, Any]]) -> None
         ctx.conn.execute(s.equity_samples.insert(), rows)
 
 
+def prune_equity_samples(ctx: WriteContext, before: datetime) -> int:
+    """Delete the equity samples older than ``before``; how many went."""
+    result = ctx.conn.execute(s.equity_samples.delete().where(s.equity_samples.c.ts < before))
+    return int(result.rowcount or 0)
+
+
 def record_alert(
     ctx: WriteContext,
     *,
