@@ -223,8 +223,8 @@ def trades(
         query = query.where(s.fills.c.account_id == account)
     if since is not None:
         query = query.where(s.fills.c.ts >= since)
-    with store.engine.connect() as conn:
-        rows = conn.execute(query.limit(20_000)).all()
+    with store.engine.connect() as conn:  # the newest 20,000 fills (``since`` reaches further back), oldest first
+        rows = list(reversed(conn.execute(query.order_by(None).order_by(desc(s.fills.c.ts)).limit(20_000)).all()))
     fills = []
     for r in rows:
         bracket = _json(r.bracket) or {}
