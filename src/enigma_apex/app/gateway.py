@@ -984,8 +984,7 @@ class GatewayService:
         intent = None
         if held:
             intent = OrderIntent(
-                idempotency_key=f"close:{account}:{contract.root}{contract.month_code}{contract.year % 100:02d}:"
-                f"{secrets.token_hex(4)}",
+                idempotency_key=f"close:{account}:{format_symbol(contract, Notation.CME)}:{secrets.token_hex(4)}",
                 account=account, contract=contract, side=Side.SELL if held > 0 else Side.BUY, quantity=abs(held),
                 purpose=OrderPurpose.EXIT,
             )  # fmt: skip

@@ -49,7 +49,7 @@ from enigma_apex.domain.orders import (
     Side,
 )
 from enigma_apex.domain.signals import Direction, Signal
-from enigma_apex.domain.symbols import Contract
+from enigma_apex.domain.symbols import Contract, Notation, format_symbol
 from enigma_apex.planning import planner
 from enigma_apex.rules.gate import Intent
 from enigma_apex.sizing.sizer import SizeResult
@@ -848,7 +848,7 @@ class SignalPipeline:
         base = order_key(signal.signal_id, account)
         closes = tuple(
             OrderIntent(
-                idempotency_key=f"{base}:c{phase}:{_code(c.contract)}",
+                idempotency_key=f"{base}:c{phase}:{format_symbol(c.contract, Notation.CME)}",
                 account=account,
                 contract=c.contract,
                 side=c.side,
@@ -1035,11 +1035,6 @@ def _fingerprint(signal: Signal) -> tuple[Any, ...]:
         signal.group, str(signal.contract), signal.direction, signal.source, signal.entry_price, signal.stop,
         signal.target, signal.power, signal.confluence, signal.order_type, signal.extra,
     )  # fmt: skip
-
-
-def _code(contract: Contract) -> str:
-    """MNQZ26: a contract in characters an idempotency key may hold."""
-    return f"{contract.root}{contract.month_code}{contract.year % 100:02d}"
 
 
 def _s(value: Decimal | None) -> str | None:

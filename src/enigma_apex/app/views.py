@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import json
 from collections import deque
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -151,7 +151,13 @@ class EquityHistory:
 
 
 def account_detail(
-    settings: Settings, guardian: GuardianService, store: Store, market: MarketBook, account: str, connected: set[str]
+    settings: Settings,
+    guardian: GuardianService,
+    store: Store,
+    market: MarketBook,
+    account: str,
+    connected: set[str],
+    now: datetime,
 ) -> dict[str, Any]:
     """One account as its page shows it: the live figures, the evaluation's progress, and each open position with
     its mark, open P&L and ruin prices (where the guardian flattens it, where the firm's rule ends the account),
@@ -164,7 +170,7 @@ def account_detail(
     flatten_room = tracker.room_to_flatten(snap.balance) + snap.open_pnl  # from here to the guardian's flatten
     breach_room = snap.distance if snap.dll_remaining is None else min(snap.distance, snap.dll_remaining)
     for row in positions(store, account):
-        contract = parse_symbol(row["symbol"], on=(snap.ts or datetime.now(UTC)).date())
+        contract = parse_symbol(row["symbol"], on=now.date())
         spec = contract.spec
         average = Decimal(row["average_price"])
         mark = market.last(format_symbol(contract)) or average
@@ -179,16 +185,12 @@ def account_detail(
                 "target": bracket.get("target"),
                 "mark": str(mark),
                 "open_pnl": str((mark - average) * quantity * spec.point_value),
-                "flatten_price": _s(ruin_price(mark, quantity, spec.point_value, spec.tick_size, flatten_room)),
-                "ruin_price": _s(ruin_price(mark, quantity, spec.point_value, spec.tick_size, breach_room)),
+                "flatten_price": jsonable(ruin_price(mark, quantity, spec.point_value, spec.tick_size, flatten_room)),
+                "ruin_price": jsonable(ruin_price(mark, quantity, spec.point_value, spec.tick_size, breach_room)),
             }
         )
     view["orders"] = [o for o in recent if o["status"] in WORKING]
     return view
-
-
-def _s(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 WORKING = ("pending", "accepted", "working", "partially_filled")
@@ -200,6 +202,7 @@ def trades(
     market: MarketBook,
     account: str | None,
     since: datetime | None,
+    now: datetime,
     visible: Visible = None,
 ) -> dict[str, Any]:
     """The trade journal: fills grouped into trades (entry, exit, P&L, commission, R, MAE/MFE where bars cover
@@ -217,12 +220,7 @@ def trades(
         )
         .order_by(s.fills.c.ts)
     )  # fmt: skip
-    if visible is not None:
-        query = query.where(s.fills.c.account_id.in_(sorted(visible)))
-    if account is not None:
-        query = query.where(s.fills.c.account_id == account)
-    if since is not None:
-        query = query.where(s.fills.c.ts >= since)
+    query = _fills_of(query, account, since, visible)
     with store.engine.connect() as conn:  # the newest 20,000 fills (``since`` reaches further back), oldest first
         rows = list(reversed(conn.execute(query.order_by(None).order_by(desc(s.fills.c.ts)).limit(20_000)).all()))
     fills = []
@@ -246,12 +244,10 @@ def trades(
                 setup,
             )
         )
-    today = datetime.now(UTC).date()
+    today = now.date()
     made = journal.build_trades(fills, lambda symbol: parse_symbol(symbol, on=today).spec.point_value)
     for trade in made:
-        seen = market.excursion(
-            format_symbol(parse_symbol(trade.symbol, on=today)), trade.opened, trade.closed or datetime.now(UTC)
-        )
+        seen = market.excursion(format_symbol(parse_symbol(trade.symbol, on=today)), trade.opened, trade.closed or now)
         if seen is not None:
             journal.with_excursion(trade, *seen)
     summary = journal.summarise(made)
@@ -288,7 +284,7 @@ def _json(text: Any) -> Any:
 
 
 def guardian_record(
-    store: Store, market: MarketBook, since: datetime | None, visible: Visible = None
+    store: Store, market: MarketBook, since: datetime | None, now: datetime, visible: Visible = None
 ) -> list[dict[str, Any]]:
     """What the guardian refused, and what the prices that followed say of it: for a refused entry with a stop,
     whether the market then reached its stop (a loss avoided) or its target (a profit missed) first, per contract,
@@ -309,7 +305,7 @@ def guardian_record(
         query = query.where(s.decisions.c.account_id.in_(sorted(visible)))
     with store.engine.connect() as conn:
         rows = conn.execute(query).all()
-    today = datetime.now(UTC).date()
+    today = now.date()
     out = []
     for r in rows:
         verdicts = _json(r.verdicts) or []
@@ -388,15 +384,20 @@ def orders(
 def fills(
     store: Store, account: str | None, since: datetime | None, limit: int, visible: Visible = None
 ) -> list[dict[str, Any]]:
-    query = select(s.fills).order_by(desc(s.fills.c.ts))
+    query = _fills_of(select(s.fills).order_by(desc(s.fills.c.ts)), account, since, visible)
+    with store.engine.connect() as conn:
+        return [_row(r) for r in conn.execute(_limit(query, limit))]
+
+
+def _fills_of(query: Any, account: str | None, since: datetime | None, visible: Visible) -> Any:
+    """A query of fills narrowed to the caller's accounts, one account, and a start time."""
     if visible is not None:
         query = query.where(s.fills.c.account_id.in_(sorted(visible)))
     if account is not None:
         query = query.where(s.fills.c.account_id == account)
     if since is not None:
         query = query.where(s.fills.c.ts >= since)
-    with store.engine.connect() as conn:
-        return [_row(r) for r in conn.execute(_limit(query, limit))]
+    return query
 
 
 def positions(store: Store, account: str | None, visible: Visible = None) -> list[dict[str, Any]]:

@@ -478,8 +478,9 @@ def create_app(service: HubService) -> FastAPI:
     def account(account: str, who: Annotated[Caller, Depends(caller("read"))]) -> dict[str, Any]:
         seen(who, account)
         return views.account_detail(
-            service.settings, guardian(), service.store, service.market, account, connected_executors()
-        )
+            service.settings, guardian(), service.store, service.market, account, connected_executors(),
+            service.clock.now(),
+        )  # fmt: skip
 
     @app.get(
         "/api/v1/accounts/{account}/history",
@@ -520,7 +521,7 @@ def create_app(service: HubService) -> FastAPI:
         who: Annotated[Caller, Depends(caller("read"))], account: str | None = None, since: datetime | None = None
     ) -> dict[str, Any]:
         return views.trades(service.settings, service.store, service.market, seen(who, account), aware(since),
-                            who.only)  # fmt: skip
+                            service.clock.now(), who.only)  # fmt: skip
 
     @app.get(
         "/api/v1/guardian/record",
@@ -530,7 +531,8 @@ def create_app(service: HubService) -> FastAPI:
     def guardian_record(
         who: Annotated[Caller, Depends(caller("read"))], since: datetime | None = None
     ) -> dict[str, Any]:
-        return {"refusals": views.guardian_record(service.store, service.market, aware(since), who.only)}
+        refusals = views.guardian_record(service.store, service.market, aware(since), service.clock.now(), who.only)
+        return {"refusals": refusals}
 
     @app.post(
         "/api/v1/accounts/{account}/bootstrap",
