@@ -351,8 +351,12 @@ def config_check(
 ) -> None:
     """Validate a configuration file and what it names (files, TLS pairs, executors): exit 0 when `up` can start
     on it, 2 with every problem listed when not."""
+    from enigma_apex.app.preflight import platform_warnings
+
     loaded = _load(ctx, file)
     _refuse_problems(loaded, "")
+    for warning in platform_warnings(loaded.settings):
+        typer.echo(f"warning: {warning}", err=True)
     _echo(f"{loaded.path}: ok ({len(loaded.settings.accounts)} account(s), mode {loaded.settings.hub.mode})")
 
 
@@ -1557,6 +1561,51 @@ def tradovate(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> 
         raise _fail(f"tradovate: {exc}", 1) from None
 
 
+@app.command()
+def rithmic(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> None:
+    """Trade the accounts whose executor is rithmic.name, through Rithmic's Protocol Buffer API."""
+    from enigma_apex.adapters.brokers.rithmic import RithmicConnector, RithmicError
+
+    settings = _load(ctx).settings
+    cfg = settings.rithmic
+    accounts = [a.name for a in settings.accounts if a.executor == cfg.name]
+    if not accounts:
+        raise _fail(f'no account has executor = "{cfg.name}"', 2)
+    missing = cfg.missing()
+    if missing:
+        raise _fail(missing, 2)
+    connector = RithmicConnector(cfg, accounts, _clock())
+    try:
+        _run_executor(
+            connector, _gateway_url(settings, url), token, update_hz=4.0, flatten_after=cfg.flatten_after_disconnect_s,
+            data_dir=settings.hub.data_dir,
+        )  # fmt: skip
+    except (RithmicError, OSError) as exc:
+        raise _fail(f"rithmic: {exc}", 1) from None
+
+
+@app.command()
+def projectx(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> None:
+    """Trade the accounts whose executor is projectx.name, through the ProjectX Gateway API (TopstepX and others)."""
+    from enigma_apex.adapters.brokers.projectx import ProjectXConnector, ProjectXError
+
+    settings = _load(ctx).settings
+    cfg = settings.projectx
+    accounts = [a.name for a in settings.accounts if a.executor == cfg.name]
+    if not accounts:
+        raise _fail(f'no account has executor = "{cfg.name}"', 2)
+    if not cfg.username or cfg.api_key is None:
+        raise _fail("set projectx.username and the secret projectx.api_key (`enigma-apex secret set`)", 2)
+    connector = ProjectXConnector(cfg, accounts, _clock())
+    try:
+        _run_executor(
+            connector, _gateway_url(settings, url), token, update_hz=4.0, flatten_after=cfg.flatten_after_disconnect_s,
+            data_dir=settings.hub.data_dir,
+        )  # fmt: skip
+    except ProjectXError as exc:
+        raise _fail(f"projectx: {exc}", 1) from None
+
+
 nt_app = typer.Typer(help="NinjaTrader 8: the NinjaScript AddOn, indicator and strategy.", no_args_is_help=True)
 app.add_typer(nt_app, name="ninjatrader")
 
@@ -1798,7 +1847,8 @@ def bench_execution(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     orders: Annotated[int, typer.Option(min=1, help="Orders per executor.")] = 200,
     executor: Annotated[
-        list[str] | None, typer.Option(help="paper, ati, tradovate or csharp (repeatable; default: all).")
+        list[str] | None,
+        typer.Option(help="paper, ati, tradovate, rithmic, projectx or csharp (repeatable; default: all)."),
     ] = None,
 ) -> None:
     """Order round trip (place -> ack -> fill) per executor over loopback, and the ATI file round trip."""

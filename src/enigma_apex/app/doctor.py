@@ -1,20 +1,24 @@
 """`enigma-apex doctor`: checks a machine before trading, each with the fix when it fails.
 
 Configuration valid, data folder and database writable, ports free, OCR engine present (when the reader is on),
-NinjaTrader's ATI folders found (when an account uses ATI), time zone data present, and the clock's skew
-against an HTTP server's ``Date`` header (skipped without a network).
+NinjaTrader's ATI folders found (when an account uses ATI), Rithmic's gateway serving the configured system and
+ProjectX accepting the API key (when accounts use them; skipped without a network), time zone data present, and
+the clock's skew against an HTTP server's ``Date`` header (skipped without a network).
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import shutil
 import socket
 import tempfile
+import threading
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from enigma_apex.config.models import Settings
@@ -110,6 +114,73 @@ def _ati(settings: Settings) -> Check:
     return Check("NinjaTrader ATI", "ok", f"{folder}/incoming and outgoing found")
 
 
+def _rithmic(settings: Settings, network: bool) -> Check:
+    """The gateway answers ``RequestRithmicSystemInfo`` and lists the configured system (no login)."""
+    cfg = settings.rithmic
+    if not any(a.executor == cfg.name for a in settings.accounts):
+        return Check("Rithmic", "ok", "no account uses Rithmic")
+    missing = cfg.missing()
+    if missing:
+        return Check("Rithmic", "fail", "the login is not configured", missing)
+    if not network:
+        return Check("Rithmic", "warn", f"{cfg.gateway_url} not checked (no network)")
+    from enigma_apex.adapters.brokers.rithmic import system_names
+
+    try:
+        names = _in_thread(system_names(cfg.gateway_url, cfg.ca_file, 10.0))
+    except Exception as exc:  # noqa: BLE001 - every failure is the check's answer
+        return Check("Rithmic", "fail", f"{cfg.gateway_url} does not answer ({type(exc).__name__}: {exc})",
+                     "check rithmic.gateway_url (and rithmic.ca_file) against what the firm gives you")  # fmt: skip
+    if cfg.system_name not in names:
+        return Check("Rithmic", "fail", f"{cfg.gateway_url} does not serve {cfg.system_name!r}",
+                     f"set rithmic.system_name to one of: {', '.join(names)}")  # fmt: skip
+    return Check("Rithmic", "ok", f"{cfg.gateway_url} serves {cfg.system_name!r}")
+
+
+def _projectx(settings: Settings, network: bool) -> Check:
+    """The gateway accepts the user name and API key (``/api/Auth/loginKey``)."""
+    cfg = settings.projectx
+    if not any(a.executor == cfg.name for a in settings.accounts):
+        return Check("ProjectX", "ok", "no account uses ProjectX")
+    if not cfg.username or cfg.api_key is None:
+        return Check("ProjectX", "fail", "the login is not configured",
+                     "set projectx.username and `enigma-apex secret set projectx.api_key`")  # fmt: skip
+    if not network:
+        return Check("ProjectX", "warn", f"{cfg.api_url} not checked (no network)")
+    import httpx
+
+    body = {"userName": cfg.username, "apiKey": cfg.api_key.get_secret_value()}
+    try:
+        answer = httpx.post(cfg.api_url.rstrip("/") + "/api/Auth/loginKey", json=body, timeout=10.0).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return Check("ProjectX", "fail", f"{cfg.api_url} does not answer ({type(exc).__name__})",
+                     "check projectx.api_url against what the firm gives you")  # fmt: skip
+    if not isinstance(answer, dict) or not answer.get("success") or not answer.get("token"):
+        reason = answer.get("errorMessage") if isinstance(answer, dict) else None
+        return Check("ProjectX", "fail", f"{cfg.api_url} refused the login: {reason or 'no token'}",
+                     "check projectx.username and the API key")  # fmt: skip
+    return Check("ProjectX", "ok", f"{cfg.api_url} accepts {cfg.username}'s API key")
+
+
+def _in_thread(coroutine: Any) -> Any:
+    """Run a coroutine to its end from synchronous code, whether or not a loop runs in this thread."""
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
 def run(settings: Settings, *, network: bool = True, ports: bool = True) -> list[Check]:
     """``ports``: check that the hub's ports are free (not while a hub runs: they are its own)."""
     checks = [_writable(settings.hub.data_dir), _zones()]
@@ -118,7 +189,7 @@ def run(settings: Settings, *, network: bool = True, ports: bool = True) -> list
         checks.append(_port(settings.gateway.host, settings.gateway.port, "gateway"))
         if settings.dashboard.enabled:
             checks.append(_port(settings.dashboard.host, settings.dashboard.port, "dashboard"))
-    checks += [_ocr(settings), _ati(settings)]
+    checks += [_ocr(settings), _ati(settings), _rithmic(settings, network), _projectx(settings, network)]
     if network:
         checks.append(clock_skew())
     return checks

@@ -8,7 +8,8 @@ Start order (one status line each, then the URLs to open):
 5. http - the API, webhooks and /health bound (signal intake opens here);
 6. ocr - the AlgoBox screen reader, when enabled;
 7. alerts - the dispatcher;
-8. executors - the paper broker in paper mode, ATI and Tradovate when accounts use them; each must connect;
+8. executors - the paper broker in paper mode; ATI, Tradovate, Rithmic, ProjectX when accounts use them; each
+   must connect;
 9. dashboard - the Streamlit process answering its health check.
 
 Background components (config watcher, guardian clock, gateway watchdog, OCR reader, alert dispatcher, daily
@@ -365,6 +366,18 @@ class Hub:
                 plans.append((tdv.name, ["tradovate"], f"Tradovate {tdv.environment}"))
             else:
                 self._status(tdv.name, "down", "set tradovate.username and the secret tradovate.password")
+        rit, prx = settings.rithmic, settings.projectx
+        if any(a.executor == rit.name for a in settings.accounts):
+            missing = rit.missing()
+            if missing:
+                self._status(rit.name, "down", missing)
+            else:
+                plans.append((rit.name, ["rithmic"], f"Rithmic {rit.system_name}"))
+        if any(a.executor == prx.name for a in settings.accounts):
+            if prx.username and prx.api_key is not None:
+                plans.append((prx.name, ["projectx"], f"ProjectX {prx.api_url}"))
+            else:
+                self._status(prx.name, "down", "set projectx.username and the secret projectx.api_key")
         for name, command, what in plans:
             accounts = tuple(a.name for a in settings.accounts if a.executor == name)
             if accounts:

@@ -25,6 +25,20 @@ def required_secrets(settings: Settings) -> list[str]:
     return needed
 
 
+def platform_warnings(settings: Settings) -> list[str]:
+    """Accounts whose ``platform`` contradicts the executor that trades them (the firm's rules follow the
+    platform the account really runs on)."""
+    warnings = []
+    for account in settings.accounts:
+        implied = settings.implied_platform(account.executor)
+        if implied is not None and account.platform is not None and account.platform != implied:
+            warnings.append(
+                f"account {account.name}: platform = {account.platform!r} but its executor {account.executor!r} "
+                f"trades on {implied}; the rules use {account.platform!r} (remove platform to use {implied!r})"
+            )
+    return warnings
+
+
 def live_problems(settings: Settings, tokens: list[TokenRecord], now: datetime) -> list[str]:
     """Every reason live mode must not start (empty list: safe to start)."""
     if settings.hub.mode != "live":
@@ -165,7 +179,8 @@ def _tls(cert: Path, key: Path) -> str:
 
 def known_executors(settings: Settings, executor_tokens: list[str]) -> set[str]:
     """Who can own an account: the executors the hub runs itself, and every external one with a token."""
-    names = {settings.ati.name, settings.tradovate.name, *executor_tokens}
+    names = {settings.ati.name, settings.tradovate.name, settings.rithmic.name, settings.projectx.name,
+             *executor_tokens}  # fmt: skip
     if settings.hub.mode == "paper":
         names.add("paper")
     return names

@@ -2,7 +2,8 @@
 
 **Order round trip** (per executor): the hub stores an order and sends ``order.place``; the executor places it
 at its venue (the paper broker's engine; NinjaTrader's ATI folders played by a test double; Tradovate's REST and
-WebSocket played by a loopback server; the C# protocol client under Mono with the venue behind stdin/stdout),
+WebSocket, Rithmic's protobuf plants and ProjectX's REST and SignalR hubs each played by a loopback server built
+from the published specification; the C# protocol client under Mono with the venue behind stdin/stdout),
 acknowledges it, and reports the fill, which the hub stores and broadcasts. Timed from ``place_order`` to the
 fill's broadcast reaching a subscribed client. Market orders of one contract, alternately buy and sell, each
 after a random pause of up to 50 ms (so no order is in step with a poll).
@@ -49,7 +50,7 @@ from enigma_apex.protocol.codec import decode, encode
 
 CROSSTRADE_ADDON_MS = 34  # [C9]
 CROSSTRADE_OIF_MS = 194  # [C9]
-KINDS = ("paper", "ati", "tradovate", "csharp")
+KINDS = ("paper", "ati", "tradovate", "rithmic", "projectx", "csharp")
 PAUSE_S = 0.05  # a random pause of up to 50 ms before each order, so no order is in step with a poll
 
 

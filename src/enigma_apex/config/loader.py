@@ -108,6 +108,7 @@ def load(
         "gateway.tls_cert",
         "gateway.tls_key",
         "http.tls_cert",
+        "rithmic.ca_file",
         "http.tls_key",
         "dashboard.tls_cert",
         "dashboard.tls_key",

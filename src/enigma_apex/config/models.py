@@ -751,6 +751,62 @@ class TradovateSection(Section):
     )
 
 
+class RithmicSection(Section):
+    """Rithmic's Protocol Buffer API (`enigma-apex rithmic`): what the firm gives you for R | Trader Pro."""
+
+    name: str = Field("rithmic", min_length=1, description="Executor name: accounts with it are traded here.")
+    gateway_url: str = Field(
+        "", description="The Rithmic gateway the firm names, e.g. wss://rprotocol.rithmic.com:443 (docs/execution.md)."
+    )
+    system_name: str = Field("", description='Rithmic system the firm names, e.g. "Apex" or "Rithmic Paper Trading".')
+    user: str = Field("", description="Rithmic user id.")
+    password: SecretStr | None = Field(None, description="Rithmic password (secret).", json_schema_extra=SECRET)
+    app_name: str = Field("enigma-apex", description="Application name sent at login.")
+    app_version: str = Field("1.0", description="Application version sent at login.")
+    ca_file: Path | None = Field(
+        None, description="Certificate authority of Rithmic's gateways (the file that comes with the protocol kit)."
+    )
+    trade_route: str = Field(
+        "", description="Trade route when the gateway lists none for an exchange (normally taken from the list)."
+    )
+    market_data: bool = Field(
+        True, description="Log in to the ticker plant: prices for open P&L marks and market brackets."
+    )
+    request_timeout_s: Decimal = Field(Decimal(10), gt=0, le=60, description="Timeout of one request.")
+    flatten_after_disconnect_s: Decimal | None = Field(
+        None, ge=0, description="Flatten every account after this long without the hub (empty: never)."
+    )
+
+    def missing(self) -> str:
+        """What a login still needs, as a sentence ('' when nothing)."""
+        wanted = [f"rithmic.{k}" for k in ("gateway_url", "system_name", "user") if not getattr(self, k)]
+        if self.password is None:
+            wanted.append("the secret rithmic.password (`enigma-apex secret set rithmic.password`)")
+        return f"set {', '.join(wanted)}" if wanted else ""
+
+
+class ProjectXSection(Section):
+    """The ProjectX Gateway API (`enigma-apex projectx`): TopstepX and the other firms on ProjectX."""
+
+    name: str = Field("projectx", min_length=1, description="Executor name: accounts with it are traded here.")
+    api_url: str = Field(
+        "https://gateway-api-demo.s2f.projectx.com", description="REST endpoint of the firm's ProjectX gateway."
+    )
+    user_hub_url: str = Field(
+        "https://gateway-rtc-demo.s2f.projectx.com/hubs/user", description="SignalR user hub of the gateway."
+    )
+    market_hub_url: str = Field(
+        "https://gateway-rtc-demo.s2f.projectx.com/hubs/market", description="SignalR market hub of the gateway."
+    )
+    username: str = Field("", description="ProjectX user name.")
+    api_key: SecretStr | None = Field(None, description="ProjectX API key (secret).", json_schema_extra=SECRET)
+    request_timeout_s: Decimal = Field(Decimal(10), gt=0, le=60, description="Timeout of one REST request.")
+    live: bool = Field(False, description="Search live contracts (false: the simulated/evaluation data feed).")
+    flatten_after_disconnect_s: Decimal | None = Field(
+        None, ge=0, description="Flatten every account after this long without the hub (empty: never)."
+    )
+
+
 class DashboardSection(Section):
     """The Streamlit dashboard (`enigma-apex dashboard`; `up` starts it)."""
 
@@ -954,6 +1010,8 @@ class Settings(Section):
     paper: PaperSection = Field(default_factory=PaperSection)
     ati: AtiSection = Field(default_factory=AtiSection)
     tradovate: TradovateSection = Field(default_factory=TradovateSection)
+    rithmic: RithmicSection = Field(default_factory=RithmicSection)
+    projectx: ProjectXSection = Field(default_factory=ProjectXSection)
     dashboard: DashboardSection = Field(default_factory=DashboardSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     groups: dict[GroupName, GroupSection] = Field(
@@ -970,6 +1028,25 @@ class Settings(Section):
                 raise ValueError(f"account {entry.name!r} is listed twice")
             seen.add(entry.name)
         return value
+
+    @model_validator(mode="after")
+    def _platforms(self) -> Settings:
+        """An account without a ``platform`` takes its executor's: Rithmic or Tradovate (the firms' rules differ
+        by platform, propfirm_rules.md §Apex); a set one is kept (``config check`` warns when they disagree)."""
+        implied = self.implied_platform
+        accounts = [
+            a.model_copy(update={"platform": implied(a.executor)}) if a.platform is None and implied(a.executor) else a
+            for a in self.accounts
+        ]
+        object.__setattr__(self, "accounts", accounts)
+        return self
+
+    def implied_platform(self, executor: str) -> Literal["rithmic", "tradovate"] | None:
+        if executor == self.rithmic.name:
+            return "rithmic"
+        if executor == self.tradovate.name:
+            return "tradovate"
+        return None
 
     @property
     def database_url(self) -> str:

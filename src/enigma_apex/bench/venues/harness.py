@@ -24,13 +24,17 @@ from typing import Any
 
 from enigma_apex.adapters.brokers.ati import AtiConnector
 from enigma_apex.adapters.brokers.paper import PaperConnector
+from enigma_apex.adapters.brokers.projectx import ProjectXConnector
+from enigma_apex.adapters.brokers.rithmic import RithmicConnector
 from enigma_apex.adapters.brokers.runner import ExecutorRunner
 from enigma_apex.adapters.brokers.tradovate import TradovateConnector
 from enigma_apex.adapters.clock import SystemClock
-from enigma_apex.bench.venues import mono, tradovate_server
+from enigma_apex.bench.venues import mono, projectx_server, rithmic_server, tradovate_server
 from enigma_apex.bench.venues.ninjatrader_files import FakeNinjaTrader
+from enigma_apex.bench.venues.projectx_server import FakeProjectX
+from enigma_apex.bench.venues.rithmic_server import FakeRithmic
 from enigma_apex.bench.venues.tradovate_server import FakeTradovate
-from enigma_apex.config.models import PaperSection, TradovateSection
+from enigma_apex.config.models import PaperSection, ProjectXSection, RithmicSection, TradovateSection
 from enigma_apex.domain.orders import Bracket, OrderStatus, OrderType, Side, TimeInForce
 from enigma_apex.domain.symbols import Contract, format_symbol, parse_symbol
 from enigma_apex.execution import ati
@@ -206,6 +210,93 @@ class TradovateHarness(_RunnerHarness):
         await self.fake.stop()
 
 
+class RithmicHarness(_RunnerHarness):
+    """The Rithmic connector (order, PnL and ticker plants) against ``FakeRithmic`` on loopback."""
+
+    name = "rithmic"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.venue = SimBroker({}, id_prefix="RT")
+        self.fake = FakeRithmic(self.venue, [])
+        self.connector: RithmicConnector | None = None
+
+    def venue_key(self, key: str) -> str:
+        return self.fake.by_tag[key]
+
+    async def start(self, url: str, token: str, accounts: dict[str, Decimal]) -> None:
+        self.url, self.token, self.accounts = url, token, accounts
+        for name, balance in accounts.items():
+            self.venue.accounts[name] = SimAccount(name, balance)
+            self.fake.account_ids.append(name)
+        self.gateway_url = await self.fake.start()
+        await self._run()
+
+    def settings(self) -> RithmicSection:
+        return RithmicSection(
+            name="nt8", gateway_url=self.gateway_url, system_name=rithmic_server.SYSTEM, user=rithmic_server.USER,
+            password=rithmic_server.PASSWORD,
+        )  # fmt: skip
+
+    def connector_for_run(self) -> RithmicConnector:
+        self.connector = RithmicConnector(self.settings(), list(self.accounts), SystemClock())
+        return self.connector
+
+    async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
+        await self.fake.quote(contract, bid, ask)
+
+    async def offline_trade(self, account: str, contract: Contract, side: Side, quantity: int) -> None:
+        self.venue.place(manual_order(account, contract, side, quantity), now())
+
+    async def stop(self) -> None:
+        await self._stop_runner()
+        await self.fake.stop()
+
+
+class ProjectXHarness(_RunnerHarness):
+    """The ProjectX connector (REST + SignalR user and market hubs) against ``FakeProjectX`` on loopback."""
+
+    name = "projectx"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.venue = SimBroker({}, id_prefix="PX")
+        self.fake = FakeProjectX(self.venue, {})
+        self.connector: ProjectXConnector | None = None
+
+    def venue_key(self, key: str) -> str:
+        return next(str(order_id) for (_, tag), order_id in self.fake.tags.items() if tag == key)
+
+    async def start(self, url: str, token: str, accounts: dict[str, Decimal]) -> None:
+        self.url, self.token, self.accounts = url, token, accounts
+        for number, (name, balance) in enumerate(accounts.items()):
+            self.venue.accounts[name] = SimAccount(name, balance)
+            self.fake.account_ids[name] = 4001 + number  # ProjectX's own account ids
+            self.fake.names[4001 + number] = name
+        self.api_url, self.user_hub, self.market_hub = await self.fake.start()
+        await self._run()
+
+    def settings(self) -> ProjectXSection:
+        return ProjectXSection(
+            name="nt8", api_url=self.api_url, user_hub_url=self.user_hub, market_hub_url=self.market_hub,
+            username=projectx_server.USER, api_key=projectx_server.API_KEY,
+        )  # fmt: skip
+
+    def connector_for_run(self) -> ProjectXConnector:
+        self.connector = ProjectXConnector(self.settings(), list(self.accounts), SystemClock())
+        return self.connector
+
+    async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
+        await self.fake.quote(contract, bid, ask)
+
+    async def offline_trade(self, account: str, contract: Contract, side: Side, quantity: int) -> None:
+        self.venue.place(manual_order(account, contract, side, quantity), now())
+
+    async def stop(self) -> None:
+        await self._stop_runner()
+        await self.fake.stop()
+
+
 class CSharpHarness:
     """The C# protocol client (ExecutorSession + HubConnection) under Mono; this test plays NinjaTrader's
     accounts for it over stdin/stdout with a ``SimBroker``."""
@@ -354,4 +445,7 @@ def _dec(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-HARNESSES = {"paper": PaperHarness, "ati": AtiHarness, "tradovate": TradovateHarness, "csharp": CSharpHarness}
+HARNESSES = {
+    "paper": PaperHarness, "ati": AtiHarness, "tradovate": TradovateHarness, "rithmic": RithmicHarness,
+    "projectx": ProjectXHarness, "csharp": CSharpHarness,
+}  # fmt: skip
