@@ -167,3 +167,20 @@ def test_no_credential_appears_in_logs_or_reprs():
             assert fake_rithmic.PASSWORD not in text
 
     asyncio.run(scenario())
+
+
+def test_without_the_ticker_plant_trading_goes_on_and_a_market_bracket_is_refused_not_sent_bare():
+    async def scenario():
+        async with Rig() as rig:
+            rig.fake.refused_plants.add(Infra.TICKER_PLANT)
+            await rig.start()
+            assert rig.connector.health()[0] == "degraded"
+            bracket = Bracket(D("20990.00"), D("21020.00"))
+            refused = await rig.connector.place(OrderRequest("k1", "A1", MNQ, Side.BUY, 1, bracket=bracket))
+            assert not refused.accepted and "bracket" in refused.reason and not rig.venue.orders
+            limit = OrderRequest("k2", "A1", MNQ, Side.BUY, 1, OrderType.LIMIT, limit_price=D("21000.25"),
+                                 bracket=bracket)  # fmt: skip
+            assert (await rig.connector.place(limit)).accepted  # its ticks count from its own price
+            await eventually(lambda: len(rig.connector.protective_legs("A1", MNQ)) == 2, what="the legs")
+
+    asyncio.run(scenario())

@@ -279,8 +279,14 @@ class RithmicConnector:
         plants = [rp.Infra.ORDER_PLANT, rp.Infra.PNL_PLANT]
         if self.cfg.market_data:
             plants.append(rp.Infra.TICKER_PLANT)
-        for infra in plants:  # the first login of each plant: a refusal is the caller's error
-            await self._connect(infra)
+        for infra in plants:  # the order and PnL plants must log in (a refusal is the caller's error) ...
+            try:
+                await self._connect(infra)
+            except (OSError, ConnectionError, ConnectionClosed, InvalidHandshake, TimeoutError, RithmicError) as exc:
+                if infra is not rp.Infra.TICKER_PLANT:
+                    raise
+                # ... prices are optional: without them market brackets are refused and the PnL plant still marks
+                log.warning("rithmic.ticker_unavailable", error=str(exc))
         self._tasks = [asyncio.create_task(self._keep(infra)) for infra in plants]
 
     async def _connect(self, infra: rp.Infra) -> None:

@@ -18,7 +18,7 @@ reference named beside it (the [R…] list is in ``execution/rithmic.py``):
 - TICKER_PLANT: market data (100 → 101, then 151 best bid/offer and 150 last trade as they change).
 
 Controls for the tests: ``forced_logout()`` (77, then the socket closes), ``drop()`` (sockets cut), a short
-heartbeat interval, a wrong password.
+heartbeat interval, a wrong password, plants whose login is refused (``refused_plants``).
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class FakeRithmic:
         self.account_ids = list(accounts)
         self.heartbeat_s = heartbeat_s
         self.password = PASSWORD
+        self.refused_plants: set[rp.Infra] = set()
         self.clients: set[Client] = set()
         self.baskets: dict[str, Basket] = {}  # venue key -> basket
         self.by_basket: dict[str, str] = {}  # basket id -> venue key
@@ -170,6 +171,11 @@ class FakeRithmic:
         if template == T.LOGIN:
             if msg.user != USER or msg.password != self.password:
                 await self._send(client, T.LOGIN_RESPONSE, user_msg=tag, rp_code=["13", "permission denied"])
+                return
+            if rp.Infra(msg.infra_type) in self.refused_plants:  # e.g. no market data on this user
+                await self._send(
+                    client, T.LOGIN_RESPONSE, user_msg=tag, rp_code=["13", "permission denied for this plant"]
+                )
                 return
             if msg.system_name != SYSTEM:
                 await self._send(
