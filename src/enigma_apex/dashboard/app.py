@@ -299,7 +299,7 @@ def act(call: Callable[[], Any], done: str) -> None:
 def flash() -> None:
     message = st.session_state.pop("flash", None)
     if message is not None:
-        (st.error if message[0] == "error" else st.success)(message[1])
+        {"error": st.error, "warning": st.warning}.get(message[0], st.success)(message[1])
 
 
 def account_page() -> None:
@@ -618,7 +618,8 @@ def decide(signal_id: str, verb: str, accounts: list[str] | None) -> None:
     try:
         outcome = api().decide(signal_id, verb, accounts)
     except HubError as exc:
-        st.session_state["flash"] = ("error", f"Not done: {exc.detail}")
+        st.session_state["flash"] = ("warning" if exc.unknown else "error",
+                                     f"{'Perhaps done' if exc.unknown else 'Not done'}: {exc.detail}")  # fmt: skip
     else:
         done = "; ".join(f"{d['account']}: {w.ACTIONS.get(d['action'], d['action']).lower()}"
                          f"{' ' + str(d['quantity']) if d['quantity'] else ''} — {w.why(d)}"

@@ -6,12 +6,15 @@ from typing import Any
 
 import httpx
 
+COMMAND_TIMEOUT_S = 15.0  # a command (approve, halt, close) may take the hub a while on a busy machine
+
 
 class HubError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, *, unknown: bool = False) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+        self.unknown = unknown  # a command sent without an answer: the hub may have done it
 
 
 def loopback(url: str) -> bool:
@@ -20,7 +23,10 @@ def loopback(url: str) -> bool:
 
 
 class HubAPI:
-    def __init__(self, base_url: str, token: str, *, timeout_s: float = 3.0) -> None:
+    def __init__(
+        self, base_url: str, token: str, *, timeout_s: float = 3.0, command_timeout_s: float = COMMAND_TIMEOUT_S
+    ) -> None:
+        self.command_timeout_s = command_timeout_s
         # The hub on this machine over https (http.tls_cert): its certificate names the address others use, so
         # it is not checked on loopback, where the traffic never leaves the machine.
         self.http = httpx.Client(
@@ -42,6 +48,11 @@ class HubAPI:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            if method == "POST":
+                raise HubError(0, "no answer in time: the hub may still have done it; check the page before trying "
+                               "again", unknown=True) from exc  # fmt: skip
+            raise HubError(0, f"the hub does not answer ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise HubError(0, f"the hub does not answer ({type(exc).__name__})") from exc
         if response.status_code >= 400:
@@ -56,7 +67,8 @@ class HubAPI:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
 
     def post(self, path: str, body: Any = None) -> Any:
-        return self._call("POST", path, json=body if body is not None else {})
+        """A command: a longer wait than a read, and a timeout is 'unknown', never 'not done'."""
+        return self._call("POST", path, json=body if body is not None else {}, timeout=self.command_timeout_s)
 
     # the calls the pages make
     def accounts(self) -> list[dict[str, Any]]:
