@@ -176,3 +176,21 @@ def test_no_key_or_token_appears_in_logs_or_reprs():
                 assert secret and secret not in text
 
     asyncio.run(scenario())
+
+
+def test_after_a_restart_a_brackets_legs_still_follow_the_position():
+    async def scenario():
+        async with Rig() as rig:
+            await rig.start()
+            bracket = Bracket(D("20990.00"), D("21020.00"))
+            assert (await rig.connector.place(OrderRequest("k1", "A1", MNQ, Side.BUY, 2, bracket=bracket))).accepted
+            await eventually(lambda: len(rig.connector.protective_legs("A1", MNQ)) == 2, what="the legs")
+            await rig.connector.close()
+            rig.connector = rig.new_connector()  # the filled entry is gone from the open orders
+            await rig.start()
+            legs = rig.connector.protective_legs("A1", MNQ)
+            assert sorted(leg.kind for leg in legs) == ["stop", "target"] and {leg.remaining for leg in legs} == {2}
+            assert (await rig.connector.resize("A1", legs[0].key, 1)).accepted  # an exit shrinks them as before
+            await eventually(lambda: sorted(o.remaining for o in rig.venue.working("A1")) == [1, 2], what="shrunk")
+
+    asyncio.run(scenario())

@@ -184,3 +184,19 @@ def test_without_the_ticker_plant_trading_goes_on_and_a_market_bracket_is_refuse
             await eventually(lambda: len(rig.connector.protective_legs("A1", MNQ)) == 2, what="the legs")
 
     asyncio.run(scenario())
+
+
+def test_after_a_restart_a_brackets_working_legs_are_known_as_its_legs():
+    async def scenario():
+        async with Rig() as rig:
+            await rig.start()
+            bracket = Bracket(D("20990.00"), D("21020.00"))
+            assert (await rig.connector.place(OrderRequest("k1", "A1", MNQ, Side.BUY, 1, bracket=bracket))).accepted
+            await eventually(lambda: len(rig.connector.protective_legs("A1", MNQ)) == 2, what="the legs")
+            await rig.connector.close()
+            rig.connector = rig.new_connector()  # the entry is filled and gone from the working orders
+            await rig.start()
+            assert {leg.key for leg in rig.connector.protective_legs("A1", MNQ)} == {"k1:stop", "k1:target"}
+            assert "k1" not in rig.connector.keys  # the entry's key is not taken by a leg
+
+    asyncio.run(scenario())

@@ -312,9 +312,6 @@ class ProjectXConnector:
         for item in listed.get("accounts") or []:
             await self._on_account(item)
         for book in self.books.values():
-            orders = await self.rest.call("api/Order/searchOpen", {"accountId": book.account_id})
-            for item in orders.get("orders") or []:
-                await self._on_order(item)
             positions = await self.rest.call("api/Position/searchOpen", {"accountId": book.account_id})
             seen: set[Contract] = set()
             for item in positions.get("positions") or []:
@@ -325,6 +322,9 @@ class ProjectXConnector:
                 if quantity and contract not in seen:
                     book.positions[contract] = (0, None)
                     self._publish([PositionEvent(book.name, contract, 0, None)])
+            orders = await self.rest.call("api/Order/searchOpen", {"accountId": book.account_id})
+            for item in orders.get("orders") or []:  # after the positions: an untagged stop protects one
+                await self._on_order(item)
             since = (self.started_at - timedelta(hours=12)).astimezone(UTC).isoformat()
             trades = await self.rest.call("api/Trade/search", {"accountId": book.account_id, "startTimestamp": since})
             for item in trades.get("trades") or []:
@@ -566,7 +566,9 @@ class ProjectXConnector:
         if tag and tag not in self.keys:
             key = tag
         else:
-            key = self._leg_key(book.name, contract, side, order_type) or f"projectx-order:{order_id}"
+            key = self._leg_key(book.name, contract, side, order_type) or self._orphan_leg(
+                order_id, book, contract, side, order_type, item
+            )
         known = Known(key, book.name, contract, side, int(item.get("size") or 0), order_type=order_type)
         self.orders[order_id] = known
         self.keys[key] = order_id
@@ -581,6 +583,22 @@ class ProjectXConnector:
                     and known.side is side.opposite and bracket_leg(known.key, leg) not in self.keys):  # fmt: skip
                 return bracket_leg(known.key, leg)
         return None
+
+    @staticmethod
+    def _orphan_leg(order_id: int, book: Book, contract: Contract, side: Side, order_type: OrderType,
+                    item: dict[str, Any]) -> str:  # fmt: skip
+        """A working stop or limit without a tag against a position the account holds (a bracket leg whose entry
+        this executor no longer remembers, or a protective order set by hand): it protects that position, so it
+        follows it (``…:stop`` / ``…:target``: shrunk by exits, cancelled when flat). Anything else is just an
+        order of the account."""
+        held = book.positions.get(contract, (0, None))[0]
+        working = px.status_of(item.get("status")) in (OrderStatus.WORKING, OrderStatus.ACCEPTED)
+        against = (held > 0 and side is Side.SELL) or (held < 0 and side is Side.BUY)
+        if working and against and order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            return f"projectx-order:{order_id}:stop"
+        if working and against and order_type is OrderType.LIMIT:
+            return f"projectx-order:{order_id}:target"
+        return f"projectx-order:{order_id}"
 
     async def _on_position(self, *args: Any) -> None:
         item = px.unwrap(_first(args))

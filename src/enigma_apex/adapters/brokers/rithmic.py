@@ -594,8 +594,9 @@ class RithmicConnector:
             return None
 
     def _find(self, msg: Any) -> Known | None:
-        """The order a notification is about: by ``basket_id``; else one being placed (``user_tag``); else a
-        bracket leg of a known order; else an order of the account placed elsewhere (its fills count too)."""
+        """The order a notification is about: by ``basket_id``; else a bracket leg (``original_basket_id``: the
+        entry's key, from the entry or — after a restart — the tag the leg carries); else ours by its ``user_tag``;
+        else an order of the account placed elsewhere (its fills count too)."""
         basket = msg.basket_id
         known = self.orders.get(basket)
         if known is not None or not basket:
@@ -607,9 +608,10 @@ class RithmicConnector:
             return None
         side = rp.side_of(msg.transaction_type)
         parent = self.orders.get(msg.original_basket_id) if msg.original_basket_id else None
-        if parent is not None and msg.original_basket_id != basket:
+        parent_key = parent.key if parent is not None else msg.user_tag  # after a restart: the entry's tag
+        if msg.original_basket_id and msg.original_basket_id != basket and parent_key:
             stop = msg.price_type in (rp.STOP_MARKET, rp.STOP_LIMIT)
-            key = bracket_leg(parent.key, "stop" if stop else "target")
+            key = bracket_leg(parent_key, "stop" if stop else "target")
             price = rp.decimal_of(msg.trigger_price if stop else msg.price)
             known = Known(key, msg.account_id, contract, side, msg.quantity, leg_price=price,
                           price_type=msg.price_type)  # fmt: skip
