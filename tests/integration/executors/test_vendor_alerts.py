@@ -1,5 +1,5 @@
 """Every vendor example (tests/vendor_alerts.py) ends in the position its vendor documents on the paper broker, on
-NinjaTrader through ATI files and on Tradovate: the real hub (webhook parsing, planner, pipeline, gateway) and the
+NinjaTrader through ATI files, on Tradovate, Rithmic and ProjectX (their loopback venues): the real hub (webhook parsing, planner, pipeline, gateway) and the
 real executor, each account starting where the row says (placed through the hub, filled at the venue)."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def live_orders(store, name):
         return repository.working_orders(conn, name)
 
 
-@pytest.mark.parametrize("kind", ["paper", "ati", "tradovate"])
+@pytest.mark.parametrize("kind", ["paper", "ati", "tradovate", "rithmic", "projectx"])
 def test_every_vendor_example_ends_in_its_documented_position(tmp_path, kind):
     async def scenario():
         extra = {"groups": {a["name"]: {"analyse": False} for a in ACCOUNTS}, "sizing": {"base_risk_pct": 50}}
