@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -1821,8 +1821,29 @@ def bench_gateway(
     stop latency."""
     from enigma_apex.bench import gateway
 
-    results = gateway.run(events, updates, orders, stops, signals)
+    with _bench_progress("bench gateway") as progress:
+        try:
+            results = gateway.run(events, updates, orders, stops, signals, progress=progress)
+        except gateway.StalledError as exc:
+            raise _fail(f"bench gateway: {exc}", 1) from None
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
+
+
+@contextlib.contextmanager
+def _bench_progress(title: str) -> Iterator[Callable[[str], None]]:
+    """A Rich status line on stderr while a bench runs (only on a terminal: scripts get the figures alone)."""
+    if not sys.stderr.isatty():
+        yield lambda _phase: None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status(title) as status:
+
+        def update(phase: str) -> None:
+            status.update(f"{title}: {phase}")
+
+        yield update
 
 
 @bench_app.command("pipeline")

@@ -166,6 +166,19 @@ def test_bench_pipeline_runs_webhook_to_order_with_and_without_the_model():
     assert figures["reversal"]["reversals"] == 3 and figures["reversal"]["p50_ms"] > 0
 
 
+def test_bench_gateway_runs_every_phase_to_its_end():
+    """Orders the dispatch phase leaves are cancelled by the first signal: the bench's executor answers the cancels
+    (it once waited for them forever) and every wait has a deadline that names what it waited for."""
+    import json
+
+    result = run("bench", "gateway", "--json", "--events", "100", "--updates", "100", "--orders", "10", "--stops",
+                 "2", "--signals", "10")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["signal_to_order"]["signals"] == 10 and figures["signal_to_order"]["p99_ms"] > 0
+    assert figures["emergency_stop"]["runs"] == 2 and figures["broadcast_10_clients"]["deliveries_per_s"] > 0
+
+
 def test_bench_execution_times_every_executor_and_the_ati_files():
     import json
 
@@ -174,7 +187,7 @@ def test_bench_execution_times_every_executor_and_the_ati_files():
     result = run("bench", "execution", "--json", "--orders", "3")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
-    kinds = {"paper", "ati", "tradovate"} | ({"csharp"} if mono.available() else set())
+    kinds = {"paper", "ati", "tradovate", "rithmic", "projectx"} | ({"csharp"} if mono.available() else set())
     for kind in kinds:
         assert figures["round_trip"][kind]["p99_ms"] >= figures["round_trip"][kind]["p50_ms"] > 0
     assert figures["ati_file_round_trip"]["files_written"] == 4  # one OIF per order, the warm-up included

@@ -12,7 +12,8 @@ from enigma_apex.cli import app
 from enigma_apex.config.models import Settings
 from tests.integration.hubproc import HubProcess, init_dir
 
-ENV = {"ENIGMA_APEX__HUB__USE_KEYRING": "false"}
+# the dashboard on any free port: another process on this machine may hold 8501 (no test depends on a fixed port)
+ENV = {"ENIGMA_APEX__HUB__USE_KEYRING": "false", "ENIGMA_APEX__DASHBOARD__PORT": "0"}
 
 
 def test_doctor_reports_a_busy_port_a_missing_ninjatrader_folder_and_their_fixes(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -95,6 +96,10 @@ class GatewayService:
         self.clock = hub.clock
         self.peers: set[Peer] = set()
         self.executors: dict[str, Peer] = {}  # executor name -> peer
+        # sending an order and cancelling it before it was sent are decided under one lock (the writer thread
+        # cancels, the loop sends): an order cancelled unsent is never sent afterwards, not even by a resend
+        self._sending = threading.Lock()
+        self._unsendable: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._seq: dict[str, int] = {}
         self._flatten_waiters: dict[str, float] = {}
@@ -299,9 +304,12 @@ class GatewayService:
         for key, text, account, purpose in await asyncio.to_thread(self._unacked, peer.name):  # resent until acked
             if purpose == OrderPurpose.ENTRY.value and self._stopped(account):
                 unsent.append(key)  # a stopped account takes only exits and flattens
-            elif key not in peer.sent_keys:  # an order placed while this list was read went out already
-                peer.sent_keys.add(key)
-                peer.fifo.append(text)
+            else:
+                with self._sending:
+                    if key in self._unsendable or key in peer.sent_keys:
+                        continue  # cancelled before it was sent (while this list was read), or out already
+                    peer.sent_keys.add(key)
+                    peer.fifo.append(text)
         if unsent:
             await self._note(lambda ctx: self._cancel_unsent(ctx, unsent))
         peer.wake.set()
@@ -874,9 +882,14 @@ class GatewayService:
             task.add_done_callback(self._tasks.discard)
             return
         peer = self.executors.get(order.executor)
-        if peer is not None and order.status is OrderStatus.PENDING and order.idempotency_key not in peer.sent_keys:
-            peer.sent_keys.add(order.idempotency_key)
-            self._enqueue(peer, text)
+        if peer is None or order.status is not OrderStatus.PENDING:
+            return
+        with self._sending:
+            key = order.idempotency_key
+            if key in peer.sent_keys or key in self._unsendable:
+                return
+            peer.sent_keys.add(key)
+        self._enqueue(peer, text)
 
     async def place_order(self, intent: OrderIntent) -> repository.StoredOrder:
         """Store the order (committed), then send it to the account's executor."""
@@ -904,7 +917,10 @@ class GatewayService:
         if row is None or OrderStatus(row.status).is_terminal:
             return None
         peer = self.executors.get(row.executor)
-        received = row.status != OrderStatus.PENDING.value or (peer is not None and order_key in peer.sent_keys)
+        with self._sending:  # decided together with the resend of a reconnecting executor's orders
+            received = row.status != OrderStatus.PENDING.value or (peer is not None and order_key in peer.sent_keys)
+            if not received:
+                self._unsendable.add(order_key)  # a resend that read its list before this commit must skip it
         if not received:
             repository.update_order(
                 ctx, order_key, status=OrderStatus.CANCELLED, reason=f"cancelled before it was sent: {reason}"[:500]

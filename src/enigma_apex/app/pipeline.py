@@ -698,6 +698,9 @@ class SignalPipeline:
         touched = {a for _d, a, p in decided if a is not None and (p.intents or p.cancels)}
         for account in touched:
             await asyncio.to_thread(self.refresh_working, account)
+        if None in cancels:  # an order cancelled before it was ever sent is done now: no report will say so
+            for account in {a for _d, a, p in decided if a is not None and p.cancels and p.waits}:
+                await self.orders_changed(account)
         decisions = tuple(
             AccountDecision(
                 decision_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -33,17 +34,27 @@ from enigma_apex.protocol import messages as m
 from enigma_apex.protocol.codec import decode, encode
 
 EXECUTORS = 5
+WAIT_S = 30.0  # no single step of the bench may wait longer: past it, the bench says what it waited for
 TRADING_HOURS = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 New York
 ACCOUNTS_PER_EXECUTOR = 4
 
 
 def run(
-    broadcast_events: int = 2000, updates: int = 2000, orders: int = 200, stops: int = 20, signals: int = 200
+    broadcast_events: int = 2000,
+    updates: int = 2000,
+    orders: int = 200,
+    stops: int = 20,
+    signals: int = 200,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    return asyncio.run(_run(broadcast_events, updates, orders, stops, signals))
+    """The figures; ``progress`` hears the name of each phase as it starts. Raises ``StalledError`` when a step waits
+    past ``WAIT_S``."""
+    return asyncio.run(_run(broadcast_events, updates, orders, stops, signals, progress or (lambda _phase: None)))
 
 
-async def _run(events: int, updates: int, orders: int, stops: int, signals: int) -> dict[str, Any]:
+async def _run(
+    events: int, updates: int, orders: int, stops: int, signals: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         accounts = [
             {
@@ -80,6 +91,7 @@ async def _run(events: int, updates: int, orders: int, stops: int, signals: int)
         try:
             results: dict[str, Any] = {}
             for clients in (10, 50):
+                progress(f"broadcast to {clients} clients (ours, then bare websockets)")
                 ours = await _broadcast_ours(url, gateway, secrets_, clients, events)
                 bare = await _broadcast_bare(clients, events)
                 results[f"broadcast_{clients}_clients"] = {
@@ -87,9 +99,13 @@ async def _run(events: int, updates: int, orders: int, stops: int, signals: int)
                     "bare_websockets_per_s": round(bare),
                     "ratio_to_bare": round(ours / bare, 2),
                 }
+            progress(f"{updates} account updates in")
             results["account_update_ingress"] = await _ingress(url, secrets_, cfg, updates)
+            progress(f"{orders} orders dispatched")
             results["order_dispatch"] = await _orders(url, gateway, secrets_, orders)
+            progress(f"{signals} signals to orders")
             results["signal_to_order"] = await _signals(url, secrets_, signals)
+            progress(f"{stops} emergency stops")
             results["emergency_stop"] = await _stops(url, gateway, guardian, secrets_, stops)
         finally:
             server.close()
@@ -108,6 +124,17 @@ async def _run(events: int, updates: int, orders: int, stops: int, signals: int)
         "stop_p99_ms": 20,
     }
     return results
+
+
+class StalledError(RuntimeError):
+    """A bench step waited past its deadline; the message says for what."""
+
+
+async def within(awaitable: Any, what: str, seconds: float = WAIT_S) -> Any:
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        raise StalledError(f"waited {seconds:.0f} s for {what}") from None
 
 
 def _token_op(name: str, role: str) -> Any:
@@ -150,7 +177,8 @@ async def _broadcast_ours(
         if "market" in peer.topics:
             peer.fifo.append('{"id":"end"}')
             peer.wake.set()
-    received = sum(await asyncio.gather(*counters))
+    counted: list[int] = await within(asyncio.gather(*counters), f"the end of the broadcast at {clients} clients")
+    received = sum(counted)
     elapsed = time.perf_counter() - start
     for ws in sockets:
         await ws.close()
@@ -178,7 +206,10 @@ async def _broadcast_bare(clients: int, events: int) -> float:
             if i % 50 == 0:
                 await asyncio.sleep(0)
         broadcast(conns, '{"id":"end"}')
-        received = sum(await asyncio.gather(*counters))
+        counted: list[int] = await within(
+            asyncio.gather(*counters), f"the end of the bare broadcast at {clients} clients"
+        )
+        received = sum(counted)
         elapsed = time.perf_counter() - start
         for ws in sockets:
             await ws.close()
@@ -203,7 +234,7 @@ async def _ingress(url: str, secrets_: dict[str, str], cfg: Settings, updates: i
                 break
 
     start = time.perf_counter()
-    await asyncio.gather(*(feed(e, ws) for e, ws in enumerate(sockets)))
+    await within(asyncio.gather(*(feed(e, ws) for e, ws in enumerate(sockets))), "the account updates' pongs")
     elapsed = time.perf_counter() - start
     for ws in sockets:
         await ws.close()
@@ -221,11 +252,14 @@ async def _orders(url: str, gateway: GatewayService, secrets_: dict[str, str], o
         start = time.perf_counter()
         await gateway.place_order(intent)
         while True:
-            message = decode(await ws.recv())
+            message = decode(await within(ws.recv(), f"order.place {intent.idempotency_key}"))
             if isinstance(message, m.OrderPlace) and message.key == intent.idempotency_key:
                 break
         latencies.append((time.perf_counter() - start) * 1000)
         await ws.send(encode(m.Ack(id=new_id(), ts=now(), key=intent.idempotency_key, status="accepted")))
+        # the venue cancels it (a day order at the close, say): no working order is left to later phases
+        await ws.send(encode(m.OrderUpdate(id=new_id(), ts=now(), key=intent.idempotency_key, account="B0-0",
+                                           status="cancelled")))  # fmt: skip
     await ws.close()
     return {
         "orders": orders,
@@ -252,17 +286,28 @@ async def _signals(url: str, secrets_: dict[str, str], signals: int) -> dict[str
         start = time.perf_counter()
         await source.send(frame)
         while True:  # orders of the dispatch phase still unacknowledged are resent first: acknowledge and skip
-            placed = decode(await executor.recv())
-            if isinstance(placed, m.OrderPlace):
+            placed = decode(await within(executor.recv(), f"the order of signal {i} ({side})"))
+            if isinstance(placed, m.OrderCancel):  # as a venue would: the cancel is done
+                await executor.send(encode(m.Ack(id=new_id(), ts=now(), key=placed.key, status="accepted")))
+                await executor.send(encode(m.OrderUpdate(id=new_id(), ts=now(), key=placed.order_key,
+                                                         account=placed.account, status="cancelled")))  # fmt: skip
+            elif isinstance(placed, m.OrderPlace):
                 await executor.send(encode(m.Ack(id=new_id(), ts=now(), key=placed.key, status="accepted")))
                 if placed.key.startswith("sig:"):
                     break
         latencies.append((time.perf_counter() - start) * 1000)
-        for report in filled(placed):  # the venue fills it: the next signal sees the position
+        # the venue fills it (the exits at a profit, so the record the sizer reads stays a winning one): the next
+        # signal sees the position
+        for report in filled(placed, Decimal("21000.00") if side == "long" else Decimal("21010.00")):
             await executor.send(encode(report))
-        decision = decode(await source.recv())
+        # the hub has taken the fill before the next signal (one connection's frames are handled in order): else
+        # the next entry rightly waits for this close still in flight, and is decided later
+        await executor.send(encode(m.Ping(id=f"sync{i}", ts=now())))
+        while not isinstance(decode(await within(executor.recv(), f"the pong after signal {i}'s fill")), m.Pong):
+            pass
+        decision = decode(await within(source.recv(), f"the decision of signal {i}"))
         if not isinstance(decision, m.DecisionMsg) or decision.action != "take":
-            raise RuntimeError(f"the bench signal was not taken: {decision}")
+            raise RuntimeError(f"bench signal {i} ({side}) was not taken: {decision}")
     await executor.close()
     await source.close()
     return {
@@ -304,7 +349,7 @@ async def _stops(
         waiters = [asyncio.create_task(wait_flattens(ws)) for ws in sockets]
         start = time.perf_counter()
         await gateway.emergency_stop(None, "bench", "bench")
-        await asyncio.gather(*waiters)
+        await within(asyncio.gather(*waiters), "a flatten for every account at every executor")
         latencies.append((time.perf_counter() - start) * 1000)
         for name in list(guardian.trackers):
             await asyncio.to_thread(guardian.resume, name)
