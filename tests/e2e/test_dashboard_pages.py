@@ -103,13 +103,29 @@ def test_one_signal_waits_per_account_and_each_is_approved_or_rejected_on_its_ow
     price = last_price(hub, tokens["dashboard"])
     sent = send(hub, tokens["dashboard"], stop=f"{price - 20:.2f}", target=f"{price + 40:.2f}")
     assert {d["action"] for d in sent["decisions"]} == {"confirm"}
-    at = page(tokens, "Signals")
     signal = sent["signal_id"]
+
+    def takeable() -> bool:  # what approving does now needs the paper broker's prices (slow on a loaded machine)
+        _s, body = hub.get("/api/v1/approvals", tokens["dashboard"])
+        return any(a["signal_id"] == signal and a["account"] == "TOPSTEP-1" and a["action"] == "take"
+                   and a["quantity"] > 0 for a in body["approvals"])  # fmt: skip
+
+    wait_until(takeable, timeout=30)
+    at = page(tokens, "Signals")
+    approve = f"approve-{signal}-TOPSTEP-1"
+
+    def enabled() -> bool:  # the page's own copy catches up with the hub (its feed re-reads on market frames)
+        if at.button(key=approve).disabled:
+            at.run()
+        return not at.button(key=approve).disabled
+
+    wait_until(enabled, timeout=30)
     for name in ACCOUNTS:  # one approve and one reject button per account: no duplicate keys
         assert at.button(key=f"approve-{signal}-{name}") and at.button(key=f"reject-{signal}-{name}")
     assert at.button(key=f"approve-all-{signal}")
     at.button(key=f"approve-{signal}-TOPSTEP-1").click().run()
     assert not at.exception, at.exception
+    assert at.success, [e.value for e in [*at.error, *at.warning, *at.info]]  # what the page said instead
     assert "TOPSTEP-1: trade" in at.success[0].value
 
     def waiting() -> set[str]:

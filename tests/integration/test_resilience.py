@@ -73,7 +73,7 @@ def test_a_reconnect_storm_of_100_reconnects_loses_and_duplicates_nothing(tmp_pa
                         rows = conn.execute(select(s.orders.c.status)).all()
                     return len(rows) == 100 and {r.status for r in rows} == {OrderStatus.FILLED.value}
 
-                await eventually(all_filled, what="every order filled")
+                await eventually(all_filled, timeout=60, what="every order filled")  # 100 orders after the storm
                 await eventually(lambda: count(store, s.fills) == 100, what="every fill recorded")
                 # placed once at the venue: one fill per key, and the venue's positions are the hub's
                 with store.engine.connect() as conn:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,7 +17,7 @@ from enigma_apex.bench.venues.rithmic_server import FakeRithmic
 from enigma_apex.domain.instruments import instrument
 from enigma_apex.domain.symbols import front_contract
 from enigma_apex.execution.sim import SimBroker
-from tests.integration.hubproc import HubProcess, init_dir
+from tests.integration.hubproc import HubProcess, init_dir, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process handling in the test")
 D = Decimal
@@ -50,16 +49,6 @@ class Venues:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
-
-
-def wait_until(check, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_up_trades_marks_and_flattens_rithmic_and_projectx_accounts(tmp_path):
@@ -100,18 +89,18 @@ group = "brokers"
                 approved = hub.post_json(f"/api/v1/signals/{body['signal_id']}/approve", {}, token)
                 assert approved[0] == 200, approved
             wait_until(lambda: venues.rithmic.venue.positions("RIT-1") and venues.projectx.venue.positions("PX-1"),
-                       what="a position at both venues")  # fmt: skip
+                       timeout=60)  # fmt: skip
             venues.quote("20990.00", "20990.25")  # about 10 points against the longs
 
             def marked() -> bool:
                 rows = {a["account"]: a for a in hub.get("/api/v1/accounts", token)[1]["accounts"]}
                 return all(D(str(rows[n]["open_pnl"])) < 0 for n in ("RIT-1", "PX-1"))
 
-            wait_until(marked, what="open losses marked at the hub")
+            wait_until(marked, timeout=60)
             status, _ = hub.post_json("/api/v1/flatten", {"reason": "phone"}, token)
             assert status == 200
-            wait_until(lambda: not venues.rithmic.venue.positions("RIT-1") and not venues.projectx.venue.positions("PX-1"),
-                       what="both venues flat")  # fmt: skip
+            wait_until(lambda: not venues.rithmic.venue.positions("RIT-1")
+                       and not venues.projectx.venue.positions("PX-1"), timeout=60)  # fmt: skip
             assert not venues.rithmic.venue.working("RIT-1") and not venues.projectx.venue.working("PX-1")
         finally:
             hub.stop()

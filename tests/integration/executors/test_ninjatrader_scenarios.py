@@ -173,8 +173,9 @@ def test_a_failing_timer_callback_is_reported_and_ninjatrader_keeps_running(tmp_
             await nt.do("fail_get", account="A1", error="adapter read failed")  # Account.Get throws on the timer
             state = await nt.until(lambda st: any("balance-timer" in line for line in st["output"]), "the error logged")
             assert nt.alive and any("adapter read failed" in line for line in state["output"])
-            await eventually(lambda: alerts(store, "executor.health"), what="reported to the hub as health")
-            assert "ninjatrader.balance-timer degraded" in alerts(store, "executor.health")[0].message
+            # reported to the hub as health (the welcome's own read may fail first, when it comes after the fault)
+            await eventually(lambda: any("ninjatrader.balance-timer degraded" in a.message
+                                         for a in alerts(store, "executor.health")), what="the timer's health")  # fmt: skip
             await nt.do("fail_get", account="A1", error=None)
             await gateway.place_order(entry("k1", qty=1))
             await nt.until(lambda st: held(st, "A1") == 1, "still trading")
