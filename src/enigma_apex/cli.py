@@ -1758,7 +1758,8 @@ def bench_store(
     """Database writer: writes/s and acknowledgement latency, one commit per write vs group commit."""
     from enigma_apex.bench import store
 
-    results = store.run(sequential_n=sequential, burst_n=writes, pg_url=pg_url)
+    with _bench_progress("bench store"):
+        results = store.run(sequential_n=sequential, burst_n=writes, pg_url=pg_url)
     if as_json:
         _echo(json.dumps(results, indent=2))
         return
@@ -1784,7 +1785,8 @@ def bench_rules(
     """Pre-trade check and mark-update time with 20 accounts loaded (p50/p99 in microseconds)."""
     from enigma_apex.bench import rules
 
-    results = rules.run(checks=checks)
+    with _bench_progress("bench rules"):
+        results = rules.run(checks=checks)
     if as_json:
         _echo(json.dumps(results, indent=2))
         return
@@ -1804,7 +1806,8 @@ def bench_sizing(
     """Microseconds per sizing call (p50/p99) and the pass-probability simulator's paths per second."""
     from enigma_apex.bench import sizing
 
-    results = sizing.run(calls=calls, paths=paths)
+    with _bench_progress("bench sizing"):
+        results = sizing.run(calls=calls, paths=paths)
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 
@@ -1859,7 +1862,8 @@ def bench_pipeline(
     from enigma_apex.bench import pipeline
 
     _bench_quiet()
-    results = pipeline.run(alerts, ai_alerts, model_delay_ms, reversals)
+    with _bench_progress("bench pipeline"):
+        results = pipeline.run(alerts, ai_alerts, model_delay_ms, reversals)
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 
@@ -1880,7 +1884,8 @@ def bench_execution(
     unknown = sorted(set(kinds) - set(execution.KINDS))
     if unknown:
         raise _fail(f"unknown executor {unknown[0]!r}; known: {', '.join(execution.KINDS)}", 2)
-    result = execution.run(orders, kinds)
+    with _bench_progress("bench execution") as progress:
+        result = execution.run(orders, kinds, progress=progress)
     if as_json:
         _echo(json.dumps(result, indent=2))
         return
@@ -1905,7 +1910,8 @@ def bench_dashboard(
     from enigma_apex.bench import dashboard
 
     _bench_quiet()
-    result = dashboard.run(updates)
+    with _bench_progress("bench dashboard"):
+        result = dashboard.run(updates)
     if as_json:
         _echo(json.dumps(result, indent=2))
     elif "skipped" in result:
@@ -1934,7 +1940,8 @@ def bench_ocr(
     if engine not in ("rapidocr", "tesseract"):
         raise _fail(f"--engine must be rapidocr or tesseract, got {engine!r}", 2)
     try:
-        results = ocr.run(engine, count)
+        with _bench_progress("bench ocr"):
+            results = ocr.run(engine, count)
     except OCRError as exc:
         raise _fail(str(exc)) from None
     if as_json:

@@ -22,6 +22,7 @@ import contextlib
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,13 +55,19 @@ KINDS = ("paper", "ati", "tradovate", "rithmic", "projectx", "csharp")
 PAUSE_S = 0.05  # a random pause of up to 50 ms before each order, so no order is in step with a poll
 
 
-def run(orders: int = 200, kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
+def run(
+    orders: int = 200, kinds: tuple[str, ...] = KINDS, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """The figures; ``progress`` hears each executor's name as its round trips start."""
+    tell = progress or (lambda _phase: None)
     results: dict[str, Any] = {"orders": orders, "round_trip": {}}
     for kind in kinds:
         if kind == "csharp" and not mono.available():
             results["round_trip"][kind] = {"skipped": "Mono is not installed (apt install mono-devel)"}
             continue
+        tell(f"{orders} orders through {kind}")
         results["round_trip"][kind] = asyncio.run(_round_trips(kind, orders))
+    tell(f"{orders} ATI file round trips")
     results["ati_file_round_trip"] = asyncio.run(_ati_files(orders, AtiSection().poll_ms))
     addon = results["round_trip"].get("csharp", {}).get("p50_ms")
     results["published"] = {"crosstrade_addon_ms": CROSSTRADE_ADDON_MS, "crosstrade_oif_ms": CROSSTRADE_OIF_MS}
