@@ -9,10 +9,12 @@ targets) the legs may protect at most the position's size, on its closing side; 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from enigma_apex.domain.orders import Side
+from enigma_apex.domain.orders import OrderStatus, Side
+from enigma_apex.domain.symbols import Contract
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,30 @@ class Leg:
     kind: Literal["stop", "target"]
     side: Side
     remaining: int
+
+
+class Tracked(Protocol):
+    """An order as a connector tracks it (its key, size and fills so far)."""
+
+    key: str
+    account: str
+    contract: Contract
+    side: Side
+    quantity: int
+    filled: int
+    status: OrderStatus
+
+
+def working_legs(orders: Iterable[Tracked], account: str, contract: Contract) -> list[Leg]:
+    """The bracket legs (``<key>:stop`` / ``<key>:target``) among a connector's orders still working for the
+    account and contract, oldest first: what ``protective_legs`` answers for every broker connector."""
+    legs = []
+    for order in orders:
+        kind = leg_kind(order.key)
+        mine = order.account == account and order.contract == contract and order.quantity
+        if mine and kind is not None and not order.status.is_terminal:
+            legs.append(Leg(order.key, kind, order.side, order.quantity - order.filled))
+    return legs
 
 
 def leg_kind(key: str) -> Literal["stop", "target"] | None:

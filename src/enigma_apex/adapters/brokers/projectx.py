@@ -50,7 +50,7 @@ from enigma_apex.execution.events import (
     PositionEvent,
     bracket_leg,
 )
-from enigma_apex.execution.protection import Leg, leg_kind
+from enigma_apex.execution.protection import Leg, working_legs
 
 log = structlog.get_logger(__name__)
 
@@ -433,13 +433,8 @@ class ProjectXConnector:
         return sorted(self.books)
 
     def protective_legs(self, account: str, contract: Contract) -> list[Leg]:
-        legs = []
-        for known in self.orders.values():
-            kind = leg_kind(known.key)
-            if (known.account == account and known.contract == contract and kind is not None and known.quantity
-                    and not known.status.is_terminal):  # fmt: skip
-                legs.append(Leg(known.key, kind, known.side, known.quantity - known.filled))
-        return legs
+        """The bracket legs of this connector's entries that are still working."""
+        return working_legs(self.orders.values(), account, contract)
 
     async def resize(self, account: str, key: str, quantity: int) -> Result:
         order_id = self.keys.get(key)

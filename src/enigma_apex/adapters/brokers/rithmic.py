@@ -54,7 +54,7 @@ from enigma_apex.execution.events import (
     PositionEvent,
     bracket_leg,
 )
-from enigma_apex.execution.protection import Leg, leg_kind
+from enigma_apex.execution.protection import Leg, leg_kind, working_legs
 from enigma_apex.execution.rithmic import T
 
 log = structlog.get_logger(__name__)
@@ -507,13 +507,8 @@ class RithmicConnector:
         return sorted(self.books)
 
     def protective_legs(self, account: str, contract: Contract) -> list[Leg]:
-        legs = []
-        for known in self.orders.values():
-            kind = leg_kind(known.key)
-            if (known.account == account and known.contract == contract and kind is not None and known.quantity
-                    and not known.status.is_terminal):  # fmt: skip
-                legs.append(Leg(known.key, kind, known.side, known.quantity - known.filled))
-        return legs
+        """The bracket legs of this connector's entries that are still working."""
+        return working_legs(self.orders.values(), account, contract)
 
     async def resize(self, account: str, key: str, quantity: int) -> Result:
         """``RequestModifyOrder`` to the new size, or a cancel for 0."""

@@ -48,7 +48,7 @@ from enigma_apex.execution.events import (
     PositionEvent,
     bracket_leg,
 )
-from enigma_apex.execution.protection import Leg, leg_kind
+from enigma_apex.execution.protection import Leg, leg_kind, working_legs
 
 log = structlog.get_logger(__name__)
 
@@ -350,14 +350,8 @@ class TradovateConnector:
         return sorted(self.books)
 
     def protective_legs(self, account: str, contract: Contract) -> list[Leg]:
-        """The bracket legs of this connector's OSO entries that are still working."""
-        legs = []
-        for known in self.orders.values():
-            kind = leg_kind(known.key)
-            mine = known.account == account and known.contract == contract and known.quantity
-            if mine and kind is not None and not known.status.is_terminal:
-                legs.append(Leg(known.key, kind, known.side, known.quantity - known.filled))
-        return legs
+        """The bracket legs of this connector's entries that are still working."""
+        return working_legs(self.orders.values(), account, contract)
 
     async def resize(self, account: str, key: str, quantity: int) -> Result:
         """``modifyorder`` to the new size [V8], or ``cancelorder`` for 0."""
