@@ -8,14 +8,16 @@ import ssl
 from typing import Any
 
 import structlog
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from enigma_apex.app.gateway import CLOSE_AUTH, CLOSE_BINARY, GatewayService, Peer
 
 log = structlog.get_logger("enigma_apex.ws")
 
 HARD_FRAME_LIMIT = 1024 * 1024  # frames above the protocol's 64 KiB get an error; above this the socket closes
+WRITE_AT_ONCE_BELOW = 64 * 1024  # bytes waiting in a socket's buffer under which a frame is written without a wait
 
 
 def _tls(gateway: GatewayService) -> ssl.SSLContext | None:
@@ -48,7 +50,19 @@ async def start(gateway: GatewayService) -> Server:
                 return False
             return True
 
-        peer = Peer(address=address, send_text=connection.send, close=close, probe=probe)
+        def send_now(text: str) -> bool:
+            """Write the frame now, without a wait (websockets' broadcast write), while the socket keeps up; False
+            when its buffer is over the mark or it is not open: the caller awaits ``send``, which waits for it."""
+            transport = connection.transport
+            if connection.state is not State.OPEN or transport.get_write_buffer_size() >= WRITE_AT_ONCE_BELOW:
+                return False
+            try:
+                broadcast([connection], text, raise_exceptions=True)
+            except ExceptionGroup:  # the socket failed: the awaited send reports it (the connection is closing)
+                return False
+            return True
+
+        peer = Peer(address=address, send_text=connection.send, close=close, probe=probe, send_now=send_now)
         writer = asyncio.create_task(gateway.drain(peer))
         try:
             try:

@@ -51,6 +51,7 @@ CLOSE_TOKEN = 4003  # the session's token was revoked or expired
 CLOSE_RATE = 4008
 CLOSE_SLOW = 4009
 CLOSE_SILENT = 4010
+WRITES_PER_TURN = 64  # frames a peer's writer writes before it lets the loop run other tasks
 
 
 @dataclass(eq=False)  # identity equality: a peer is one connection
@@ -81,6 +82,9 @@ class Peer:
     client: str = ""  # hello.client, for messages naming the connection
     # a WebSocket ping answered within the timeout: the connection is alive (set by the server adapter)
     probe: Callable[[float], Awaitable[bool]] | None = None
+    # writes a frame at once when the socket's buffer has room; False: ``send_text`` is awaited instead (it waits
+    # for the buffer to drain: backpressure)
+    send_now: Callable[[str], bool] | None = None
 
     @property
     def backlog(self) -> int:
@@ -185,6 +189,7 @@ class GatewayService:
 
     async def drain(self, peer: Peer) -> None:
         """The peer's writer: FIFO first, then the latest coalesced values."""
+        written = 0
         while not peer.closed:
             await peer.wake.wait()
             peer.wake.clear()
@@ -194,6 +199,11 @@ class GatewayService:
                 else:
                     key = next(iter(peer.latest))
                     text = peer.latest.pop(key)
+                if peer.send_now is not None and peer.send_now(text):
+                    written += 1
+                    if written % WRITES_PER_TURN == 0:
+                        await asyncio.sleep(0)  # a long backlog never holds the loop
+                    continue
                 peer.sending = True
                 try:
                     await peer.send_text(text)
@@ -779,9 +789,12 @@ class GatewayService:
     def broadcast(self, topic: str, message: m.Message, coalesce: tuple[str, str] | None) -> None:
         """To every peer subscribed to ``topic`` that sees the message's account (when it names one)."""
         account = getattr(message, "account", None)
+        text: str | None = None  # encoded once, for every peer that takes it
         for peer in list(self.peers):
-            if topic in peer.topics and (account is None or account in peer.accounts):
-                self._push(peer, message, coalesce)
+            if topic in peer.topics and (account is None or account in peer.accounts) and not peer.closed:
+                if text is None:
+                    text = encode(message)
+                self._enqueue(peer, text, coalesce)
 
     def risk_message(self, account: str) -> m.RiskUpdate:
         snap = self.guardian.tracker(account).snapshot()
@@ -1047,6 +1060,7 @@ class GatewayService:
         telemetry = self.guardian.telemetry
         with telemetry.timed(telemetry.stop_cascade):  # HALTED recorded and every flatten queued to its executor
             await asyncio.to_thread(self.guardian.halt_many, targets, f"{reason} ({actor})")
+        await asyncio.sleep(0)  # the executors' writers send the flattens before the risk updates below are built
         result: dict[str, str] = {}
         for account in targets:
             connected = self.owner_of(account) in self.executors

@@ -365,9 +365,15 @@ class GuardianService:
         self._unrecorded.setdefault(t.account, []).extend(actions)
 
     def _write_op(
-        self, t: AccountTracker, actions: list[Action], audit: tuple[str, dict[str, Any]] | None
+        self,
+        t: AccountTracker,
+        actions: list[Action],
+        audit: tuple[str, dict[str, Any]] | None,
+        *,
+        cancel_unsent: bool = True,
     ) -> Callable[[WriteContext], None]:
-        """The database write that records a tracker's state, its actions and an optional audit row."""
+        """The database write that records a tracker's state, its actions and an optional audit row (and, for a
+        stopped account, cancels its unsent entries unless ``cancel_unsent`` is False: the caller does it)."""
         state, reason = t.trading_state()
         stored = repository.StoredAccountState(
             account=t.account,
@@ -388,8 +394,8 @@ class GuardianService:
 
         def write(ctx: WriteContext) -> None:
             repository.save_account_state(ctx, stored)
-            if stopped:  # in the same transaction: an entry not yet acknowledged is never sent to a stopped account
-                repository.cancel_unsent_entries(ctx, t.account, f"account {state.value.upper()}: {reason}")
+            if stopped and cancel_unsent:  # in the same transaction: an entry not yet acknowledged is never sent
+                repository.cancel_unsent_entries(ctx, {t.account: _stopped_reason(state, reason)})
             for action in actions:
                 self._record(ctx, action)
             if audit is not None:
@@ -403,15 +409,23 @@ class GuardianService:
             now = self.clock.now()
             trackers = [self.tracker(a) for a in accounts]
             halts = [(t, t.halt(now, reason)) for t in trackers]
-            ops = [self._write_op(t, actions, None) for t, actions in halts]
+            ops = [self._write_op(t, actions, None, cancel_unsent=False) for t, actions in halts]
+            unsent = {t.account: _stopped_reason(*t.trading_state()) for t in trackers}
+
+            def write(ctx: WriteContext) -> None:
+                for op in ops:
+                    op(ctx)
+                repository.cancel_unsent_entries(ctx, unsent)  # one query for every account
+
             try:
-                self.writer.write(lambda ctx: [op(ctx) for op in ops])
+                self.writer.write(write)
             except StoreError as exc:  # the flattens go out all the same; the halts are written on recovery
                 for t, actions in halts:
                     self._unrecorded.setdefault(t.account, []).extend(actions)
                 log.error("guardian.halt_not_recorded", accounts=accounts, error=str(exc))
             for account in accounts:
-                self._flatten(account, reason)
+                self._flatten(account, reason, logged=False)
+            log.warning("guardian.flatten", accounts=accounts, reason=reason)  # one line for the whole stop
             return [t.snapshot() for t in trackers]
 
     # ------------------------------------------------------------------ the database's health
@@ -502,10 +516,15 @@ class GuardianService:
                 detail={"code": action.code},
             )
 
-    def _flatten(self, account: str, reason: str) -> None:
-        log.warning("guardian.flatten", account=account, reason=reason)
-        for sink in self.flatten_sinks:
+    def _flatten(self, account: str, reason: str, *, logged: bool = True) -> None:
+        for sink in self.flatten_sinks:  # the flatten leaves first; the log line after it
             try:
                 sink(account, reason)
             except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the others
                 log.error("guardian.flatten_sink_failed", account=account, error=str(exc))
+        if logged:
+            log.warning("guardian.flatten", account=account, reason=reason)
+
+
+def _stopped_reason(state: TradingState, reason: str) -> str:
+    return f"account {state.value.upper()}: {reason}"

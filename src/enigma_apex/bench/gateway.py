@@ -8,6 +8,7 @@ which is what the ratio compares.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from enigma_apex.protocol import messages as m
 from enigma_apex.protocol.codec import decode, encode
 
 EXECUTORS = 5
+BROADCAST_ROUNDS = 3  # each figure is the median of this many runs
 WAIT_S = 30.0  # no single step of the bench may wait longer: past it, the bench says what it waited for
 TRADING_HOURS = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 New York
 ACCOUNTS_PER_EXECUTOR = 4
@@ -91,13 +93,17 @@ async def _run(
         try:
             results: dict[str, Any] = {}
             for clients in (10, 50):
-                progress(f"broadcast to {clients} clients (ours, then bare websockets)")
-                ours = await _broadcast_ours(url, gateway, secrets_, clients, events)
-                bare = await _broadcast_bare(clients, events)
+                progress(f"broadcast to {clients} clients (ours and bare websockets, alternating)")
+                ours_runs, bare_runs = [], []
+                for _ in range(BROADCAST_ROUNDS):  # alternating: a burst of load on the machine hits both alike
+                    ours_runs.append(await _broadcast_ours(url, gateway, secrets_, clients, events))
+                    bare_runs.append(await _broadcast_bare(clients, events))
+                ours, bare = statistics.median(ours_runs), statistics.median(bare_runs)
                 results[f"broadcast_{clients}_clients"] = {
                     "deliveries_per_s": round(ours),
                     "bare_websockets_per_s": round(bare),
                     "ratio_to_bare": round(ours / bare, 2),
+                    "rounds": BROADCAST_ROUNDS,
                 }
             progress(f"{updates} account updates in")
             results["account_update_ingress"] = await _ingress(url, secrets_, cfg, updates)
@@ -119,7 +125,7 @@ async def _run(
     }
     results["targets"] = {
         "broadcast_10_clients_per_s": 50000,
-        "ratio_to_bare": 0.7,
+        "ratio_to_bare": 0.9,
         "signal_to_order_p99_ms": 5,
         "stop_p99_ms": 20,
     }

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text
 
 from enigma_apex.adapters.store import audit
 from enigma_apex.adapters.store.schema import audit_log
@@ -71,9 +71,24 @@ def _all_rows(conn: Connection, table: str) -> Iterator[tuple[str, str]]:
         yield str(row[column]), _digest(row)
 
 
+SEAL_READ_CHUNK = 500  # keys per SELECT when a batch's rows are read back (under SQLite's variable limit)
+
+
 def seal_payload(conn: Connection, keys: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The ``rows.sealed`` payload for rows written in this transaction (read back as stored)."""
-    return {"rows": [[table, str(key), row_digest(conn, table, key)] for table, key in keys]}
+    """The ``rows.sealed`` payload for rows written in this transaction (read back as stored: one SELECT per table
+    and chunk of keys, however many rows the batch wrote)."""
+    digests: dict[tuple[str, str], str] = {}
+    by_table: dict[str, list[Any]] = {}
+    for table, key in keys:
+        by_table.setdefault(table, []).append(key)
+    for table, wanted in by_table.items():
+        column = TRUSTED[table]
+        for start in range(0, len(wanted), SEAL_READ_CHUNK):
+            chunk = wanted[start : start + SEAL_READ_CHUNK]
+            query = text(f"SELECT * FROM {table} WHERE {column} IN :keys").bindparams(bindparam("keys", expanding=True))  # noqa: S608 - names from TRUSTED
+            for row in conn.execute(query, {"keys": chunk}).mappings():
+                digests[(table, str(row[column]))] = _digest(row)
+    return {"rows": [[table, str(key), digests.get((table, str(key)))] for table, key in keys]}
 
 
 def has_baseline(conn: Connection) -> bool:

@@ -203,10 +203,14 @@ def save_account_state(ctx: WriteContext, st: StoredAccountState) -> None:
     ctx.seal("account_state", st.account)
 
 
+_INSERT_STATE_CHANGE = s.trading_state_changes.insert()  # built once: its compiled form is cached
+_INSERT_ALERT = s.alerts.insert()
+
+
 def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
     """Persist a trading-state change (HALTED survives restarts) with its audit row."""
     inserted = ctx.conn.execute(
-        s.trading_state_changes.insert(),
+        _INSERT_STATE_CHANGE,
         dict(
             account_id=event.account,
             old_state=event.old.value,
@@ -644,17 +648,24 @@ def last_signal_with_key_prefix(conn: Connection, prefix: str) -> datetime | Non
     return None if row is None else row.received_at
 
 
-def cancel_unsent_entries(ctx: WriteContext, account: str, reason: str) -> list[str]:
-    """Entries of the account no executor has acknowledged: cancelled here, so they are never (re)sent (an account
-    that is HALTED or FAILED takes only exits and flattens). Returns their keys."""
-    rows = ctx.conn.execute(
-        select(s.orders.c.idempotency_key).where(
-            (s.orders.c.account_id == account)
-            & (s.orders.c.status == OrderStatus.PENDING.value)
-            & (s.orders.c.purpose == OrderPurpose.ENTRY.value)
-        )
-    ).all()
-    return cancel_pending(ctx, [r.idempotency_key for r in rows], reason)
+_UNSENT_ENTRIES = select(s.orders.c.idempotency_key, s.orders.c.account_id).where(
+    s.orders.c.account_id.in_(bindparam("accounts", expanding=True))
+    & (s.orders.c.status == OrderStatus.PENDING.value)
+    & (s.orders.c.purpose == OrderPurpose.ENTRY.value)
+)
+
+
+def cancel_unsent_entries(ctx: WriteContext, reasons: dict[str, str]) -> list[str]:
+    """Entries of these accounts (account -> why) no executor has acknowledged: cancelled here, so they are never
+    (re)sent (an account that is HALTED or FAILED takes only exits and flattens). One query for every account (an
+    emergency stop halts them all in one transaction). Returns their keys."""
+    if not reasons:
+        return []
+    rows = ctx.conn.execute(_UNSENT_ENTRIES, {"accounts": list(reasons)}).all()
+    done: list[str] = []
+    for account, reason in reasons.items():
+        done += cancel_pending(ctx, [r.idempotency_key for r in rows if r.account_id == account], reason)
+    return done
 
 
 def cancel_pending(ctx: WriteContext, keys: list[str], reason: str) -> list[str]:
@@ -834,7 +845,7 @@ def record_alert(
     detail: Any = None,
 ) -> int:
     result = ctx.conn.execute(
-        s.alerts.insert(),
+        _INSERT_ALERT,
         dict(
             ts=ctx.clock.now(),
             severity=severity,
