@@ -9,6 +9,9 @@
 
 One JSON object per line (``{"k": key}`` or ``{"e": message}``), flushed at once so it survives the process
 dying; compacted to the newest ``keep`` keys and reports when it grows past twice that.
+
+Without a file (``path`` None) it is kept in memory only: it then covers reconnections, not restarts (a report
+written into a socket that is then torn down is sent again on the next connection).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ FINAL = frozenset({"filled", "cancelled", "rejected", "expired"})
 
 
 class Journal:
-    def __init__(self, path: Path, keep: int = 5000) -> None:
+    def __init__(self, path: Path | None, keep: int = 5000) -> None:
         self.path = path
         self.keep = keep
         self.keys: list[str] = []
@@ -39,7 +42,7 @@ class Journal:
 
     def load(self) -> None:
         """Read what an earlier run wrote (a torn last line from a crash is skipped), then open for appending."""
-        if self.path.exists():
+        if self.path is not None and self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
                     item = json.loads(line)
@@ -77,6 +80,10 @@ class Journal:
             self._file = None
 
     def _append(self, item: dict[str, str]) -> None:
+        if self.path is None:  # in memory: trimmed to the newest ``keep``
+            if len(self.keys) > 2 * self.keep or len(self.reports) > 2 * self.keep:
+                self._compact()
+            return
         handle = self._file
         if handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +98,8 @@ class Journal:
         self.close()
         self.keys = self.keys[-self.keep :]
         self.reports = self.reports[-self.keep :]
+        if self.path is None:
+            return
         temp = self.path.with_suffix(".tmp")
         temp.parent.mkdir(parents=True, exist_ok=True)
         lines = [json.dumps({"k": k}) for k in self.keys] + [json.dumps({"e": e}) for e in self.reports]

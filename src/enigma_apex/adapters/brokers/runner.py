@@ -95,7 +95,9 @@ class ExecutorRunner:
         journal: Journal | None = None,
     ) -> None:
         self.connector = connector
-        self.journal = journal
+        # without a file the journal is kept in memory: a report lost with a torn-down socket is sent again on the
+        # next connection all the same
+        self.journal = journal if journal is not None else Journal(None)
         self.update_hz = update_hz
         self.flatten_after_disconnect_s = flatten_after_disconnect_s
         self.client = HubClient(
@@ -112,10 +114,9 @@ class ExecutorRunner:
 
     # ------------------------------------------------------------------ life cycle
     async def run(self) -> None:
-        if self.journal is not None:
-            self.journal.load()
-            for key in self.journal.keys:  # sent again by the hub after a lost acknowledgement: never placed twice
-                self.client.seen_keys[key] = None
+        self.journal.load()
+        for key in self.journal.keys:  # sent again by the hub after a lost acknowledgement: never placed twice
+            self.client.seen_keys[key] = None
         await self.connector.start(self._events.put_nowait)
         client = asyncio.create_task(self.client.run())
         self._tasks = [
@@ -139,8 +140,7 @@ class ExecutorRunner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.connector.close()
-            if self.journal is not None:
-                self.journal.close()
+            self.journal.close()
 
     async def stop(self) -> None:
         await self.client.stop()
@@ -148,8 +148,7 @@ class ExecutorRunner:
     # ------------------------------------------------------------------ hub -> broker
     async def _on_message(self, message: m.Message) -> None:
         if isinstance(message, m.OrderPlace):
-            if self.journal is not None:
-                self.journal.placed(message.key)  # before the venue sees it (write-ahead)
+            self.journal.placed(message.key)  # before the venue sees it (write-ahead)
             result = await self._place(message)
             self.placed += result.accepted
             self.rejected += not result.accepted
@@ -197,9 +196,8 @@ class ExecutorRunner:
     async def _on_connect(self) -> None:
         """Report the journal's recent fills and final order states again (a hub that crashed may have lost them;
         it records each once), then every owned account's positions and balance (the hub reconciles them)."""
-        if self.journal is not None:
-            for report in self.journal.recent():
-                await self.client.send(report)
+        for report in self.journal.recent():
+            await self.client.send(report)
         for account in self._owned():
             try:
                 reports: list[m.Message] = [self._position(p) for p in self.connector.positions(account)]
@@ -227,8 +225,7 @@ class ExecutorRunner:
             except Exception:  # an event the protocol cannot carry (a broker's bad value): logged, never fatal
                 log.exception("executor.bad_event", event=repr(event)[:500])
                 continue
-            if self.journal is not None:
-                self.journal.reported(message)
+            self.journal.reported(message)
             if isinstance(event, PositionEvent):
                 self._fit_protection(event)
             while True:
