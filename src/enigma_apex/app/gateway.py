@@ -119,6 +119,9 @@ class GatewayService:
         self.ever_connected: set[str] = set()  # executors seen since the hub started
         self._absent_alerted: set[str] = set()
         self.broker_down: dict[str, str] = {}  # account -> why its broker connection is not connected
+        self._flatten_lock = threading.Lock()
+        self._flattens_due: list[tuple[str, str]] = []  # asked for by the guardian's thread, not sent yet
+        self._flattens_scheduled = False
         guardian.flatten_sinks.append(self._flatten_from_guardian)
 
     def await_executors(self) -> None:
@@ -973,17 +976,27 @@ class GatewayService:
         self._push(peer, m.Flatten(id=self._id(), ts=self._now(), key=key, account=account, reason=reason[:500]))
 
     def _flatten_from_guardian(self, account: str, reason: str) -> None:
-        """The guardian's flatten sink (may run in a worker thread)."""
+        """The guardian's flatten sink (may run in a worker thread). Flattens asked for together (an emergency stop
+        of hundreds of accounts) wake the loop once and are sent in one pass, in the order they were asked for."""
         loop = self.loop
         if loop is None:
             return
+        with self._flatten_lock:
+            self._flattens_due.append((account, reason))
+            if self._flattens_scheduled:
+                return
+            self._flattens_scheduled = True
+        loop.call_soon_threadsafe(self._send_due_flattens)
 
-        def send() -> None:
-            peer = self.executors.get(self.owner_of(account))
+    def _send_due_flattens(self) -> None:
+        with self._flatten_lock:
+            due, self._flattens_due = self._flattens_due, []
+            self._flattens_scheduled = False
+        owners = {entry.name: entry.executor for entry in self.settings.accounts}
+        for account, reason in due:
+            peer = self.executors.get(owners.get(account, ""))
             if peer is not None:
                 self._send_flatten(peer, account, reason)
-
-        loop.call_soon_threadsafe(send)
 
     async def cancel_order(self, order_key: str, actor: str) -> str:
         """Ask the owning executor to cancel a working order (never refused by the gate). Returns what was done."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,6 +37,7 @@ from enigma_apex.rules.profiles import ProfileRegistry
 from enigma_apex.rules.tracker import AccountTracker, Action, ActionKind, Policy, Snapshot, TrackerState
 from enigma_apex.rules.verdicts import Decision
 
+MARKS_PER_TURN = 32  # marks applied in a row before the mark thread gives the event loop's thread a turn
 log = structlog.get_logger("enigma_apex.guardian")
 
 FlattenSink = Callable[[str, str], None]  # (account, reason)
@@ -178,14 +180,20 @@ class GuardianService:
         """A balance and open P&L from the account's executor; ``open_pnl`` None: the executor cannot see it
         (NinjaTrader ATI), and each open position counts its loss to its stop (``rules/open_loss.py``)."""
         with self._lock:
-            t = self.tracker(account)
-            if open_pnl is None:
-                open_pnl = self.unseen_open_loss(account, balance)
-            before = (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
-            actions = t.mark(self.clock.now(), balance, open_pnl)
-            changed = before != (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
+            t, actions, changed = self._apply_mark(account, balance, open_pnl)
             self._after(t, actions, persist=changed or bool(actions))
             return t.snapshot()
+
+    def _apply_mark(
+        self, account: str, balance: Decimal, open_pnl: Decimal | None
+    ) -> tuple[AccountTracker, list[Action], bool]:
+        """The mark applied to the tracker: its actions, and whether a level worth persisting moved."""
+        t = self.tracker(account)
+        if open_pnl is None:
+            open_pnl = self.unseen_open_loss(account, balance)
+        before = (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
+        actions = t.mark(self.clock.now(), balance, open_pnl)
+        return t, actions, before != (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
 
     def unseen_open_loss(self, account: str, balance: Decimal) -> Decimal:
         t = self.tracker(account)
@@ -195,12 +203,31 @@ class GuardianService:
         return loss_to_stops((Exposure(p, stops.get(p.contract)) for p in positions), t.room_to_flatten(balance))
 
     def mark_many(self, marks: list[tuple[str, Decimal, Decimal | None]]) -> None:
-        """Marks in arrival order (the gateway's batches); one that fails is logged, the rest still apply."""
-        for account, balance, open_pnl in marks:
-            try:
-                self.mark(account, balance, open_pnl)
-            except Exception:  # one bad mark must not stop the others
-                log.exception("guardian.mark_failed", account=account)
+        """Marks in arrival order (the gateway's batches); one that fails is logged, the rest still apply.
+
+        A mark that acts (a warning, a lock, a flatten) is written at once, with every level moved before it, and
+        its flatten follows that commit as with a single mark. Levels that only moved (a new peak) are written
+        together at the end of the batch, one transaction for the batch: the account's latest state, once."""
+        moved: dict[str, AccountTracker] = {}  # accounts whose levels moved and are not written yet, in order
+        with self._lock:
+            for n, (account, balance, open_pnl) in enumerate(marks):
+                if n and n % MARKS_PER_TURN == 0:
+                    time.sleep(0)  # lets the event loop's thread run (frames in, frames out) during a long burst
+                try:
+                    t, actions, changed = self._apply_mark(account, balance, open_pnl)
+                except Exception:  # one bad mark must not stop the others
+                    log.exception("guardian.mark_failed", account=account)
+                    continue
+                if actions:
+                    moved.pop(account, None)
+                    self._persist_many([*moved.values()], extra=(t, actions))
+                    moved = {}
+                    self._after(t, actions, persist=False, written=True)
+                elif changed:
+                    moved.pop(account, None)
+                    moved[account] = t
+            if moved:
+                self._persist_many(list(moved.values()))
 
     def fill(self, account: str) -> None:
         with self._lock:
@@ -324,11 +351,14 @@ class GuardianService:
         """Signed exposure per instrument family of the other accounts of the same household (in minis)."""
         home = self.accounts[account].household
         out: dict[str, int] = {}
-        for name, entry in self.accounts.items():
-            if name == account or entry.household != home:
-                continue
-            for book in (self.book.positions.get(name, {}), self.book.working.get(name, {})):
-                for contract, qty in book.items():
+        for book in (self.book.positions, self.book.working):  # only the accounts that hold or work something
+            for name, held in book.items():
+                if not held or name == account:
+                    continue
+                entry = self.accounts.get(name)
+                if entry is None or entry.household != home:
+                    continue
+                for contract, qty in held.items():
                     out[contract.spec.family] = out.get(contract.spec.family, 0) + qty
         return out
 
@@ -343,8 +373,9 @@ class GuardianService:
         *,
         persist: bool,
         audit: tuple[str, dict[str, Any]] | None = None,
+        written: bool = False,
     ) -> None:
-        if persist or actions or audit:
+        if not written and (persist or actions or audit):
             self._persist(t, actions, audit)
         for action in actions:
             if action.kind is ActionKind.FLATTEN:
@@ -364,6 +395,27 @@ class GuardianService:
                 log.error("guardian.persist_failed", account=t.account, error=str(exc))
         self._unrecorded.setdefault(t.account, []).extend(actions)
 
+    def _persist_many(
+        self, trackers: list[AccountTracker], extra: tuple[AccountTracker, list[Action]] | None = None
+    ) -> None:
+        """Record several trackers' states (and one tracker's actions, ``extra``) in one transaction; while the
+        database refuses writes they wait in memory, as with ``_persist``."""
+        ops = [self._write_op(t, [], None) for t in trackers]
+        if extra is not None:
+            ops.append(self._write_op(extra[0], extra[1], None))
+        if not ops:
+            return
+        if self.writer.healthy:
+            try:
+                self.writer.write(lambda ctx: [op(ctx) for op in ops])
+                return
+            except StoreError as exc:
+                log.error("guardian.persist_failed", accounts=[t.account for t in trackers], error=str(exc))
+        for t in trackers:
+            self._unrecorded.setdefault(t.account, [])
+        if extra is not None:
+            self._unrecorded.setdefault(extra[0].account, []).extend(extra[1])
+
     def _write_op(
         self,
         t: AccountTracker,
@@ -375,7 +427,25 @@ class GuardianService:
         """The database write that records a tracker's state, its actions and an optional audit row (and, for a
         stopped account, cancels its unsent entries unless ``cancel_unsent`` is False: the caller does it)."""
         state, reason = t.trading_state()
-        stored = repository.StoredAccountState(
+        stored = self._stored(t)
+        stopped = state in (TradingState.HALTED, TradingState.FAILED)
+
+        def write(ctx: WriteContext) -> None:
+            repository.save_account_state(ctx, stored)
+            if stopped and cancel_unsent:  # in the same transaction: an entry not yet acknowledged is never sent
+                repository.cancel_unsent_entries(ctx, {t.account: _stopped_reason(state, reason)})
+            for action in actions:
+                self._record(ctx, action)
+            if audit is not None:
+                ctx.audit(audit[0], audit[1], account=t.account)
+
+        return write
+
+    @staticmethod
+    def _stored(t: AccountTracker) -> repository.StoredAccountState:
+        """The tracker's state as its row stores it (taken now: a write built from it records this moment)."""
+        state, reason = t.trading_state()
+        return repository.StoredAccountState(
             account=t.account,
             state=state,
             state_reason=reason,
@@ -390,32 +460,27 @@ class GuardianService:
             detail=json.dumps(t.s.to_json()),
         )
 
-        stopped = state in (TradingState.HALTED, TradingState.FAILED)
-
-        def write(ctx: WriteContext) -> None:
-            repository.save_account_state(ctx, stored)
-            if stopped and cancel_unsent:  # in the same transaction: an entry not yet acknowledged is never sent
-                repository.cancel_unsent_entries(ctx, {t.account: _stopped_reason(state, reason)})
-            for action in actions:
-                self._record(ctx, action)
-            if audit is not None:
-                ctx.audit(audit[0], audit[1], account=t.account)
-
-        return write
-
-    def halt_many(self, accounts: list[str], reason: str) -> list[Snapshot]:
+    def halt_many(self, accounts: list[str], reason: str) -> None:
         """The emergency stop: every account HALTED in one committed transaction, then the flattens."""
         with self._lock:
             now = self.clock.now()
             trackers = [self.tracker(a) for a in accounts]
             halts = [(t, t.halt(now, reason)) for t in trackers]
-            ops = [self._write_op(t, actions, None, cancel_unsent=False) for t, actions in halts]
+            stored = [self._stored(t) for t in trackers]
             unsent = {t.account: _stopped_reason(*t.trading_state()) for t in trackers}
+            changes = [a for _t, actions in halts for a in actions if _is_change(a)]
+            others = [a for _t, actions in halts for a in actions if not _is_change(a)]
 
-            def write(ctx: WriteContext) -> None:
-                for op in ops:
-                    op(ctx)
-                repository.cancel_unsent_entries(ctx, unsent)  # one query for every account
+            def write(ctx: WriteContext) -> None:  # a statement for all the accounts, not one per account
+                repository.save_account_states(ctx, stored)  # the new state of each row, with its reason
+                repository.record_state_changes(
+                    ctx,
+                    [TradingStateChanged(a.account, a.old, a.new, a.reason, a.ts) for a in changes],  # type: ignore[arg-type]
+                )
+                repository.record_alerts(ctx, [_change_alert(a) for a in changes])
+                for action in others:
+                    self._record(ctx, action)
+                repository.cancel_unsent_entries(ctx, unsent)
 
             try:
                 self.writer.write(write)
@@ -426,7 +491,6 @@ class GuardianService:
             for account in accounts:
                 self._flatten(account, reason, logged=False)
             log.warning("guardian.flatten", accounts=accounts, reason=reason)  # one line for the whole stop
-            return [t.snapshot() for t in trackers]
 
     # ------------------------------------------------------------------ the database's health
     def database_down(self, message: str) -> list[str]:
@@ -481,19 +545,12 @@ class GuardianService:
 
     @staticmethod
     def _record(ctx: WriteContext, action: Action) -> None:
-        if action.kind is ActionKind.STATE and action.old is not None and action.new is not None:
+        if _is_change(action):
+            assert action.old is not None and action.new is not None  # noqa: S101 - _is_change says so
             repository.record_state_change(
                 ctx, TradingStateChanged(action.account, action.old, action.new, action.reason, action.ts)
             )
-            new = action.new.value
-            severity = {"active": "info", "reducing": "warning"}.get(new, "critical")
-            repository.record_alert(
-                ctx,
-                severity=severity,
-                kind=f"state.{new}",
-                message=f"{action.old.value.upper()} -> {new.upper()}: {action.reason}",
-                account=action.account,
-            )
+            repository.record_alerts(ctx, [_change_alert(action)])
         elif action.kind is ActionKind.WARN:
             repository.record_alert(
                 ctx,
@@ -528,3 +585,19 @@ class GuardianService:
 
 def _stopped_reason(state: TradingState, reason: str) -> str:
     return f"account {state.value.upper()}: {reason}"
+
+
+def _is_change(action: Action) -> bool:
+    return action.kind is ActionKind.STATE and action.old is not None and action.new is not None
+
+
+def _change_alert(action: Action) -> dict[str, Any]:
+    """The alert a state change raises: info back to ACTIVE, warning to REDUCING, critical otherwise."""
+    assert action.old is not None and action.new is not None  # noqa: S101 - only for state changes
+    new = action.new.value
+    return {
+        "severity": {"active": "info", "reducing": "warning"}.get(new, "critical"),
+        "kind": f"state.{new}",
+        "message": f"{action.old.value.upper()} -> {new.upper()}: {action.reason}",
+        "account": action.account,
+    }

@@ -182,29 +182,63 @@ _SET_STATE = (
 
 
 def save_account_state(ctx: WriteContext, st: StoredAccountState) -> None:
-    ctx.conn.execute(
-        _SAVE_STATE,
-        {
-            "b_account": st.account,
-            "state": st.state.value,
-            "state_reason": st.state_reason,
-            "peak": st.peak,
-            "threshold": st.threshold,
-            "locked": st.locked,
-            "balance": st.balance,
-            "open_pnl": st.open_pnl,
-            "session_date": st.session_date.isoformat() if st.session_date else None,
-            "day_start_balance": st.day_start_balance,
-            "day_pnl": st.day_pnl,
-            "detail": st.detail,
-            "updated_at": ctx.clock.now(),
-        },
-    )
-    ctx.seal("account_state", st.account)
+    save_account_states(ctx, [st])
+
+
+def save_account_states(ctx: WriteContext, states: list[StoredAccountState]) -> None:
+    """Every account's state in one statement (executemany): an emergency stop writes hundreds at once."""
+    if not states:
+        return
+    ctx.conn.execute(_SAVE_STATE, [_state_params(ctx, st) for st in states])
+    for st in states:
+        ctx.seal("account_state", st.account)
+
+
+def _state_params(ctx: WriteContext, st: StoredAccountState) -> dict[str, Any]:
+    return {
+        "b_account": st.account,
+        "state": st.state.value,
+        "state_reason": st.state_reason,
+        "peak": st.peak,
+        "threshold": st.threshold,
+        "locked": st.locked,
+        "balance": st.balance,
+        "open_pnl": st.open_pnl,
+        "session_date": st.session_date.isoformat() if st.session_date else None,
+        "day_start_balance": st.day_start_balance,
+        "day_pnl": st.day_pnl,
+        "detail": st.detail,
+        "updated_at": ctx.clock.now(),
+    }
 
 
 _INSERT_STATE_CHANGE = s.trading_state_changes.insert()  # built once: its compiled form is cached
 _INSERT_ALERT = s.alerts.insert()
+
+
+_INSERT_STATE_CHANGES = s.trading_state_changes.insert().returning(
+    s.trading_state_changes.c.id, sort_by_parameter_order=True
+)
+
+
+def record_state_changes(ctx: WriteContext, events: list[TradingStateChanged]) -> None:
+    """Several accounts' state changes in one statement, for accounts whose state row this transaction also writes
+    (``save_account_states``): the change rows, their seals and audit rows (an emergency stop's many halts)."""
+    if not events:
+        return
+    rows = [
+        dict(account_id=e.account, old_state=e.old.value, new_state=e.new.value, reason=e.reason, ts=e.ts)
+        for e in events
+    ]
+    ids = ctx.conn.execute(_INSERT_STATE_CHANGES, rows).scalars().all()
+    for event, key in zip(events, ids, strict=True):
+        ctx.seal("trading_state_changes", key)
+        ctx.audit(
+            "state.changed",
+            {"old": event.old.value, "new": event.new.value, "reason": event.reason},
+            account=event.account,
+            ts=event.ts,
+        )
 
 
 def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
@@ -832,6 +866,30 @@ def prune_equity_samples(ctx: WriteContext, before: datetime) -> int:
     """Delete the equity samples older than ``before``; how many went."""
     result = ctx.conn.execute(s.equity_samples.delete().where(s.equity_samples.c.ts < before))
     return int(result.rowcount or 0)
+
+
+def record_alerts(ctx: WriteContext, alerts: list[dict[str, Any]]) -> None:
+    """Several alerts (severity, kind, message, account) in one statement, each with its audit row."""
+    if not alerts:
+        return
+    now = ctx.clock.now()
+    rows = [
+        dict(
+            ts=now,
+            severity=a["severity"],
+            kind=a["kind"],
+            account_id=a.get("account"),
+            message=a["message"],
+            status="pending",
+            detail=canonical_json(a.get("detail") or {}),
+        )
+        for a in alerts
+    ]
+    ctx.conn.execute(_INSERT_ALERT, rows)
+    for a in alerts:
+        ctx.audit(
+            "alert", {"severity": a["severity"], "kind": a["kind"], "message": a["message"]}, account=a.get("account")
+        )
 
 
 def record_alert(

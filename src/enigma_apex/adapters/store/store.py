@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from enigma_apex.adapters.store import audit, integrity, maintenance, migrate
-from enigma_apex.adapters.store.engine import make_engine, sqlite_path
+from enigma_apex.adapters.store.engine import Checkpointer, is_sqlite, make_engine, sqlite_path
 from enigma_apex.adapters.store.writer import GroupCommitWriter
 from enigma_apex.config.models import Settings
 from enigma_apex.domain.clock import Clock
@@ -32,12 +32,16 @@ class Store:
     on_health_change: list[Callable[[bool, str], None]] = field(default_factory=list)
     anchor_path: Path | None = None  # the audit chain's anchor file (None: not kept)
     instance_lock: Any = None  # the data folder's lock when this process took it (released on close)
+    checkpointer: Checkpointer | None = None  # SQLite: folds the write-ahead log back, off the commit path
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock) -> Store:
         db = settings.database
         engine = make_engine(
-            settings.database_url, synchronous=db.sqlite_synchronous, busy_timeout_ms=db.sqlite_busy_timeout_ms
+            settings.database_url,
+            synchronous=db.sqlite_synchronous,
+            busy_timeout_ms=db.sqlite_busy_timeout_ms,
+            auto_checkpoint=False,  # the checkpointer thread folds the log back (started with the writer)
         )
         store: Store
         listeners: list[Callable[[bool, str], None]] = []
@@ -72,6 +76,9 @@ class Store:
 
     def start(self) -> None:
         self.writer.start(self.anchor_path)
+        if is_sqlite(self.engine.url.render_as_string(hide_password=False)) and self.checkpointer is None:
+            self.checkpointer = Checkpointer(self.engine, lambda: self.writer.committed)
+            self.checkpointer.start()
 
     def integrity_problems(self) -> list[str]:
         """What the hub checks before it writes: the anchor against the log, the rows written since the anchor
@@ -94,6 +101,10 @@ class Store:
 
     def close(self) -> None:
         self.writer.close()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer.checkpoint()  # the log folded back before the file is left
+            self.checkpointer = None
         self.engine.dispose()
         if self.instance_lock is not None:
             self.instance_lock.release()
