@@ -1832,6 +1832,48 @@ def bench_gateway(
     _echo(json.dumps(results, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in results.items()))
 
 
+@bench_app.command("scale")
+def bench_scale(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    accounts: Annotated[str, typer.Option(help="Points: numbers of accounts, comma-separated.")] = "1,10,100,500",
+    marks: Annotated[int, typer.Option(min=1, help="account.update messages per account.")] = 20,
+    stops: Annotated[int, typer.Option(min=1, help="Emergency stops timed per point.")] = 5,
+) -> None:
+    """Cost per account: pre-trade check, marks/s, risk.update fan-out, emergency stop, hub memory and database
+    growth, at each number of accounts (each point in a fresh process)."""
+    from enigma_apex.bench import scale
+
+    try:
+        points = tuple(int(part) for part in accounts.split(","))
+    except ValueError:
+        raise _fail(f"--accounts takes numbers separated by commas, not {accounts!r}", 2) from None
+    if not points or any(not 1 <= n <= 5000 for n in points):
+        raise _fail("--accounts: each point is from 1 to 5000 accounts", 2)
+    with _bench_progress("bench scale") as progress:
+        try:
+            results = scale.run(points, marks_per_account=marks, stops=stops, progress=progress)
+        except scale.StalledError as exc:
+            raise _fail(f"bench scale: {exc}", 1) from None
+    if as_json:
+        _echo(json.dumps(results, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("accounts", "pre-trade p99 µs", "marks/s", "risk.update/s", "stop p99 ms", "RSS MB", "DB/day/acct KB")
+    for n, point in results["points"].items():
+        table.add_row(
+            n,
+            str(point["pre_trade_check"]["p99_us"]),
+            str(point["marks"]["per_s"]),
+            str(point["risk_update_fanout"]["per_s"]),
+            str(point["emergency_stop"]["p99_ms"]),
+            str(point["hub_rss_mb"]),
+            str(point["db_growth"]["per_account_day_kb"]),
+        )
+    Console().print(table)
+
+
 @contextlib.contextmanager
 def _bench_progress(title: str) -> Iterator[Callable[[str], None]]:
     """A Rich status line on stderr while a bench runs (only on a terminal: scripts get the figures alone)."""

@@ -179,6 +179,23 @@ def test_bench_gateway_runs_every_phase_to_its_end():
     assert figures["emergency_stop"]["runs"] == 2 and figures["broadcast_10_clients"]["deliveries_per_s"] > 0
 
 
+def test_bench_scale_measures_each_point_in_its_own_process_and_refuses_a_bad_list():
+    import json
+
+    result = run("bench", "scale", "--json", "--accounts", "1,30", "--marks", "3", "--stops", "1")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert set(figures["points"]) == {"1", "30"}
+    big = figures["points"]["30"]
+    assert big["executors"] == 2 and big["marks"]["sent"] == 90 and big["marks"]["per_s"] > 0
+    assert big["emergency_stop"]["runs"] == 1 and big["emergency_stop"]["p99_ms"] > 0
+    assert big["pre_trade_check"]["p99_us"] >= big["pre_trade_check"]["p50_us"] > 0
+    assert big["db_growth"]["bytes_per_round_trip"] > 0 and big["db_growth"]["per_account_day_kb"] > 0
+    assert big["hub_rss_mb"] is None or big["hub_rss_mb"] > 20
+    bad = run("bench", "scale", "--accounts", "ten")
+    assert bad.exit_code == 2 and "commas" in bad.output
+
+
 def test_bench_execution_times_every_executor_and_the_ati_files():
     import json
 

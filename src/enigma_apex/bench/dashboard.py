@@ -30,7 +30,7 @@ from typing import Any
 from enigma_apex import bootstrap
 from enigma_apex.adapters.clock import SystemClock
 from enigma_apex.adapters.store import repository, tokens
-from enigma_apex.bench.stats import summary_ms
+from enigma_apex.bench.stats import process_rss_mb, summary_ms
 from enigma_apex.client import HubClient, new_id
 from enigma_apex.config.loader import load
 from enigma_apex.config.models import Settings
@@ -83,16 +83,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _rss_mb(pid: int) -> float | None:
-    status = Path(f"/proc/{pid}/status")
-    if not status.exists():
-        return None
-    for line in status.read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 def _wait_http(url: str, timeout: float = 60.0) -> None:
@@ -191,7 +181,7 @@ def run(updates: int = 30) -> dict[str, Any]:
                 cpu_end, wall = _cpu_s(hub.pid), time.monotonic() - wall_start
                 browser.close()
             hub_cpu = None if cpu_start is None or cpu_end is None else round(100 * (cpu_end - cpu_start) / wall, 1)
-            rss = _rss_mb(board.pid)
+            rss = process_rss_mb(board.pid)
             asyncio.run_coroutine_threadsafe(client.stop(), loop).result(10)
         finally:
             for process in (board, hub):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -25,3 +26,14 @@ def summary_us(samples_s: list[float]) -> dict[str, float]:
 
 def summary_ms(samples_ms: list[float], digits: int = 3) -> dict[str, float]:
     return {"p50_ms": round(percentile(samples_ms, 50), digits), "p99_ms": round(percentile(samples_ms, 99), digits)}
+
+
+def process_rss_mb(pid: int) -> float | None:
+    """A process's resident memory in MB (Linux's /proc; None where that is not there)."""
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
