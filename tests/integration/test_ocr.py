@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -104,6 +106,41 @@ def test_stable_readings_become_one_signal_each_in_the_pipeline(tmp_path):
     assert {r.source for r in signals} == {"algobox"} and len(signals) == 2
     assert [d.action for d in decisions] == ["take", "take"]
     assert status["healthy"] and status["frames"] == 8 and status["signals"] == 2
+    assert status["reads"] == 4  # a frame showing the pixels already read keeps its reading: no OCR pass
+
+
+def test_the_engine_runs_in_a_child_process_that_is_started_again_when_it_dies():
+    from enigma_apex.adapters.ocr_process import ProcessEngine
+
+    engine = ProcessEngine("rapidocr")
+    try:
+        image = panel()
+        assert read_image(image, engine, OCRSection()).power == 80
+        child = engine.pid
+        assert child is not None and child != os.getpid() and engine.starts == 1
+        os.kill(child, signal.SIGKILL)  # the engine's process dies (a crash in the model, say)
+
+        def dead() -> bool:  # gone, or a zombie waiting to be reaped
+            stat = Path(f"/proc/{child}/stat")
+            return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+        deadline = time.monotonic() + 10
+        while not dead() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        reading = read_image(image, engine, OCRSection())  # the next frame starts a fresh one
+        assert reading.power == 80 and engine.starts == 2 and engine.pid != child
+    finally:
+        engine.close()
+    assert engine.pid is None
+
+
+def test_an_engine_that_cannot_start_fails_the_frame_with_a_reason(tmp_path):
+    from enigma_apex.adapters.ocr_process import ProcessEngine
+
+    engine = ProcessEngine("tesseract", tmp_path / "no-tesseract-here")
+    with pytest.raises(OCRError, match="could not start"):
+        engine.read(panel())
+    assert engine.pid is None
 
 
 def test_a_failing_screen_reports_unhealthy_alerts_and_recovers(tmp_path):

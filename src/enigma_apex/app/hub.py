@@ -171,7 +171,7 @@ class Hub:
             return await abort()
         server, serve_task, base = served
         # 6. ocr, 7. alerts
-        self._start_ocr()
+        await self._start_ocr()
         self._start_alerts()
         # 8. executors, 9. dashboard
         await self._start_executors()
@@ -306,7 +306,7 @@ class Hub:
             self.service.control_token = lock.publish(http=base, ws=ws)
         return server, serve_task, base
 
-    def _start_ocr(self) -> None:
+    async def _start_ocr(self) -> None:
         """The AlgoBox screen reader, when enabled. An engine that cannot start leaves manual entry working."""
         settings = self.service.settings
         pipeline = self.gateway.pipeline if self.gateway is not None else None
@@ -321,7 +321,7 @@ class Hub:
         cfg = settings.ocr
         reader = EnigmaReader(cfg, self.service.clock, self.service.store, submit, on_health=self.ocr_health)
         try:
-            reader.engine()
+            await asyncio.to_thread(reader.engine)  # its child process starts and loads the models meanwhile
         except OCRError as exc:
             self._status("ocr", "down", f"{exc}; enter signals by hand")
             self.supervisor.set("ocr", "degraded", str(exc), fallback="manual entry")

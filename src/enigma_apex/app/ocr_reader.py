@@ -1,15 +1,18 @@
 """The AlgoBox Enigma screen reader: capture → colour + OCR → reading → two-frame stability → signal.
 
-Frames are read in a worker thread at ``ocr.rate_hz``. A reading stable over ``stable_frames`` frames becomes
-one signal (source ``algobox``) for the pipeline; the same Enigma staying on screen is not sent again. When
-the capture or the engine fails ``UNHEALTHY_AFTER`` frames in a row the reader reports itself unhealthy (a
-component-health row and a critical alert telling the trader to use manual entry) and keeps trying; the first
-good frame reports it healthy again.
+Frames are grabbed in a worker thread at ``ocr.rate_hz``; a frame whose pixels are those of the last one read (a
+BLAKE2 digest of the raw pixels, microseconds) keeps the last reading, so an unchanging screen costs a grab and a
+hash, not an OCR pass. The engine runs in a child process by default (``adapters/ocr_process.py``). A reading stable
+over ``stable_frames`` frames becomes one signal (source ``algobox``) for the pipeline; the same Enigma staying on
+screen is not sent again. When the capture or the engine fails ``UNHEALTHY_AFTER`` frames in a row the reader
+reports itself unhealthy (a component-health row and a critical alert telling the trader to use manual entry) and
+keeps trying; the first good frame reports it healthy again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -84,6 +87,7 @@ class ReaderStatus:
     healthy: bool = True
     frames: int = 0
     failures: int = 0
+    reads: int = 0  # frames the engine read (the others showed the pixels already read)
     consecutive_failures: int = 0
     signals: int = 0
     last_error: str | None = None
@@ -95,6 +99,7 @@ class ReaderStatus:
         return {
             "healthy": self.healthy,
             "frames": self.frames,
+            "reads": self.reads,
             "failures": self.failures,
             "signals": self.signals,
             "last_error": self.last_error,
@@ -124,15 +129,36 @@ class EnigmaReader:
         self._engine = engine
         self.filter = StabilityFilter(cfg.stable_frames)
         self.status = ReaderStatus()
+        self._last: tuple[bytes, EnigmaReading] | None = None  # the last frame read: its pixels' digest, its reading
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.cfg.engine, self.cfg.tesseract_cmd)
+            if self.cfg.engine_process:
+                from enigma_apex.adapters.ocr_process import ProcessEngine
+
+                engine = ProcessEngine(self.cfg.engine, self.cfg.tesseract_cmd)
+                engine.read(Image.new("RGB", (8, 8)))  # the child starts and loads its models now, not on a signal
+                self._engine = engine
+            else:
+                self._engine = make_engine(self.cfg.engine, self.cfg.tesseract_cmd)
         return self._engine
 
     def frame(self) -> EnigmaReading:
-        """Grab and read one frame (blocking: run it in a worker thread)."""
-        return read_image(self.grab(), self.engine(), self.cfg)
+        """Grab and read one frame (blocking: run it in a worker thread). Pixels already read keep their reading."""
+        image = self.grab()
+        digest = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+        if self._last is not None and self._last[0] == digest:
+            return self._last[1]
+        reading = read_image(image, self.engine(), self.cfg)
+        self.status.reads += 1
+        self._last = (digest, reading)
+        return reading
+
+    def close(self) -> None:
+        """Stop the engine's child process, if it has one."""
+        close = getattr(self._engine, "close", None)
+        if close is not None:
+            close()
 
     async def step(self) -> Signal | None:
         """One frame through the filter; the signal it produced (already submitted), if any."""
@@ -164,13 +190,16 @@ class EnigmaReader:
 
     async def run(self) -> None:
         period = 1.0 / float(self.cfg.rate_hz)
-        while True:
-            started = time.perf_counter()
-            try:
-                await self.step()
-            except Exception as exc:
-                log.exception("ocr.step_failed", error=str(exc))
-            await asyncio.sleep(max(0.0, period - (time.perf_counter() - started)))
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    await self.step()
+                except Exception as exc:
+                    log.exception("ocr.step_failed", error=str(exc))
+                await asyncio.sleep(max(0.0, period - (time.perf_counter() - started)))
+        finally:
+            await asyncio.to_thread(self.close)
 
     async def _failed(self, error: str) -> None:
         self.status.failures += 1

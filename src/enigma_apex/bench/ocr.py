@@ -1,14 +1,25 @@
-"""``bench ocr``: read the rendered Enigma panel set with an engine; field accuracy and time per frame."""
+"""``bench ocr``: read the rendered Enigma panel set with an engine; field accuracy and time per frame; and what the
+screen reader costs the hub: CPU and memory on an unchanging screen, and how soon a changed panel is read.
+
+The reader's costs are measured in a process of its own (spawned), standing for the hub: the reader as the hub runs
+it, its engine in a child process, a screen that shows one panel; then the panel changes, alternating, and each
+change is timed until the reader's reading shows it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import multiprocessing
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from enigma_apex.adapters.ocr import make_engine
 from enigma_apex.app.ocr_reader import read_image
 from enigma_apex.bench.ocr_panels import Panel, panel_set
-from enigma_apex.bench.stats import summary_ms
+from enigma_apex.bench.stats import process_rss_mb, summary_ms
 from enigma_apex.config.models import OCRSection
 
 FIELDS = ("colour", "direction", "power", "confluence", "macvu", "price", "symbol")
@@ -68,5 +79,94 @@ def score(panels: list[Panel], engine_name: str, cfg: OCRSection | None = None) 
     }
 
 
-def run(engine_name: str, count: int | None) -> dict[str, Any]:
-    return score(panel_set(count), engine_name)
+def run(engine_name: str, count: int | None, idle_s: float = 5.0, changes: int = 10) -> dict[str, Any]:
+    results = score(panel_set(count), engine_name)
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_reader_costs_child, args=(child, engine_name, idle_s, changes))
+    process.start()
+    child.close()
+    try:
+        if not parent.poll(idle_s + 180):
+            raise RuntimeError("the screen reader's bench did not finish")
+        results["reader"] = parent.recv()
+    finally:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+    return results
+
+
+def _reader_costs_child(conn: Any, engine_name: str, idle_s: float, changes: int) -> None:
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    conn.send(asyncio.run(reader_costs(engine_name, idle_s, changes)))
+
+
+def _cpu_s(pid: int) -> float | None:
+    """A process's CPU time (user + system) in seconds, from Linux's /proc; None elsewhere."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return None
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def reader_costs(engine_name: str, idle_s: float, changes: int) -> dict[str, Any]:
+    """The reader as the hub runs it, on a screen showing one panel, then panels changing."""
+    from enigma_apex.adapters.clock import SystemClock
+    from enigma_apex.app.ocr_reader import EnigmaReader
+
+    panels = panel_set(8)
+    shown = [panels[0].image]
+    cfg = OCRSection(engine=engine_name)
+
+    async def submit(_signal: Any, _dedup: str) -> None:
+        return None
+
+    reader = EnigmaReader(cfg, SystemClock(), None, submit, grab=lambda: shown[0])  # type: ignore[arg-type]
+    await asyncio.to_thread(reader.engine)  # the child started and its models loaded
+    task = asyncio.create_task(reader.run())
+    try:
+        await asyncio.sleep(1.0)  # settled on the first panel
+        child = getattr(reader.engine(), "pid", None)
+        hub_cpu, child_cpu, wall = time.process_time(), _cpu_s(child) if child else None, time.perf_counter()
+        reads = reader.status.reads
+        await asyncio.sleep(idle_s)
+        wall = time.perf_counter() - wall
+        idle = {
+            "seconds": round(wall, 1),
+            "hub_cpu_pct_of_a_core": round((time.process_time() - hub_cpu) / wall * 100, 2),
+            "engine_cpu_pct_of_a_core": None
+            if child_cpu is None or child is None
+            else round(((_cpu_s(child) or 0.0) - child_cpu) / wall * 100, 2),
+            "engine_reads": reader.status.reads - reads,
+            "frames": round(float(cfg.rate_hz) * wall),
+        }
+        latencies: list[float] = []
+        for i in range(changes):
+            before = reader.status.last_reading
+            shown[0] = panels[1 + i % (len(panels) - 1)].image
+            started = time.perf_counter()
+            deadline = started + 10
+            while reader.status.last_reading == before and time.perf_counter() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+            latencies.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.3)
+        return {
+            "engine": engine_name,
+            "engine_process": cfg.engine_process,
+            "rate_hz": float(cfg.rate_hz),
+            "idle": idle,
+            "hub_rss_mb": process_rss_mb(os.getpid()),
+            "engine_rss_mb": process_rss_mb(child) if child else None,
+            "changed_panel_read_ms": {"changes": changes, **summary_ms(latencies, 1)},
+            "targets": {"hub_rss_mb": 150, "idle_cpu_pct": 5, "changed_read_ms": 300},
+        }
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -641,6 +641,11 @@ class OCRSection(Section):
         description="rapidocr: models in the wheel, no system install (Windows); tesseract: needs Tesseract installed.",
     )
     tesseract_cmd: Path | None = Field(None, description="Path of the tesseract program when it is not on PATH.")
+    engine_process: bool = Field(
+        True,
+        description="Run the engine in a child process: its models load once there, and their memory and CPU are "
+        "not the hub's. false: in the hub's own process.",
+    )
     region: Region = Field(default_factory=Region, description="Screen region of the Enigma panel (see ocr calibrate).")
     monitor: int = Field(1, ge=0, le=16, description="Monitor number as mss counts them (0: all monitors).")
     rate_hz: Decimal = Field(Decimal(4), gt=0, le=30, description="Screen reads per second.")
