@@ -208,13 +208,13 @@ def test_a_burst_of_account_updates_is_marked_in_order_and_no_unrealised_peak_is
             await client.connected.wait()
             burst = [D(0)] * 200 + [D("900.00")] + [D(0)] * 200  # one tick of open profit inside a burst
             count = {"marks": 0}
-            real_mark = guardian.mark
+            real_mark_many = guardian.mark_many  # the gateway's batches: every update goes through it
 
-            def counted(*args):
-                count["marks"] += 1
-                return real_mark(*args)
+            def counted(marks):
+                count["marks"] += len(marks)
+                return real_mark_many(marks)
 
-            guardian.mark = counted
+            guardian.mark_many = counted
             for open_pnl in burst:
                 update = m.AccountUpdate(
                     id=new_id(), ts=now(), account="A1", balance=D(50000), realized_pnl=D(0), open_pnl=open_pnl

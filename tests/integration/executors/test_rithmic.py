@@ -5,6 +5,7 @@ credential in any log line."""
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import date
 from decimal import Decimal
 
@@ -25,6 +26,28 @@ from tests.integration.gatewaykit import eventually
 
 D = Decimal
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
+
+
+SCENARIO_S = 120.0  # a scenario that waits longer is stuck: it fails naming every task's stack
+
+
+def run_bounded(scenario):
+    """Run a scenario with a deadline; past it, the stacks of every task still running are in the failure."""
+
+    async def bounded():
+        task = asyncio.ensure_future(scenario)
+        done, _ = await asyncio.wait({task}, timeout=SCENARIO_S)
+        if done:
+            return task.result()
+        stacks = []
+        for other in asyncio.all_tasks():
+            out = io.StringIO()
+            other.print_stack(file=out)
+            stacks.append(out.getvalue()[-1200:])
+        task.cancel()
+        raise AssertionError(f"the scenario ran past {SCENARIO_S:.0f} s; tasks:\n" + "\n".join(stacks))
+
+    asyncio.run(bounded())
 
 
 class Rig:
@@ -65,7 +88,7 @@ def test_a_wrong_password_or_system_is_a_clear_error():
             with pytest.raises(RithmicError, match="unknown system"):
                 await rig.start()
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_each_plant_logs_in_and_keeps_its_heartbeat():
@@ -76,7 +99,7 @@ def test_each_plant_logs_in_and_keeps_its_heartbeat():
             await eventually(lambda: rig.fake.heartbeats >= 3, what="heartbeats from idle plants")
             assert rig.connector.health()[0] == "ok"
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_a_market_bracket_fills_and_its_legs_are_the_brackets_stop_and_target():
@@ -92,7 +115,7 @@ def test_a_market_bracket_fills_and_its_legs_are_the_brackets_stop_and_target():
             assert stops[0].request.stop_price == D("20990.00")
             assert rig.connector.positions("A1") == [PositionEvent("A1", MNQ, 2, D("21000.25"))]
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_open_pnl_streams_from_the_pnl_plant_as_prices_move():
@@ -107,7 +130,7 @@ def test_open_pnl_streams_from_the_pnl_plant_as_prices_move():
                 rig.connector.account_state("A1").balance == rig.venue.account_state("A1").balance
             )  # after commission
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_an_exchange_reject_carries_its_reason():
@@ -120,7 +143,7 @@ def test_an_exchange_reject_carries_its_reason():
             reject = next(e for e in rig.of(OrderEvent) if e.status is OrderStatus.REJECTED)
             assert "20900" in reject.reason
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_a_forced_logout_or_a_dropped_plant_reconnects_and_trading_goes_on():
@@ -137,7 +160,7 @@ def test_a_forced_logout_or_a_dropped_plant_reconnects_and_trading_goes_on():
             await rig.fake.quote(MNQ, D("21010.00"), D("21010.25"))
             await eventually(lambda: rig.connector.account_state("A1").open_pnl < 0, what="marks after the drop")
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_after_a_restart_working_orders_are_found_by_their_tag_and_not_placed_again():
@@ -153,7 +176,7 @@ def test_after_a_restart_working_orders_are_found_by_their_tag_and_not_placed_ag
             assert result.accepted and result.reason == "already at Rithmic"
             assert len([o for o in rig.venue.orders.values() if o.request.order_type is OrderType.LIMIT]) == 1
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_no_credential_appears_in_logs_or_reprs():
@@ -166,7 +189,7 @@ def test_no_credential_appears_in_logs_or_reprs():
             text = repr(logs) + repr(rig.connector.cfg)
             assert fake_rithmic.PASSWORD not in text
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_without_the_ticker_plant_trading_goes_on_and_a_market_bracket_is_refused_not_sent_bare():
@@ -183,7 +206,7 @@ def test_without_the_ticker_plant_trading_goes_on_and_a_market_bracket_is_refuse
             assert (await rig.connector.place(limit)).accepted  # its ticks count from its own price
             await eventually(lambda: len(rig.connector.protective_legs("A1", MNQ)) == 2, what="the legs")
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
 
 
 def test_after_a_restart_a_brackets_working_legs_are_known_as_its_legs():
@@ -199,4 +222,4 @@ def test_after_a_restart_a_brackets_working_legs_are_known_as_its_legs():
             assert {leg.key for leg in rig.connector.protective_legs("A1", MNQ)} == {"k1:stop", "k1:target"}
             assert "k1" not in rig.connector.keys  # the entry's key is not taken by a leg
 
-    asyncio.run(scenario())
+    run_bounded(scenario())
