@@ -167,6 +167,8 @@ def test_a_lost_broker_connection_makes_the_account_reducing_until_it_is_back(tm
             await eventually(lambda: alerts(store, "broker.disconnected"), what="the alert")
             await nt8.send(encode(m.AccountStatus(id="s3", ts=now(), account="A1", connection="connected")))
             await eventually(lambda: state(guardian, "A1")[0].value == "active", what="ACTIVE again")
+            # the alert is written just after the state flips back: wait for it, then count both
+            await eventually(lambda: alerts(store, "broker.connected"), what="the alert that it is back")
             assert len(alerts(store, "broker.disconnected")) == 1  # one alert per outage
             assert len(alerts(store, "broker.connected")) == 1
             # another executor's account: refused, nothing changes

@@ -211,8 +211,9 @@ def test_a_burst_of_account_updates_is_marked_in_order_and_no_unrealised_peak_is
             real_mark_many = guardian.mark_many  # the gateway's batches: every update goes through it
 
             def counted(marks):
-                count["marks"] += len(marks)
-                return real_mark_many(marks)
+                result = real_mark_many(marks)
+                count["marks"] += len(marks)  # counted once applied (this runs in the mark thread)
+                return result
 
             guardian.mark_many = counted
             for open_pnl in burst:

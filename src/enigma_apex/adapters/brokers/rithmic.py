@@ -210,9 +210,8 @@ class PlantSession:
                 await self.ws.close()
         self.closed.set()
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task is not asyncio.current_task():
+                await _cancelled(task)
 
     def abort(self) -> None:
         """Drop the socket without a logout (tests of reconnection)."""
@@ -272,6 +271,7 @@ class RithmicConnector:
         self._quote_seen: dict[Contract, asyncio.Event] = {}
         self._emit: Emit | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
     # ------------------------------------------------------------------ Connector
     async def start(self, emit: Emit) -> None:
@@ -307,14 +307,16 @@ class RithmicConnector:
     async def _keep(self, infra: rp.Infra) -> None:
         """Reconnect a plant that went away (forced logout, dropped socket, restart), with backoff."""
         delay = 0.25
-        while True:
+        while not self._closing:
             session = self.sessions.get(infra)
             if session is not None:
                 await session.closed.wait()
                 await session.close()
+            if self._closing:
+                return
             self.state[infra] = "reconnecting"
             log.warning("rithmic.plant_lost", plant=infra.name)
-            while True:
+            while not self._closing:
                 await asyncio.sleep(delay)
                 try:
                     await self._connect(infra)
@@ -560,10 +562,9 @@ class RithmicConnector:
         return "ok", f"{len(self.books)} account(s) on {self.cfg.system_name}"
 
     async def close(self) -> None:
+        self._closing = True  # a plant's keeper stops at its next turn even if a cancellation is lost
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _cancelled(task)
         for session in list(self.sessions.values()):
             await session.close()
 
@@ -726,6 +727,17 @@ async def system_names(url: str, ca_file: Path | None, timeout_s: float = 10.0) 
                 template, msg = decode(raw)
                 if template == T.SYSTEM_INFO_RESPONSE:
                     return list(msg.system_name)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel a task and wait until it is done, cancelling again while it is not: a cancellation that arrives as an
+    inner ``asyncio.wait_for`` completes can be lost (Python 3.11), and a plant keeper would then wait forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.cancelled():
+        with contextlib.suppress(Exception):
+            task.result()
 
 
 __all__ = ["PlantSession", "RithmicConnector", "RithmicError", "message", "ssl_context", "system_names"]
