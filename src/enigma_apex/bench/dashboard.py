@@ -30,7 +30,7 @@ from typing import Any
 from enigma_apex import bootstrap
 from enigma_apex.adapters.clock import SystemClock
 from enigma_apex.adapters.store import repository, tokens
-from enigma_apex.bench.stats import process_rss_mb, summary_ms
+from enigma_apex.bench.stats import process_cpu_s, process_rss_mb, summary_ms
 from enigma_apex.client import HubClient, new_id
 from enigma_apex.config.loader import load
 from enigma_apex.config.models import Settings
@@ -62,15 +62,6 @@ def _other_balances(port: int, token: str, but: str) -> Decimal:
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         accounts = json.loads(response.read())["accounts"]
     return sum((Decimal(a["balance"]) for a in accounts if a["account"] != but), Decimal(0))
-
-
-def _cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
-        return None
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -164,7 +155,7 @@ def run(updates: int = 30) -> dict[str, Any]:
                 others = _other_balances(http_port, viewer_token, "BENCH-1")
                 page = pages[0]
                 page.bring_to_front()
-                cpu_start, wall_start = _cpu_s(hub.pid), time.monotonic()
+                cpu_start, wall_start = process_cpu_s(hub.pid), time.monotonic()
                 for i in range(updates + 1):  # the first update warms the path and is not counted
                     balance = Decimal("50000") + i + Decimal("0.37")
                     shown = f"${others + balance:,.2f}"  # the overview's total balance
@@ -178,7 +169,7 @@ def run(updates: int = 30) -> dict[str, Any]:
                         raise RuntimeError(f"{shown} never showed; the page showed:\n{text}") from exc
                     if i:
                         latencies.append((time.perf_counter() - start) * 1000)
-                cpu_end, wall = _cpu_s(hub.pid), time.monotonic() - wall_start
+                cpu_end, wall = process_cpu_s(hub.pid), time.monotonic() - wall_start
                 browser.close()
             hub_cpu = None if cpu_start is None or cpu_end is None else round(100 * (cpu_end - cpu_start) / wall, 1)
             rss = process_rss_mb(board.pid)

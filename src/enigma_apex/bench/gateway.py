@@ -8,11 +8,13 @@ which is what the ratio compares.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -55,23 +57,29 @@ def run(
     return asyncio.run(_run(broadcast_events, updates, orders, stops, signals, progress or (lambda _phase: None)))
 
 
-async def _run(
-    events: int, updates: int, orders: int, stops: int, signals: int, progress: Callable[[str], None]
-) -> dict[str, Any]:
+@dataclass
+class LoopbackHub:
+    """The hub's core in this process: the store, the guardian and the gateway on a loopback port, with tokens."""
+
+    cfg: Settings
+    store: Any
+    guardian: Any
+    gateway: GatewayService
+    secrets: dict[str, str]  # client name -> token
+    url: str
+    data_dir: Path
+
+
+@contextlib.asynccontextmanager
+async def loopback_hub(accounts: list[dict[str, Any]], clients: list[tuple[str, str]]) -> AsyncIterator[LoopbackHub]:
+    """A hub core with these accounts (auto mode, the database in a temporary folder, its clock at ``TRADING_HOURS``)
+    and a token per (name, role) in ``clients``. Long-lived objects are frozen out of the collector, as the hub does
+    once started."""
     with tempfile.TemporaryDirectory() as folder:
-        accounts = [
-            {
-                "name": f"B{e}-{a}",
-                "profile": "apex4-intraday-eval-50k",
-                "executor": f"exec{e}",
-                "group": "solo" if (e, a) == (0, 0) else "default",
-            }
-            for e in range(EXECUTORS)
-            for a in range(ACCOUNTS_PER_EXECUTOR)
-        ]
+        data_dir = Path(folder) / "data"
         cfg = Settings.model_validate(
             {
-                "hub": {"data_dir": str(Path(folder) / "data")},
+                "hub": {"data_dir": str(data_dir)},
                 "gateway": {"port": 0, "max_backlog": 1_000_000},
                 "accounts": accounts,
                 "signals": {"default_mode": "auto"},
@@ -82,44 +90,61 @@ async def _run(
         guardian = bootstrap.build_guardian(cfg, store, clock)
         service = HubService(cfg, None, store, clock, clock.monotonic(), guardian=guardian)
         gateway, _pipeline = bootstrap.build_gateway(service, guardian)
-        secrets_ = {}
-        for name, role in (
-            [(f"exec{e}", "executor") for e in range(EXECUTORS)]
-            + [(f"dash{i}", "dashboard") for i in range(50)]
-            + [("tv", "signal")]
-        ):
-            secrets_[name] = store.writer.write(_token_op(name, role))
+        secrets_ = {name: store.writer.write(_token_op(name, role)) for name, role in clients}
         server = await ws_server.start(gateway)
-        url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
         gc.collect()
-        gc.freeze()  # as the hub does once started: the long-lived objects leave the collector's scans
+        gc.freeze()
         try:
-            results: dict[str, Any] = {}
-            for clients in (10, 50):
-                progress(f"broadcast to {clients} clients (ours and bare websockets, alternating)")
-                ours_runs, bare_runs = [], []
-                for _ in range(BROADCAST_ROUNDS):  # alternating: a burst of load on the machine hits both alike
-                    ours_runs.append(await _broadcast_ours(url, gateway, secrets_, clients, events))
-                    bare_runs.append(await _broadcast_bare(clients, events))
-                ours, bare = statistics.median(ours_runs), statistics.median(bare_runs)
-                results[f"broadcast_{clients}_clients"] = {
-                    "deliveries_per_s": round(ours),
-                    "bare_websockets_per_s": round(bare),
-                    "ratio_to_bare": round(ours / bare, 2),
-                    "rounds": BROADCAST_ROUNDS,
-                }
-            progress(f"{updates} account updates in")
-            results["account_update_ingress"] = await _ingress(url, secrets_, cfg, updates)
-            progress(f"{orders} orders dispatched")
-            results["order_dispatch"] = await _orders(url, gateway, secrets_, orders)
-            progress(f"{signals} signals to orders")
-            results["signal_to_order"] = await _signals(url, secrets_, signals)
-            progress(f"{stops} emergency stops")
-            results["emergency_stop"] = await _stops(url, gateway, guardian, secrets_, stops)
+            url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
+            yield LoopbackHub(cfg, store, guardian, gateway, secrets_, url, data_dir)
         finally:
             server.close()
             await server.wait_closed()
             store.close()
+
+
+async def _run(
+    events: int, updates: int, orders: int, stops: int, signals: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    accounts = [
+        {
+            "name": f"B{e}-{a}",
+            "profile": "apex4-intraday-eval-50k",
+            "executor": f"exec{e}",
+            "group": "solo" if (e, a) == (0, 0) else "default",
+        }
+        for e in range(EXECUTORS)
+        for a in range(ACCOUNTS_PER_EXECUTOR)
+    ]
+    tokens = (
+        [(f"exec{e}", "executor") for e in range(EXECUTORS)]
+        + [(f"dash{i}", "dashboard") for i in range(50)]
+        + [("tv", "signal")]
+    )
+    async with loopback_hub(accounts, tokens) as hub:
+        url, gateway, guardian, secrets_, cfg = hub.url, hub.gateway, hub.guardian, hub.secrets, hub.cfg
+        results: dict[str, Any] = {}
+        for clients in (10, 50):
+            progress(f"broadcast to {clients} clients (ours and bare websockets, alternating)")
+            ours_runs, bare_runs = [], []
+            for _ in range(BROADCAST_ROUNDS):  # alternating: a burst of load on the machine hits both alike
+                ours_runs.append(await _broadcast_ours(url, gateway, secrets_, clients, events))
+                bare_runs.append(await _broadcast_bare(clients, events))
+            ours, bare = statistics.median(ours_runs), statistics.median(bare_runs)
+            results[f"broadcast_{clients}_clients"] = {
+                "deliveries_per_s": round(ours),
+                "bare_websockets_per_s": round(bare),
+                "ratio_to_bare": round(ours / bare, 2),
+                "rounds": BROADCAST_ROUNDS,
+            }
+        progress(f"{updates} account updates in")
+        results["account_update_ingress"] = await _ingress(url, secrets_, cfg, updates)
+        progress(f"{orders} orders dispatched")
+        results["order_dispatch"] = await _orders(url, gateway, secrets_, orders)
+        progress(f"{signals} signals to orders")
+        results["signal_to_order"] = await _signals(url, secrets_, signals)
+        progress(f"{stops} emergency stops")
+        results["emergency_stop"] = await _stops(url, gateway, guardian, secrets_, stops)
     ingress = results["account_update_ingress"]["messages_per_s"]
     results["seed_design_ratios"] = {
         "throughput_vs_1000_msg_s": round(ingress / 1000, 1),
@@ -153,7 +178,7 @@ def _token_op(name: str, role: str) -> Any:
     return op
 
 
-async def _hello(ws: Any, token: str) -> None:
+async def hello(ws: Any, token: str) -> None:
     await ws.send(encode(m.Hello(id=new_id(), ts=now(), token=token, client="bench")))
     await ws.recv()
 
@@ -172,7 +197,7 @@ async def _broadcast_ours(
 ) -> float:
     sockets = [await connect(url, compression=None) for _ in range(clients)]
     for i, ws in enumerate(sockets):
-        await _hello(ws, secrets_[f"dash{i}"])
+        await hello(ws, secrets_[f"dash{i}"])
         await ws.send(encode(m.Subscribe(id=new_id(), ts=now(), topics=["market"])))
     await asyncio.sleep(0.2)
     counters = [asyncio.create_task(_count_until_end(ws)) for ws in sockets]
@@ -228,7 +253,7 @@ async def _broadcast_bare(clients: int, events: int) -> float:
 async def _ingress(url: str, secrets_: dict[str, str], cfg: Settings, updates: int) -> dict[str, Any]:
     sockets = [await connect(url, compression=None) for _ in range(EXECUTORS)]
     for e, ws in enumerate(sockets):
-        await _hello(ws, secrets_[f"exec{e}"])
+        await hello(ws, secrets_[f"exec{e}"])
 
     async def feed(e: int, ws: Any) -> None:
         names = [a.name for a in cfg.accounts if a.executor == f"exec{e}"]
@@ -253,7 +278,7 @@ async def _ingress(url: str, secrets_: dict[str, str], cfg: Settings, updates: i
 
 async def _orders(url: str, gateway: GatewayService, secrets_: dict[str, str], orders: int) -> dict[str, Any]:
     ws = await connect(url, compression=None)
-    await _hello(ws, secrets_["exec0"])
+    await hello(ws, secrets_["exec0"])
     contract = Contract("MNQ", 2026, 12)
     latencies = []
     for i in range(orders):
@@ -286,9 +311,9 @@ async def _signals(url: str, secrets_: dict[str, str], signals: int) -> dict[str
     """A signal client sends; the executor owning the one account of group `solo` receives the order and fills it.
     Entries and exits alternate, so every signal acts on the position the last one left."""
     executor = await connect(url, compression=None)
-    await _hello(executor, secrets_["exec0"])
+    await hello(executor, secrets_["exec0"])
     source = await connect(url, compression=None)
-    await _hello(source, secrets_["tv"])
+    await hello(source, secrets_["tv"])
     latencies = []
     for i in range(signals):
         side = "long" if i % 2 == 0 else "exit"
@@ -362,7 +387,7 @@ async def _stops(
 ) -> dict[str, Any]:
     sockets = [await connect(url, compression=None) for _ in range(EXECUTORS)]
     for e, ws in enumerate(sockets):
-        await _hello(ws, secrets_[f"exec{e}"])
+        await hello(ws, secrets_[f"exec{e}"])
     latencies = []
     for _ in range(stops):
 

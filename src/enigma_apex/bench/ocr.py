@@ -13,13 +13,12 @@ import contextlib
 import multiprocessing
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from enigma_apex.adapters.ocr import make_engine
 from enigma_apex.app.ocr_reader import read_image
 from enigma_apex.bench.ocr_panels import Panel, panel_set
-from enigma_apex.bench.stats import process_rss_mb, summary_ms
+from enigma_apex.bench.stats import process_cpu_s, process_rss_mb, summary_ms
 from enigma_apex.config.models import OCRSection
 
 FIELDS = ("colour", "direction", "power", "confluence", "macvu", "price", "symbol")
@@ -106,15 +105,6 @@ def _reader_costs_child(conn: Any, engine_name: str, idle_s: float, changes: int
     conn.send(asyncio.run(reader_costs(engine_name, idle_s, changes)))
 
 
-def _cpu_s(pid: int) -> float | None:
-    """A process's CPU time (user + system) in seconds, from Linux's /proc; None elsewhere."""
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
-        return None
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def reader_costs(engine_name: str, idle_s: float, changes: int) -> dict[str, Any]:
     """The reader as the hub runs it, on a screen showing one panel, then panels changing."""
     from enigma_apex.adapters.clock import SystemClock
@@ -133,7 +123,7 @@ async def reader_costs(engine_name: str, idle_s: float, changes: int) -> dict[st
     try:
         await asyncio.sleep(1.0)  # settled on the first panel
         child = getattr(reader.engine(), "pid", None)
-        hub_cpu, child_cpu, wall = time.process_time(), _cpu_s(child) if child else None, time.perf_counter()
+        hub_cpu, child_cpu, wall = time.process_time(), process_cpu_s(child) if child else None, time.perf_counter()
         reads = reader.status.reads
         await asyncio.sleep(idle_s)
         wall = time.perf_counter() - wall
@@ -142,7 +132,7 @@ async def reader_costs(engine_name: str, idle_s: float, changes: int) -> dict[st
             "hub_cpu_pct_of_a_core": round((time.process_time() - hub_cpu) / wall * 100, 2),
             "engine_cpu_pct_of_a_core": None
             if child_cpu is None or child is None
-            else round(((_cpu_s(child) or 0.0) - child_cpu) / wall * 100, 2),
+            else round(((process_cpu_s(child) or 0.0) - child_cpu) / wall * 100, 2),
             "engine_reads": reader.status.reads - reads,
             "frames": round(float(cfg.rate_hz) * wall),
         }

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import gc
 import math
 import multiprocessing
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,7 +32,6 @@ from enigma_apex.bench.stats import percentile, process_rss_mb, summary_ms
 
 ACCOUNTS_PER_EXECUTOR = 20
 DASHBOARDS = 3
-TRADING_HOURS = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 New York: every session is open
 WAIT_S = 120.0  # no step waits longer; past it the point fails, naming what it waited for
 # What a trading day is, for the database's growth per account (stated in the figures).
 DAY_ROUND_TRIPS = 20  # orders filled and closed
@@ -108,74 +104,43 @@ async def _within(awaitable: Any, what: str) -> Any:
 
 
 async def _measure(n: int, marks_per_account: int, stops: int, checks: int, round_trips: int) -> dict[str, Any]:
-    from enigma_apex import bootstrap
-    from enigma_apex.adapters import ws_server
-    from enigma_apex.app.service import HubService
-    from enigma_apex.bench.gateway import _hello, _token_op
-    from enigma_apex.config.models import Settings
-    from enigma_apex.domain.clock import ManualClock
+    from websockets.asyncio.client import connect
+
+    from enigma_apex.bench.gateway import hello, loopback_hub
 
     executors = max(1, -(-n // ACCOUNTS_PER_EXECUTOR))
-    with tempfile.TemporaryDirectory() as folder:
-        accounts = [
-            {"name": f"S{i}", "profile": PROFILES[i % len(PROFILES)], "executor": f"exec{i // ACCOUNTS_PER_EXECUTOR}"}
-            for i in range(n)
-        ]
-        cfg = Settings.model_validate(
-            {
-                "hub": {"data_dir": str(Path(folder) / "data")},
-                "gateway": {"port": 0, "max_backlog": 1_000_000},
-                "accounts": accounts,
-                "signals": {"default_mode": "auto"},
-            }
+    accounts = [
+        {"name": f"S{i}", "profile": PROFILES[i % len(PROFILES)], "executor": f"exec{i // ACCOUNTS_PER_EXECUTOR}"}
+        for i in range(n)
+    ]
+    names = [a["name"] for a in accounts]
+    owned = {f"exec{e}": names[e * ACCOUNTS_PER_EXECUTOR : (e + 1) * ACCOUNTS_PER_EXECUTOR] for e in range(executors)}
+    tokens = [(e, "executor") for e in owned] + [(f"dash{d}", "dashboard") for d in range(DASHBOARDS)]
+    async with loopback_hub(accounts, tokens) as hub:
+        gateway, guardian, store = hub.gateway, hub.guardian, hub.store
+        database = hub.data_dir / "enigma-apex.db"
+        execs = {e: await connect(hub.url, compression=None, max_queue=None) for e in owned}
+        for e, ws in execs.items():
+            await hello(ws, hub.secrets[e])
+        dashes = [await connect(hub.url, compression=None, max_queue=None) for _ in range(DASHBOARDS)]
+        for d, ws in enumerate(dashes):
+            await hello(ws, hub.secrets[f"dash{d}"])
+        figures: dict[str, Any] = {"accounts": n, "executors": executors, "dashboards": DASHBOARDS}
+        figures["pre_trade_check"] = await asyncio.to_thread(_pre_trade, guardian, names, checks)
+        marks, bytes_per_mark = await _marks(guardian, execs, dashes, owned, marks_per_account, database, store)
+        figures.update(marks)
+        figures["emergency_stop"] = await _stops(gateway, guardian, execs, owned, stops)
+        figures["db_growth"] = await _round_trips(gateway, execs, owned, round_trips, database, store)
+        figures["db_growth"]["bytes_per_state_write"] = round(bytes_per_mark)
+        per_day = (
+            figures["db_growth"]["bytes_per_round_trip"] * DAY_ROUND_TRIPS
+            + figures["db_growth"]["bytes_per_state_write"] * DAY_STATE_WRITES
         )
-        clock = ManualClock(TRADING_HOURS)
-        store, _ = bootstrap.open_store(cfg, clock)
-        guardian = bootstrap.build_guardian(cfg, store, clock)
-        service = HubService(cfg, None, store, clock, clock.monotonic(), guardian=guardian)
-        gateway, _pipeline = bootstrap.build_gateway(service, guardian)
-        names = [a["name"] for a in accounts]
-        owned = {
-            f"exec{e}": names[e * ACCOUNTS_PER_EXECUTOR : (e + 1) * ACCOUNTS_PER_EXECUTOR] for e in range(executors)
-        }
-        secrets_ = {
-            name: store.writer.write(_token_op(name, role))
-            for name, role in [(e, "executor") for e in owned] + [(f"dash{d}", "dashboard") for d in range(DASHBOARDS)]
-        }
-        server = await ws_server.start(gateway)
-        url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
-        gc.collect()
-        gc.freeze()  # as the hub does once started: the long-lived objects leave the collector's scans
-        database = Path(folder) / "data" / "enigma-apex.db"
-        try:
-            from websockets.asyncio.client import connect
-
-            execs = {e: await connect(url, compression=None, max_queue=None) for e in owned}
-            for e, ws in execs.items():
-                await _hello(ws, secrets_[e])
-            dashes = [await connect(url, compression=None, max_queue=None) for _ in range(DASHBOARDS)]
-            for d, ws in enumerate(dashes):
-                await _hello(ws, secrets_[f"dash{d}"])
-            figures: dict[str, Any] = {"accounts": n, "executors": executors, "dashboards": DASHBOARDS}
-            figures["pre_trade_check"] = await asyncio.to_thread(_pre_trade, guardian, names, checks)
-            marks, bytes_per_mark = await _marks(guardian, execs, dashes, owned, marks_per_account, database, store)
-            figures.update(marks)
-            figures["emergency_stop"] = await _stops(gateway, guardian, execs, owned, stops)
-            figures["db_growth"] = await _round_trips(gateway, execs, owned, round_trips, database, store)
-            figures["db_growth"]["bytes_per_state_write"] = round(bytes_per_mark)
-            per_day = (
-                figures["db_growth"]["bytes_per_round_trip"] * DAY_ROUND_TRIPS
-                + figures["db_growth"]["bytes_per_state_write"] * DAY_STATE_WRITES
-            )
-            figures["db_growth"]["per_account_day_kb"] = round(per_day / 1024, 1)
-            figures["db_growth"]["all_accounts_day_mb"] = round(per_day * n / 1024 / 1024, 1)
-            figures["hub_rss_mb"] = process_rss_mb(os.getpid())
-            for ws in [*execs.values(), *dashes]:
-                await ws.close()
-        finally:
-            server.close()
-            await server.wait_closed()
-            store.close()
+        figures["db_growth"]["per_account_day_kb"] = round(per_day / 1024, 1)
+        figures["db_growth"]["all_accounts_day_mb"] = round(per_day * n / 1024 / 1024, 1)
+        figures["hub_rss_mb"] = process_rss_mb(os.getpid())
+        for ws in [*execs.values(), *dashes]:
+            await ws.close()
     return figures
 
 
