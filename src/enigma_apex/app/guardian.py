@@ -220,14 +220,13 @@ class GuardianService:
                     continue
                 if actions:
                     moved.pop(account, None)
-                    self._persist_many([*moved.values()], extra=(t, actions))
+                    self._persist_all([*((m, [], None) for m in moved.values()), (t, actions, None)])
                     moved = {}
                     self._after(t, actions, persist=False, written=True)
                 elif changed:
                     moved.pop(account, None)
                     moved[account] = t
-            if moved:
-                self._persist_many(list(moved.values()))
+            self._persist_all([(m, [], None) for m in moved.values()])
 
     def fill(self, account: str) -> None:
         with self._lock:
@@ -387,34 +386,24 @@ class GuardianService:
         """Record a state change. While the database refuses writes the change lives in memory (the trackers
         still watch every mark and flatten) and is written when the database is back: a failed write never
         stops a flatten."""
-        if self.writer.healthy:
-            try:
-                self.writer.write(self._write_op(t, actions, audit))
-                return
-            except StoreError as exc:
-                log.error("guardian.persist_failed", account=t.account, error=str(exc))
-        self._unrecorded.setdefault(t.account, []).extend(actions)
+        self._persist_all([(t, actions, audit)])
 
-    def _persist_many(
-        self, trackers: list[AccountTracker], extra: tuple[AccountTracker, list[Action]] | None = None
+    def _persist_all(
+        self, changes: list[tuple[AccountTracker, list[Action], tuple[str, dict[str, Any]] | None]]
     ) -> None:
-        """Record several trackers' states (and one tracker's actions, ``extra``) in one transaction; while the
-        database refuses writes they wait in memory, as with ``_persist``."""
-        ops = [self._write_op(t, [], None) for t in trackers]
-        if extra is not None:
-            ops.append(self._write_op(extra[0], extra[1], None))
-        if not ops:
+        """Record several trackers' states, actions and audit rows in one transaction; while the database refuses
+        writes they wait in memory, as a single change does."""
+        if not changes:
             return
+        ops = [self._write_op(t, actions, audit) for t, actions, audit in changes]
         if self.writer.healthy:
             try:
                 self.writer.write(lambda ctx: [op(ctx) for op in ops])
                 return
             except StoreError as exc:
-                log.error("guardian.persist_failed", accounts=[t.account for t in trackers], error=str(exc))
-        for t in trackers:
-            self._unrecorded.setdefault(t.account, [])
-        if extra is not None:
-            self._unrecorded.setdefault(extra[0].account, []).extend(extra[1])
+                log.error("guardian.persist_failed", accounts=[t.account for t, _a, _u in changes], error=str(exc))
+        for t, actions, _audit in changes:
+            self._unrecorded.setdefault(t.account, []).extend(actions)
 
     def _write_op(
         self,

@@ -212,8 +212,7 @@ def _state_params(ctx: WriteContext, st: StoredAccountState) -> dict[str, Any]:
     }
 
 
-_INSERT_STATE_CHANGE = s.trading_state_changes.insert()  # built once: its compiled form is cached
-_INSERT_ALERT = s.alerts.insert()
+_INSERT_ALERT = s.alerts.insert()  # built once: its compiled form is cached
 
 
 _INSERT_STATE_CHANGES = s.trading_state_changes.insert().returning(
@@ -242,30 +241,13 @@ def record_state_changes(ctx: WriteContext, events: list[TradingStateChanged]) -
 
 
 def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
-    """Persist a trading-state change (HALTED survives restarts) with its audit row."""
-    inserted = ctx.conn.execute(
-        _INSERT_STATE_CHANGE,
-        dict(
-            account_id=event.account,
-            old_state=event.old.value,
-            new_state=event.new.value,
-            reason=event.reason,
-            ts=event.ts,
-        ),
-    )
+    """Persist a trading-state change (HALTED survives restarts) with its audit row, and the account's state row."""
+    record_state_changes(ctx, [event])
     ctx.conn.execute(
         _SET_STATE,
         {"b_account": event.account, "state": event.new.value, "state_reason": event.reason, "updated_at": event.ts},
     )
-    key = inserted.inserted_primary_key
-    ctx.seal("trading_state_changes", None if key is None else key[0])
     ctx.seal("account_state", event.account)
-    ctx.audit(
-        "state.changed",
-        {"old": event.old.value, "new": event.new.value, "reason": event.reason},
-        account=event.account,
-        ts=event.ts,
-    )
 
 
 # ---------------------------------------------------------------- signals and decisions
@@ -873,23 +855,20 @@ def record_alerts(ctx: WriteContext, alerts: list[dict[str, Any]]) -> None:
     if not alerts:
         return
     now = ctx.clock.now()
-    rows = [
-        dict(
-            ts=now,
-            severity=a["severity"],
-            kind=a["kind"],
-            account_id=a.get("account"),
-            message=a["message"],
-            status="pending",
-            detail=canonical_json(a.get("detail") or {}),
-        )
-        for a in alerts
-    ]
+    rows = [_alert_row(now, a["severity"], a["kind"], a["message"], a.get("account"), "pending", a.get("detail"))
+            for a in alerts]  # fmt: skip
     ctx.conn.execute(_INSERT_ALERT, rows)
     for a in alerts:
         ctx.audit(
             "alert", {"severity": a["severity"], "kind": a["kind"], "message": a["message"]}, account=a.get("account")
         )
+
+
+def _alert_row(
+    ts: datetime, severity: str, kind: str, message: str, account: str | None, status: str, detail: Any
+) -> dict[str, Any]:
+    return dict(ts=ts, severity=severity, kind=kind, account_id=account, message=message, status=status,
+                detail=canonical_json(detail or {}))  # fmt: skip
 
 
 def record_alert(
@@ -903,16 +882,7 @@ def record_alert(
     detail: Any = None,
 ) -> int:
     result = ctx.conn.execute(
-        _INSERT_ALERT,
-        dict(
-            ts=ctx.clock.now(),
-            severity=severity,
-            kind=kind,
-            account_id=account,
-            message=message,
-            status=status,
-            detail=canonical_json(detail or {}),
-        ),
+        _INSERT_ALERT, _alert_row(ctx.clock.now(), severity, kind, message, account, status, detail)
     )
     ctx.audit("alert", {"severity": severity, "kind": kind, "message": message}, account=account)
     key = result.inserted_primary_key
