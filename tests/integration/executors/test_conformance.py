@@ -207,7 +207,14 @@ def test_positions_are_reconciled_when_the_executor_reconnects(tmp_path, kind):
             await venue.restart()
             await eventually(lambda: alerts(store, "reconcile.mismatch"), what="the mismatch alert")
             state, reason = guardian.tracker("A1").trading_state()
-            assert state.value == "reducing" and "reconcile" in reason
+            # REDUCING until the fills agree with the venue again: a venue that reports the offline trade's fill
+            # after the position (its history on login) ends the mismatch, and the account is ACTIVE again
+            settled = position(store, "A1") == 2 and state.value == "active"
+            assert (state.value == "reducing" and "reconcile" in reason) or settled, (
+                state,
+                reason,
+                position(store, "A1"),
+            )
 
     asyncio.run(scenario())
 
