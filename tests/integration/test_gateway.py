@@ -17,7 +17,7 @@ from enigma_apex.domain.orders import Bracket, OrderIntent, Side
 from enigma_apex.domain.symbols import Contract
 from enigma_apex.protocol import messages as m
 from enigma_apex.protocol.codec import encode
-from tests.integration.gatewaykit import hello, recv, run, running_hub
+from tests.integration.gatewaykit import eventually, hello, recv, run, running_hub
 
 MNQ = Contract("MNQ", 2026, 12)
 
@@ -298,6 +298,122 @@ def test_emergency_stop_persists_halted_then_flattens_every_owned_account(tmp_pa
             assert set(states) == {"halted"}
             await executor.client.stop()
             task.cancel()
+
+    run(scenario())
+
+
+def _position(account: str, quantity: int, ident: str = "p") -> str:
+    return encode(
+        m.PositionMsg(id=ident, ts=now(), account=account, symbol="MNQ 12-26", quantity=quantity,
+                      average_price=Decimal("21000")),
+    )  # fmt: skip
+
+
+def _risk_states(messages: dict[str, str]):
+    async def read(ws) -> None:
+        while True:
+            message = await recv(ws, "risk.update")
+            messages[message.account] = message.state
+
+    return read
+
+
+def test_risk_subscribers_hear_an_executor_come_and_go_without_waiting_for_a_mark(tmp_path):
+    """The executor's hello clears its accounts' REDUCING: a dashboard subscribed to risk hears ACTIVE at once (not
+    at the next account update), and REDUCING when the executor goes."""
+
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, _gateway, _store, _guardian):
+            states: dict[str, str] = {}
+            async with connect(url) as dash:
+                await dash.send(hello(made["dash"]))
+                await recv(dash, "welcome")
+                await dash.send(encode(m.Subscribe(id="sub", ts=now(), topics=["risk"])))
+                await recv(dash, "result")
+                reader = asyncio.create_task(_risk_states(states)(dash))
+                await eventually(lambda: states.get("A1") == "REDUCING", what="A1 REDUCING before nt8 connects")
+                async with connect(url) as nt:
+                    await nt.send(hello(made["nt8"]))
+                    await recv(nt, "welcome")
+                    await eventually(lambda: states.get("A1") == states.get("A2") == "ACTIVE", what="ACTIVE heard")
+                await eventually(lambda: states.get("A1") == "REDUCING", what="REDUCING heard after nt8 left")
+                assert states.get("A3") == "REDUCING"  # its executor never came
+                reader.cancel()
+
+    run(scenario())
+
+
+def test_a_replaced_connections_late_position_is_ignored(tmp_path):
+    """An executor reconnects while a frame of its old connection is still being read (the old socket's buffer is
+    read after the new connection registered): the old position report is stale and must not clear the mismatch
+    the new connection reported."""
+
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, gateway, _store, guardian):
+            old = await connect(url)
+            await old.send(hello(made["nt8"], instance="i-1"))
+            await recv(old, "welcome")
+            await eventually(lambda: gateway.executors.get("nt8") is not None, what="nt8 registered")
+            old_peer = gateway.executors["nt8"]
+            async with connect(url) as new:
+                await new.send(hello(made["nt8"], instance="i-1"))  # the same executor, after a restart
+                await recv(new, "welcome")
+                await eventually(lambda: gateway.executors.get("nt8") is not old_peer, what="the new connection")
+                await new.send(_position("A1", 2, "new-p"))
+                await new.send(encode(m.Ping(id="sync", ts=now())))
+                await recv(new, "pong")
+                assert "reconcile" in guardian.tracker("A1").trading_state()[1]
+                await gateway.on_frame(old_peer, _position("A1", 0, "old-p"))  # the old socket's last frame
+                state, reason = guardian.tracker("A1").trading_state()
+                assert state.value == "reducing" and "reconcile" in reason, (state, reason)
+            await old.close()
+
+    run(scenario())
+
+
+def test_reports_sent_back_to_back_are_recorded_in_order_before_the_position_is_compared(tmp_path):
+    """An ack, the order's states and its fill sent in one burst are recorded in order, and the position that
+    follows is compared with the fill already recorded: no mismatch, and the pong after them means all of it is
+    recorded."""
+
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, gateway, store, guardian):
+            async with connect(url) as nt:
+                await nt.send(hello(made["nt8"]))
+                await recv(nt, "welcome")
+                intent = OrderIntent("burst-1", "A1", Contract("MNQ", 2026, 12), Side.BUY, 2)
+                await gateway.place_order(intent)
+                placed = await recv(nt, "order.place")
+                frames = [
+                    m.Ack(id="a", ts=now(), key=placed.key, status="accepted"),
+                    m.OrderUpdate(id="u1", ts=now(), key=placed.key, account="A1", status="working"),
+                    *[
+                        m.FillMsg(id=f"f{i}", ts=now(), fill_id=f"fill-{i}", key=placed.key, account="A1",
+                                  symbol="MNQ 12-26", side="buy", quantity=1, price=Decimal("21000.25"),
+                                  executed_at=now())
+                        for i in range(2)
+                    ],
+                    m.OrderUpdate(id="u2", ts=now(), key=placed.key, account="A1", status="filled",
+                                  filled_quantity=2, average_price=Decimal("21000.25")),
+                ]  # fmt: skip
+                for frame in frames:
+                    await nt.send(encode(frame))
+                await nt.send(_position("A1", 2))
+                await nt.send(encode(m.Ping(id="sync", ts=now())))
+                await recv(nt, "pong")
+                with store.engine.connect() as conn:
+                    row = conn.execute(
+                        select(s.orders.c.status, s.orders.c.filled_quantity).where(
+                            s.orders.c.idempotency_key == "burst-1"
+                        )
+                    ).one()
+                    fills = conn.execute(select(s.fills.c.fill_id)).scalars().all()
+                assert (row.status, row.filled_quantity) == ("filled", 2)
+                assert sorted(fills) == ["fill-0", "fill-1"]
+                assert "reconcile" not in guardian.tracker("A1").trading_state()[1]
+                with store.engine.connect() as conn:
+                    kinds = set(conn.execute(select(s.alerts.c.kind)).scalars())
+                assert "reconcile.mismatch" not in kinds
 
     run(scenario())
 

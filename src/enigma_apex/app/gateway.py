@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -51,6 +51,7 @@ CLOSE_TOKEN = 4003  # the session's token was revoked or expired
 CLOSE_RATE = 4008
 CLOSE_SLOW = 4009
 CLOSE_SILENT = 4010
+SNAPSHOTS = frozenset({"position", "account.update", "account.status"})  # what an executor says of an account now
 WRITES_PER_TURN = 64  # frames a peer's writer writes before it lets the loop run other tasks
 
 
@@ -313,6 +314,7 @@ class GatewayService:
             await asyncio.to_thread(clear, account, f"executor:{peer.name}", None)
             if self.broker_down.pop(account, None) is not None:  # the executor reports its broker again
                 await asyncio.to_thread(self.guardian.set_reducing, account, "broker", None)
+        self._risk_changed(peer.accounts)
         unsent: list[str] = []
         for key, text, account, purpose in await asyncio.to_thread(self._unacked, peer.name):  # resent until acked
             if purpose == OrderPurpose.ENTRY.value and self._stopped(account):
@@ -346,6 +348,7 @@ class GatewayService:
             for account in peer.accounts:
                 reason = f"executor {peer.name} disconnected"
                 await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", reason)
+            self._risk_changed(peer.accounts)
             await self._note(
                 lambda ctx: repository.record_alert(
                     ctx,
@@ -381,6 +384,11 @@ class GatewayService:
                     message.id,
                 )
             await self._bad(peer, problem)
+            return
+        if peer.role == "executor" and kind in SNAPSHOTS and self.executors.get(peer.name) is not peer:
+            # a connection a newer one of the same executor has replaced: what it says of the account now is stale
+            # (the new one reports it afresh); its fills and order states are still recorded
+            log.info("gateway.stale_snapshot", executor=peer.name, session=peer.session, type=kind)
             return
         handler = getattr(self, "_on_" + kind.replace(".", "_"), None)
         if handler is None:
@@ -618,6 +626,7 @@ class GatewayService:
         if message.connection == "connected":
             if self.broker_down.pop(account, None) is not None:
                 await asyncio.to_thread(self.guardian.set_reducing, account, "broker", None)
+                self._risk_changed([account])
                 await self._note(
                     lambda ctx: repository.record_alert(
                         ctx,
@@ -636,6 +645,7 @@ class GatewayService:
         first = account not in self.broker_down
         self.broker_down[account] = reason
         await asyncio.to_thread(self.guardian.set_reducing, account, "broker", reason[:300])
+        self._risk_changed([account])
         if first:
             await self._note(
                 lambda ctx: repository.record_alert(
@@ -798,6 +808,13 @@ class GatewayService:
                 if text is None:
                     text = encode(message)
                 self._enqueue(peer, text, coalesce)
+
+    def _risk_changed(self, accounts: Iterable[str]) -> None:
+        """The accounts' trading state may have changed outside a mark (an executor or a broker connection came or
+        went): every ``risk`` subscriber hears their state now, not at the next mark."""
+        for account in sorted(accounts):
+            if account in self.guardian.trackers:
+                self.broadcast("risk", self.risk_message(account), ("risk", account))
 
     def risk_message(self, account: str) -> m.RiskUpdate:
         snap = self.guardian.tracker(account).snapshot()

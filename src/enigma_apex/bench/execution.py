@@ -37,7 +37,7 @@ from enigma_apex.adapters.store import tokens
 from enigma_apex.app.service import HubService
 from enigma_apex.bench.stats import summary_ms
 from enigma_apex.bench.venues import mono
-from enigma_apex.bench.venues.harness import HARNESSES, AtiHarness, now
+from enigma_apex.bench.venues.harness import HARNESSES, AtiHarness, PaperProcessHarness, now
 from enigma_apex.bench.venues.ninjatrader_files import FakeNinjaTrader
 from enigma_apex.client import new_id
 from enigma_apex.config.models import AtiSection, Settings
@@ -99,11 +99,13 @@ async def _round_trips(kind: str, orders: int) -> dict[str, Any]:
         watcher_token = store.writer.write(lambda ctx: tokens.create_token(ctx, name="bench", role="observer")[0])
         server = await ws_server.start(gateway)
         url = f"ws://127.0.0.1:{ws_server.bound_port(server)}"
-        harness = (
-            AtiHarness(Path(folder) / kind, poll_ms=AtiSection().poll_ms)  # as shipped
-            if kind == "ati"
-            else HARNESSES[kind](Path(folder) / kind)
-        )
+        harness: Any
+        if kind == "ati":
+            harness = AtiHarness(Path(folder) / kind, poll_ms=AtiSection().poll_ms)  # as shipped
+        elif kind == "paper":
+            harness = PaperProcessHarness(Path(folder) / kind)  # a process of its own, as `up` runs it
+        else:
+            harness = HARNESSES[kind](Path(folder) / kind)
         contract = front_contract(instrument("MNQ"), clock.now().date())
         try:
             await harness.start(url, executor_token, {"BENCH-1": Decimal(50000)})

@@ -1,20 +1,25 @@
 """`enigma-apex bench gateway`: broadcast, ingress, order dispatch and the emergency-stop cascade.
 
-Everything runs on loopback in one process and one event loop (the clients share the hub's loop),
-so the figures are lower bounds; the bare `websockets` broadcast server runs in the same conditions,
-which is what the ratio compares.
+Everything runs on loopback. The broadcast, ingress and dispatch clients share the hub's process and event loop
+(the bare `websockets` broadcast server runs in the same conditions, which is what the ratio compares). The
+signal-to-order and emergency-stop phases run their clients — the signal source, the executors, the dashboard that
+presses the stop — in a spawned process of their own, as they are in use (a webhook or the screen reader,
+NinjaTrader or an executor process, a browser or a phone): their work does not share the hub's loop and
+interpreter lock, and every time is taken on one side, in that process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
+import multiprocessing
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +40,7 @@ from enigma_apex.domain.clock import ManualClock
 from enigma_apex.domain.orders import OrderIntent, Side
 from enigma_apex.domain.symbols import Contract
 from enigma_apex.protocol import messages as m
-from enigma_apex.protocol.codec import decode, encode
+from enigma_apex.protocol.codec import ProtocolError, decode, encode
 
 EXECUTORS = 5
 BROADCAST_ROUNDS = 3  # each figure is the median of this many runs
@@ -119,10 +124,10 @@ async def _run(
     tokens = (
         [(f"exec{e}", "executor") for e in range(EXECUTORS)]
         + [(f"dash{i}", "dashboard") for i in range(50)]
-        + [("tv", "signal")]
+        + [("tv", "signal"), ("stop", "dashboard")]
     )
     async with loopback_hub(accounts, tokens) as hub:
-        url, gateway, guardian, secrets_, cfg = hub.url, hub.gateway, hub.guardian, hub.secrets, hub.cfg
+        url, gateway, secrets_, cfg = hub.url, hub.gateway, hub.secrets, hub.cfg
         results: dict[str, Any] = {}
         for clients in (10, 50):
             progress(f"broadcast to {clients} clients (ours and bare websockets, alternating)")
@@ -142,9 +147,9 @@ async def _run(
         progress(f"{orders} orders dispatched")
         results["order_dispatch"] = await _orders(url, gateway, secrets_, orders)
         progress(f"{signals} signals to orders")
-        results["signal_to_order"] = await _signals(url, secrets_, signals)
+        results["signal_to_order"] = await in_client_process(_signals, url, secrets_, signals)
         progress(f"{stops} emergency stops")
-        results["emergency_stop"] = await _stops(url, gateway, guardian, secrets_, stops)
+        results["emergency_stop"] = await in_client_process(_stops, url, secrets_, stops)
     ingress = results["account_update_ingress"]["messages_per_s"]
     results["seed_design_ratios"] = {
         "throughput_vs_1000_msg_s": round(ingress / 1000, 1),
@@ -158,6 +163,20 @@ async def _run(
         "stop_p99_ms": 20,
     }
     return results
+
+
+async def in_client_process(phase: Callable[..., Awaitable[dict[str, Any]]], *args: Any) -> dict[str, Any]:
+    """Run a bench phase's clients in a spawned process (``phase``: a module-level coroutine function) while this
+    loop goes on serving them; its figures come back (a ``StalledError`` there is raised here)."""
+    context = multiprocessing.get_context("spawn")  # the same on Windows; nothing inherited from this process
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return await asyncio.get_running_loop().run_in_executor(pool, _client_main, phase, args)
+
+
+def _client_main(phase: Callable[..., Awaitable[dict[str, Any]]], args: tuple[Any, ...]) -> dict[str, Any]:
+    gc.collect()
+    gc.freeze()
+    return asyncio.run(phase(*args))  # type: ignore[arg-type]
 
 
 class StalledError(RuntimeError):
@@ -314,6 +333,9 @@ async def _signals(url: str, secrets_: dict[str, str], signals: int) -> dict[str
     await hello(executor, secrets_["exec0"])
     source = await connect(url, compression=None)
     await hello(source, secrets_["tv"])
+    control = await Control.open(url, secrets_["stop"])
+    await control.until_active(["B0-0"])
+    await control.ws.close()
     latencies = []
     for i in range(signals):
         side = "long" if i % 2 == 0 else "exit"
@@ -382,14 +404,17 @@ def filled(order: m.OrderPlace, price: Decimal = Decimal("21000.00")) -> list[m.
     ]  # fmt: skip
 
 
-async def _stops(
-    url: str, gateway: GatewayService, guardian: Any, secrets_: dict[str, str], stops: int
-) -> dict[str, Any]:
+async def _stops(url: str, secrets_: dict[str, str], stops: int) -> dict[str, Any]:
+    """A dashboard presses the stop; every executor must receive a flatten for each of its accounts. Then the
+    dashboard resumes every account for the next run."""
     sockets = [await connect(url, compression=None) for _ in range(EXECUTORS)]
     for e, ws in enumerate(sockets):
         await hello(ws, secrets_[f"exec{e}"])
+    names = [f"B{e}-{a}" for e in range(EXECUTORS) for a in range(ACCOUNTS_PER_EXECUTOR)]
+    control = await Control.open(url, secrets_["stop"])
+    await control.until_active(names)
     latencies = []
-    for _ in range(stops):
+    for run_ in range(stops):
 
         async def wait_flattens(ws: Any) -> None:
             seen = 0
@@ -398,18 +423,68 @@ async def _stops(
                     seen += 1
 
         waiters = [asyncio.create_task(wait_flattens(ws)) for ws in sockets]
+        stop = m.EmergencyStop(id=new_id(), ts=now(), reason="bench")
         start = time.perf_counter()
-        await gateway.emergency_stop(None, "bench", "bench")
-        await within(asyncio.gather(*waiters), "a flatten for every account at every executor")
+        await control.ws.send(encode(stop))
+        await within(asyncio.gather(*waiters), f"a flatten for every account at every executor (stop {run_})")
         latencies.append((time.perf_counter() - start) * 1000)
-        for name in list(guardian.trackers):
-            await asyncio.to_thread(guardian.resume, name)
-    for ws in sockets:
+        await control.result(stop.id, f"the result of stop {run_}")
+        for name in names:
+            resume = m.Resume(id=new_id(), ts=now(), account=name)
+            await control.ws.send(encode(resume))
+            await control.result(resume.id, f"the result of resuming {name}")
+        await control.until_active(names)
+    for ws in [*sockets, control.ws]:
         await ws.close()
     return {
         "accounts": EXECUTORS * ACCOUNTS_PER_EXECUTOR,
         "executors": EXECUTORS,
         "runs": stops,
         **summary_ms(latencies, 2),
-        "path": "HALTED persisted for every account, then flatten received by every executor",
+        "path": "emergency.stop frame sent by a dashboard -> HALTED persisted for every account -> flatten received "
+        "by every executor",
     }
+
+
+@dataclass
+class Control:
+    """A dashboard connection subscribed to risk: it knows every account's last state, and reads the answers to
+    the controls it sends."""
+
+    ws: Any
+    states: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, url: str, token: str) -> Control:
+        ws = await connect(url, compression=None)
+        await hello(ws, token)
+        control = cls(ws)
+        subscribe = m.Subscribe(id=new_id(), ts=now(), topics=["risk"])
+        await ws.send(encode(subscribe))
+        await control.result(subscribe.id, "the answer to subscribe")
+        return control
+
+    async def _next(self, what: str) -> m.Message | ProtocolError:
+        message = decode(await within(self.ws.recv(), what))
+        if isinstance(message, m.RiskUpdate):
+            self.states[message.account] = message.state
+            self.reasons[message.account] = message.state_reason
+        return message
+
+    async def result(self, ref: str, what: str) -> m.Result:
+        """The answer to the message ``ref`` (an error frame fails the bench, naming it)."""
+        while True:
+            message = await self._next(what)
+            if isinstance(message, m.Result) and message.ref == ref:
+                return message
+            if isinstance(message, m.Error) and message.ref == ref:
+                raise RuntimeError(f"{what}: {message.code} {message.message}")
+
+    async def until_active(self, names: list[str]) -> None:
+        """Until every named account is ACTIVE (an executor that has just said hello clears its accounts' REDUCING
+        a moment after its welcome)."""
+        while any(self.states.get(name) != "ACTIVE" for name in names):
+            waiting = sorted(n for n in names if self.states.get(n) != "ACTIVE")
+            states = ", ".join(f"{n} {self.states.get(n, 'unknown')} ({self.reasons.get(n, '')})" for n in waiting[:3])
+            await self._next(f"ACTIVE for every account (now: {states})")

@@ -59,3 +59,48 @@ def test_the_journal_is_compacted_to_the_newest_entries(tmp_path):
     assert again.keys == [f"k{n}" for n in range(40, 50)]
     assert [r.fill_id for r in again.recent()] == [f"F{n}" for n in range(40, 50)]
     again.close()
+
+
+def test_a_venue_fill_is_journaled_before_the_paper_venue_saves_its_state(tmp_path):
+    """The paper venue writes its state right after it reports a fill: by then the fill must be in the executor's
+    journal, or a process killed between the two would restart knowing a fill it never reports to the hub."""
+    import asyncio
+    import json
+
+    from enigma_apex.adapters.brokers.paper import PaperConnector
+    from enigma_apex.adapters.brokers.runner import ExecutorRunner
+    from enigma_apex.config.models import PaperSection
+    from enigma_apex.domain.clock import ManualClock
+    from enigma_apex.domain.orders import Side
+    from enigma_apex.domain.symbols import Contract
+    from enigma_apex.execution.events import OrderRequest
+    from enigma_apex.execution.market import Tick
+
+    journal_path, state = tmp_path / "paper-journal.jsonl", tmp_path / "paper-state.json"
+
+    async def scenario() -> list[str]:
+        connector = PaperConnector(
+            {"A1": Decimal(50000)}, PaperSection(), ManualClock(NOW), state_file=state, market=False
+        )
+        runner = ExecutorRunner(connector, "ws://127.0.0.1:9", "token", journal=Journal(journal_path))
+        seen_at_save: list[str] = []
+        save = connector._save
+
+        def saving() -> None:  # what the journal holds at the moment the venue writes its state
+            seen_at_save.append(journal_path.read_text(encoding="utf-8") if journal_path.exists() else "")
+            save()
+
+        connector._save = saving  # type: ignore[method-assign]
+        runner.journal.load()
+        await connector.start(runner._emitted)
+        contract = Contract("MNQ", 2026, 12)
+        connector.tick([Tick(None, contract, Decimal("21000.00"), Decimal("21000.25"), Decimal("21000.25"))])
+        await connector.place(OrderRequest("k-1", "A1", contract, Side.BUY, 1))
+        await connector.close()
+        runner.journal.close()
+        return seen_at_save
+
+    seen = asyncio.run(scenario())
+    fills = [line for text in seen for line in text.splitlines() if '"fill_id' in line]
+    assert fills, seen
+    assert json.loads(json.loads(fills[0])["e"])["key"] == "k-1"

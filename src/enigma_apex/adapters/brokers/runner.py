@@ -104,7 +104,7 @@ class ExecutorRunner:
             url, token, connector.name, self._on_message, heartbeat_s=heartbeat_s, ssl=ssl, executor=True,
             on_connect=self._on_connect,
         )  # fmt: skip
-        self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()
+        self._events: asyncio.Queue[tuple[BrokerEvent, m.Message]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._fits: set[asyncio.Task[None]] = set()  # protective legs being fitted to a new position
         self._last_quotes: dict[Contract, Quote] = {}
@@ -117,7 +117,7 @@ class ExecutorRunner:
         self.journal.load()
         for key in self.journal.keys:  # sent again by the hub after a lost acknowledgement: never placed twice
             self.client.seen_keys[key] = None
-        await self.connector.start(self._events.put_nowait)
+        await self.connector.start(self._emitted)
         client = asyncio.create_task(self.client.run())
         self._tasks = [
             asyncio.create_task(self._send_events()),
@@ -217,15 +217,21 @@ class ExecutorRunner:
             return sorted(mine)
         return sorted(mine & set(welcome.accounts)) if welcome.accounts else sorted(mine)
 
+    def _emitted(self, event: BrokerEvent) -> None:
+        """The connector reports an event: journaled at once, before the venue's own record moves on (the paper
+        venue saves its state right after it emits; a process killed between the two would otherwise know a fill
+        its journal never sends again), then queued for the hub."""
+        try:
+            message = self._message(event)
+        except Exception:  # an event the protocol cannot carry (a broker's bad value): logged, never fatal
+            log.exception("executor.bad_event", event=repr(event)[:500])
+            return
+        self.journal.reported(message)
+        self._events.put_nowait((event, message))
+
     async def _send_events(self) -> None:
         while True:
-            event = await self._events.get()
-            try:
-                message = self._message(event)
-            except Exception:  # an event the protocol cannot carry (a broker's bad value): logged, never fatal
-                log.exception("executor.bad_event", event=repr(event)[:500])
-                continue
-            self.journal.reported(message)
+            event, message = await self._events.get()
             if isinstance(event, PositionEvent):
                 self._fit_protection(event)
             while True:

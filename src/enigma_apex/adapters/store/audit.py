@@ -68,6 +68,9 @@ def row_hash(
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+_HEAD = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
+
+
 @dataclass
 class ChainHead:
     """The last committed row of the chain, as the single writer knows it."""
@@ -77,7 +80,7 @@ class ChainHead:
 
     @classmethod
     def load(cls, conn: Connection) -> ChainHead:
-        last = conn.execute(select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)).first()
+        last = conn.execute(_HEAD).first()
         return cls() if last is None else cls(int(last.id), str(last.hash))
 
 

@@ -74,6 +74,12 @@ def _all_rows(conn: Connection, table: str) -> Iterator[tuple[str, str]]:
 SEAL_READ_CHUNK = 500  # keys per SELECT when a batch's rows are read back (under SQLite's variable limit)
 
 
+_SEAL_READS = {  # built once per table: compiled once
+    table: text(f"SELECT * FROM {table} WHERE {column} IN :keys").bindparams(bindparam("keys", expanding=True))  # noqa: S608 - names from TRUSTED
+    for table, column in TRUSTED.items()
+}
+
+
 def seal_payload(conn: Connection, keys: list[tuple[str, Any]]) -> dict[str, Any]:
     """The ``rows.sealed`` payload for rows written in this transaction (read back as stored: one SELECT per table
     and chunk of keys, however many rows the batch wrote)."""
@@ -85,8 +91,7 @@ def seal_payload(conn: Connection, keys: list[tuple[str, Any]]) -> dict[str, Any
         column = TRUSTED[table]
         for start in range(0, len(wanted), SEAL_READ_CHUNK):
             chunk = wanted[start : start + SEAL_READ_CHUNK]
-            query = text(f"SELECT * FROM {table} WHERE {column} IN :keys").bindparams(bindparam("keys", expanding=True))  # noqa: S608 - names from TRUSTED
-            for row in conn.execute(query, {"keys": chunk}).mappings():
+            for row in conn.execute(_SEAL_READS[table], {"keys": chunk}).mappings():
                 digests[(table, str(row[column]))] = _digest(row)
     return {"rows": [[table, str(key), digests.get((table, str(key)))] for table, key in keys]}
 

@@ -251,19 +251,23 @@ def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
 
 
 # ---------------------------------------------------------------- signals and decisions
+_SIGNAL_BY_ID = select(s.signals.c.id).where(s.signals.c.id == bindparam("b_id"))
+_SIGNAL_BY_DEDUP = select(s.signals.c.id).where(s.signals.c.dedup_key == bindparam("b_dedup"))
+_INSERT_SIGNAL = s.signals.insert()
+_INSERT_DECISION = s.decisions.insert()
+_INSERT_ANALYSIS = s.analyses.insert()
+
+
 def signal_exists(conn: Connection, signal_id: str) -> bool:
-    return conn.execute(select(s.signals.c.id).where(s.signals.c.id == signal_id)).first() is not None
+    return conn.execute(_SIGNAL_BY_ID, {"b_id": signal_id}).first() is not None
 
 
 def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = None, raw: Any = None) -> bool:
     """Store a signal; False when ``dedup_key`` was seen before (nothing written)."""
-    if (
-        dedup_key is not None
-        and ctx.conn.execute(select(s.signals.c.id).where(s.signals.c.dedup_key == dedup_key)).first()
-    ):
+    if dedup_key is not None and ctx.conn.execute(_SIGNAL_BY_DEDUP, {"b_dedup": dedup_key}).first():
         return False
     ctx.conn.execute(
-        s.signals.insert(),
+        _INSERT_SIGNAL,
         dict(
             id=signal.signal_id,
             source=signal.source.value,
@@ -306,7 +310,7 @@ def insert_decision(
 ) -> str:
     decision_id = decision_id or new_id()
     ctx.conn.execute(
-        s.decisions.insert(),
+        _INSERT_DECISION,
         dict(
             id=decision_id,
             signal_id=signal_id,
@@ -331,7 +335,7 @@ def insert_analysis(ctx: WriteContext, signal_id: str, analysis: Analysis, analy
     """One analysis of a signal (model or scorer), with its tokens and cost."""
     analysis_id = analysis_id or new_id()
     ctx.conn.execute(
-        s.analyses.insert(),
+        _INSERT_ANALYSIS,
         dict(
             id=analysis_id,
             signal_id=signal_id,
@@ -461,6 +465,19 @@ class StoredOrder:
     purpose: OrderPurpose = OrderPurpose.ENTRY
 
 
+_ORDER_BY_KEY = select(s.orders).where(s.orders.c.idempotency_key == bindparam("b_key"))
+_ORDER_ID_BY_KEY = select(s.orders.c.id).where(s.orders.c.idempotency_key == bindparam("b_key"))
+_INSERT_ORDER = s.orders.insert()
+_KEY_BY_REF = select(s.order_refs.c.idempotency_key).where(s.order_refs.c.order_ref == bindparam("b_ref"))
+_INSERT_REF = s.order_refs.insert()
+# an UPDATE whose SET clause comes from the parameters given (the columns a call changes)
+_UPDATE_ORDER_BY_KEY = update(s.orders).where(s.orders.c.idempotency_key == bindparam("b_key"))
+_UPDATE_ORDER_BY_ID = update(s.orders).where(s.orders.c.id == bindparam("b_id"))
+_CANCEL_IF_PENDING = update(s.orders).where(
+    (s.orders.c.idempotency_key == bindparam("b_key")) & (s.orders.c.status == OrderStatus.PENDING.value)
+)
+
+
 def insert_order(
     ctx: WriteContext,
     intent: OrderIntent,
@@ -470,14 +487,14 @@ def insert_order(
     decision_id: str | None = None,
 ) -> StoredOrder:
     """Store an order before it is sent. A repeated idempotency key returns the stored order unchanged."""
-    existing = ctx.conn.execute(select(s.orders).where(s.orders.c.idempotency_key == intent.idempotency_key)).first()
+    existing = ctx.conn.execute(_ORDER_BY_KEY, {"b_key": intent.idempotency_key}).first()
     if existing is not None:
         return _order_from_row(existing, created=False)
     now = ctx.clock.now()
     order_id = new_id()
     bracket = {} if intent.bracket is None else {"stop": intent.bracket.stop, "target": intent.bracket.target}
     ctx.conn.execute(
-        s.orders.insert(),
+        _INSERT_ORDER,
         dict(
             id=order_id,
             idempotency_key=intent.idempotency_key,
@@ -503,8 +520,8 @@ def insert_order(
     )
     ctx.seal("orders", intent.idempotency_key)
     ref = order_ref(intent.idempotency_key)
-    if ctx.conn.execute(select(s.order_refs.c.idempotency_key).where(s.order_refs.c.order_ref == ref)).first() is None:
-        ctx.conn.execute(s.order_refs.insert(), {"order_ref": ref, "idempotency_key": intent.idempotency_key})
+    if ctx.conn.execute(_KEY_BY_REF, {"b_ref": ref}).first() is None:
+        ctx.conn.execute(_INSERT_REF, {"order_ref": ref, "idempotency_key": intent.idempotency_key})
     ctx.audit(
         "order.stored",
         {
@@ -542,7 +559,7 @@ def resolve_key(conn: Connection, key: str) -> str:
     """The hub's key for what an executor reported: the key itself, the key of an order named by its compact
     reference (``domain.orders.order_ref``), or ``<entry key>:stop`` / ``:target`` for a leg named after the
     reference. A key the hub does not know comes back unchanged (an order the executor made on its own)."""
-    if conn.execute(select(s.orders.c.id).where(s.orders.c.idempotency_key == key)).first() is not None:
+    if conn.execute(_ORDER_ID_BY_KEY, {"b_key": key}).first() is not None:
         return key
     head, suffix = key, ""
     for leg in LEG_SUFFIXES:
@@ -550,7 +567,7 @@ def resolve_key(conn: Connection, key: str) -> str:
             head, suffix = key[: -len(leg)], leg
     if not head.startswith(ORDER_REF_PREFIX) or len(head) != ORDER_REF_LENGTH:
         return key
-    row = conn.execute(select(s.order_refs.c.idempotency_key).where(s.order_refs.c.order_ref == head)).first()
+    row = conn.execute(_KEY_BY_REF, {"b_ref": head}).first()
     return key if row is None else row.idempotency_key + suffix
 
 
@@ -585,7 +602,7 @@ def update_order(
     broker_order_id: str | None = None,
     reason: str = "",
 ) -> bool:
-    values: dict[str, Any] = {"status": status.value, "updated_at": ctx.clock.now()}
+    values: dict[str, Any] = {"b_key": idempotency_key, "status": status.value, "updated_at": ctx.clock.now()}
     if filled_quantity is not None:
         values["filled_quantity"] = filled_quantity
     if average_price is not None:
@@ -594,7 +611,7 @@ def update_order(
         values["broker_order_id"] = broker_order_id
     if reason:
         values["reason"] = reason
-    result = ctx.conn.execute(update(s.orders).where(s.orders.c.idempotency_key == idempotency_key).values(**values))
+    result = ctx.conn.execute(_UPDATE_ORDER_BY_KEY, values)
     if result.rowcount:
         ctx.seal("orders", idempotency_key)
         ctx.audit("order.updated", {"key": idempotency_key, "status": status.value, "reason": reason})
@@ -689,11 +706,13 @@ def cancel_pending(ctx: WriteContext, keys: list[str], reason: str) -> list[str]
     done = []
     for key in keys:
         changed = ctx.conn.execute(
-            update(s.orders)
-            .where((s.orders.c.idempotency_key == key) & (s.orders.c.status == OrderStatus.PENDING.value))
-            .values(
-                status=OrderStatus.CANCELLED.value, reason=f"never sent: {reason}"[:500], updated_at=ctx.clock.now()
-            )
+            _CANCEL_IF_PENDING,
+            {
+                "b_key": key,
+                "status": OrderStatus.CANCELLED.value,
+                "reason": f"never sent: {reason}"[:500],
+                "updated_at": ctx.clock.now(),
+            },
         )
         if changed.rowcount:
             ctx.seal("orders", key)
@@ -703,7 +722,7 @@ def cancel_pending(ctx: WriteContext, keys: list[str], reason: str) -> list[str]
 
 
 def get_order(conn: Connection, idempotency_key: str) -> StoredOrder | None:
-    row = conn.execute(select(s.orders).where(s.orders.c.idempotency_key == idempotency_key)).first()
+    row = conn.execute(_ORDER_BY_KEY, {"b_key": idempotency_key}).first()
     return None if row is None else _order_from_row(row, created=False)
 
 
@@ -725,27 +744,38 @@ def _order_from_row(row: Any, *, created: bool) -> StoredOrder:
     )
 
 
+_FILL_SEEN = select(s.fills.c.id).where(
+    (s.fills.c.account_id == bindparam("b_account"))
+    & (s.fills.c.executor == bindparam("b_executor"))
+    & (s.fills.c.fill_id == bindparam("b_fill"))
+)
+_ORDER_FOR_FILL = select(s.orders.c.id, s.orders.c.quantity, s.orders.c.filled_quantity, s.orders.c.status).where(
+    s.orders.c.idempotency_key == bindparam("b_key")
+)
+_INSERT_FILL = s.fills.insert()
+_FILLS_OF_ORDER = select(s.fills.c.quantity, s.fills.c.price).where(s.fills.c.order_id == bindparam("b_order"))
+_POSITION = select(s.positions).where(
+    (s.positions.c.account_id == bindparam("b_account")) & (s.positions.c.symbol == bindparam("b_symbol"))
+)
+_DELETE_POSITION = s.positions.delete().where(
+    (s.positions.c.account_id == bindparam("b_account")) & (s.positions.c.symbol == bindparam("b_symbol"))
+)
+_INSERT_POSITION = s.positions.insert()
+
+
 def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
     """Record a fill and update the position. A fill is identified by (account, executor, fill id): a repeated
     report is ignored (returns False); another account's fill with the same broker id is a fill of its own."""
     seen = ctx.conn.execute(
-        select(s.fills.c.id).where(
-            (s.fills.c.account_id == fill.account)
-            & (s.fills.c.executor == executor)
-            & (s.fills.c.fill_id == fill.fill_id)
-        )
+        _FILL_SEEN, {"b_account": fill.account, "b_executor": executor, "b_fill": fill.fill_id}
     ).first()
     if seen:
         return False
-    order = ctx.conn.execute(
-        select(s.orders.c.id, s.orders.c.quantity, s.orders.c.filled_quantity, s.orders.c.status).where(
-            s.orders.c.idempotency_key == fill.idempotency_key
-        )
-    ).first()
+    order = ctx.conn.execute(_ORDER_FOR_FILL, {"b_key": fill.idempotency_key}).first()
     symbol = symbol_of(fill.contract)
     fill_row_id = new_id()
     ctx.conn.execute(
-        s.fills.insert(),
+        _INSERT_FILL,
         dict(
             id=fill_row_id,
             fill_id=fill.fill_id,
@@ -761,10 +791,10 @@ def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
         ),
     )
     if order is not None:  # the fills are the truth: an order whose fills cover it is filled, at their average
-        rows = ctx.conn.execute(select(s.fills.c.quantity, s.fills.c.price).where(s.fills.c.order_id == order.id)).all()
+        rows = ctx.conn.execute(_FILLS_OF_ORDER, {"b_order": order.id}).all()
         total = sum(r.quantity for r in rows)
         filled = max(total, order.filled_quantity)
-        values: dict[str, Any] = {"filled_quantity": filled, "updated_at": fill.ts}
+        values: dict[str, Any] = {"b_id": order.id, "filled_quantity": filled, "updated_at": fill.ts}
         if total:
             values["average_price"] = (sum(r.price * r.quantity for r in rows) / total).quantize(Decimal("0.00000001"))
         if filled >= order.quantity and order.status != OrderStatus.FILLED.value:
@@ -775,16 +805,14 @@ def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
             OrderStatus.WORKING.value,
         ):
             values["status"] = OrderStatus.PARTIALLY_FILLED.value
-        ctx.conn.execute(update(s.orders).where(s.orders.c.id == order.id).values(**values))
+        ctx.conn.execute(_UPDATE_ORDER_BY_ID, values)
         ctx.seal("orders", fill.idempotency_key)
     ctx.seal("fills", fill_row_id)
     current = get_position(ctx.conn, fill.account, fill.contract)
     updated, realised = current.apply(fill)
+    ctx.conn.execute(_DELETE_POSITION, {"b_account": fill.account, "b_symbol": symbol})
     ctx.conn.execute(
-        s.positions.delete().where((s.positions.c.account_id == fill.account) & (s.positions.c.symbol == symbol))
-    )
-    ctx.conn.execute(
-        s.positions.insert(),
+        _INSERT_POSITION,
         dict(
             account_id=fill.account,
             symbol=symbol,
@@ -812,9 +840,7 @@ def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
 
 
 def get_position(conn: Connection, account: str, contract: Contract) -> Position:
-    row = conn.execute(
-        select(s.positions).where((s.positions.c.account_id == account) & (s.positions.c.symbol == symbol_of(contract)))
-    ).first()
+    row = conn.execute(_POSITION, {"b_account": account, "b_symbol": symbol_of(contract)}).first()
     if row is None:
         return Position(account, contract)
     return Position(account, contract, row.quantity, row.average_price)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import multiprocessing
 import os
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,6 +127,72 @@ class PaperHarness(_RunnerHarness):
 
     async def stop(self) -> None:
         await self._stop_runner()
+
+
+class PaperProcessHarness:
+    """The paper executor as ``enigma-apex up`` runs it: a process of its own (spawned), its journal a file in
+    the data folder, the hub reached over loopback. ``bench execution`` times the paper round trip through it, so
+    the executor's work does not share the hub's event loop and interpreter lock (the in-process ``PaperHarness``
+    serves the conformance suite, which drives the venue directly)."""
+
+    name = "paper"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._context = multiprocessing.get_context("spawn")  # the same on Windows; nothing inherited
+        self._commands: Any = self._context.Queue()
+        self._connected: Any = self._context.Event()
+        self._process: Any = None
+
+    async def start(self, url: str, token: str, accounts: dict[str, Decimal]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        args = (url, token, {a: str(b) for a, b in accounts.items()}, str(self.folder), self._commands, self._connected)
+        self._process = self._context.Process(target=_paper_child, args=args, name="bench-paper", daemon=True)
+        self._process.start()
+        deadline = asyncio.get_running_loop().time() + 60
+        while not self._connected.is_set():
+            if not self._process.is_alive() or asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"the paper executor process did not connect (exit code {self._process.exitcode})")
+            await asyncio.sleep(0.02)
+
+    async def quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
+        self._commands.put(("quote", format_symbol(contract), str(bid), str(ask)))
+
+    async def stop(self) -> None:
+        if self._process is None:
+            return
+        self._commands.put(("stop",))
+        await asyncio.to_thread(self._process.join, 15)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _paper_child(url: str, token: str, accounts: dict[str, str], folder: str, commands: Any, connected: Any) -> None:
+    from enigma_apex.adapters.brokers.journal import Journal
+
+    async def main() -> None:
+        connector = PaperConnector(
+            {a: Decimal(b) for a, b in accounts.items()}, PaperSection(), SystemClock(), market=False
+        )
+        runner = ExecutorRunner(
+            connector, url, token, heartbeat_s=1.0, update_hz=10, journal=Journal(Path(folder) / "paper-journal.jsonl")
+        )
+        task = asyncio.create_task(runner.run())
+        await asyncio.wait_for(runner.client.connected.wait(), 30)
+        connected.set()
+        while True:
+            command = await asyncio.to_thread(commands.get)
+            if command[0] == "stop":
+                break
+            _kind, symbol, bid, ask = command
+            contract = parse_symbol(symbol, on=now().date())
+            connector.tick([Tick(None, contract, Decimal(bid), Decimal(ask), Decimal(ask))])
+        await runner.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
 
 
 class AtiHarness(_RunnerHarness):
