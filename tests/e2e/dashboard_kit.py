@@ -63,6 +63,24 @@ def send(hub: HubProcess, token: str, **fields: str) -> dict:
     return dict(answer)
 
 
+def until_takeable(hub: HubProcess, token: str, signal_id: str, accounts: list[str]) -> None:
+    """Until approving the signal now would trade each of these accounts (what approving does is planned with the
+    paper broker's prices, slow to arrive on a loaded machine)."""
+
+    seen: list[object] = []
+
+    def takeable() -> bool:
+        _s, body = hub.get("/api/v1/approvals", token)
+        mine = [a for a in body["approvals"] if a["signal_id"] == signal_id and a["account"] in accounts]
+        seen[:] = [(a["account"], a["action"], a["quantity"], a.get("reason")) for a in mine]
+        return {a["account"] for a in mine if a["action"] == "take" and a["quantity"] > 0} >= set(accounts)
+
+    try:
+        wait_until(takeable, timeout=30)
+    except AssertionError:
+        raise AssertionError(f"approving would not trade {accounts}: {seen}") from None
+
+
 def last_price(hub: HubProcess, token: str) -> float:
     def price() -> float | None:
         _status, body = hub.get("/api/v1/market/MNQ", token)

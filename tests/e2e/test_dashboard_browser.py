@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from enigma_apex.dashboard.words import PAGES
-from tests.e2e.dashboard_kit import ACCOUNTS, last_price, send, start_hub
+from tests.e2e.dashboard_kit import ACCOUNTS, last_price, send, start_hub, until_takeable
 from tests.integration.hubproc import wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -94,11 +94,22 @@ def _goto(page, name: str, width: int) -> None:
 def a_trading_day(hub, token: str) -> None:
     """What the pages show: two accounts in a trade, one trade closed, a signal waiting, an account halted."""
     price = last_price(hub, token)
+
+    def active() -> bool:  # the paper executor has connected and reported: a signal now waits for approval
+        return all(hub.get(f"/api/v1/accounts/{a}", token)[1]["state"] == "ACTIVE" for a in ("TOPSTEP-1", "APEX-2"))
+
+    wait_until(active, timeout=60)
     first = send(hub, token, stop=f"{price - 20:.2f}", target=f"{price + 40:.2f}", note="opening range")
-    hub.post_json(f"/api/v1/signals/{first['signal_id']}/approve", {"accounts": ["TOPSTEP-1", "APEX-2"]}, token)
+    assert {d["account"] for d in first["decisions"] if d["action"] == "confirm"} >= {"TOPSTEP-1", "APEX-2"}, first
+    until_takeable(hub, token, first["signal_id"], ["TOPSTEP-1", "APEX-2"])
+    status, answer = hub.post_json(
+        f"/api/v1/signals/{first['signal_id']}/approve", {"accounts": ["TOPSTEP-1", "APEX-2"]}, token
+    )
+    assert status == 200, answer
     wait_until(lambda: all(hub.get(f"/api/v1/accounts/{a}", token)[1]["positions"] for a in ("TOPSTEP-1", "APEX-2")))
-    hub.post_json("/api/v1/positions/APEX-2/close", {"symbol": "MNQ"}, token)
-    wait_until(lambda: [t for t in hub.get("/api/v1/trades", token)[1]["trades"] if t["closed"]])
+    status, answer = hub.post_json("/api/v1/positions/APEX-2/close", {"symbol": "MNQ"}, token)
+    assert status in (200, 202), answer
+    wait_until(lambda: [t for t in hub.get("/api/v1/trades", token)[1]["trades"] if t["closed"]], timeout=60)
     send(hub, token, stop=f"{price - 12:.2f}", target=f"{price + 30:.2f}")  # waits for approval
     hub.post_json("/api/v1/halt", {"account": "MFFU-1", "reason": "halted by the operator"}, token)
 
