@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from enigma_apex.bench.gateway import StalledError, within
 from enigma_apex.bench.rules import PROFILES
 from enigma_apex.bench.stats import percentile, process_rss_mb, summary_ms
 
@@ -40,10 +41,6 @@ DAY_MARKS = 6 * 3600  # one account.update a second over a six-hour session (the
 # sqrt(2n/pi) new highs; a quarter again for threshold, lock and session moves.
 DAY_STATE_WRITES = round(1.25 * math.sqrt(2 * DAY_MARKS / math.pi))
 TARGETS = {"pre_trade_p99_us": 50, "stop_p99_ms": 100, "rss_mb_base": 150, "rss_mb_per_account": 0.2}
-
-
-class StalledError(RuntimeError):
-    """A step waited past its deadline; the message says for what."""
 
 
 def run(
@@ -94,13 +91,6 @@ def _point(n: int, marks_per_account: int, stops: int, checks: int, round_trips:
         return asyncio.run(_measure(n, marks_per_account, stops, checks, round_trips))
     except StalledError as exc:
         return {"stalled": str(exc)}
-
-
-async def _within(awaitable: Any, what: str) -> Any:
-    try:
-        return await asyncio.wait_for(awaitable, WAIT_S)
-    except TimeoutError:
-        raise StalledError(f"waited {WAIT_S:.0f} s for {what}") from None
 
 
 async def _measure(n: int, marks_per_account: int, stops: int, checks: int, round_trips: int) -> dict[str, Any]:
@@ -232,7 +222,9 @@ async def _marks(
                 out.append(encode(m.AccountUpdate(id=new_id(), ts=now(), account=account, balance=balance)))
         frames[e] = out
     start_values = {a: guardian.tracker(a).snapshot().equity for a in last}
-    await _within(asyncio.gather(*(b.showing(start_values) for b in boards)), "the dashboards' first risk updates")
+    await within(
+        asyncio.gather(*(b.showing(start_values) for b in boards)), "the dashboards' first risk updates", WAIT_S
+    )
     before = await asyncio.to_thread(_db_bytes, database, store)
     seen_before = sum(b.frames for b in boards)
     start = time.perf_counter()
@@ -242,15 +234,17 @@ async def _marks(
         for frame in frames[e]:
             await ws.send(frame)
 
-    await _within(asyncio.gather(*(feed(e) for e in execs)), "the account updates to be sent")
+    await within(asyncio.gather(*(feed(e) for e in execs)), "the account updates to be sent", WAIT_S)
 
     async def all_marked() -> None:
         while any(guardian.tracker(a).s.balance != b for a, b in last.items()):  # noqa: ASYNC110 - the hub's state
             await asyncio.sleep(0.005)
 
-    await _within(all_marked(), "the last mark of every account to reach its tracker")
+    await within(all_marked(), "the last mark of every account to reach its tracker", WAIT_S)
     marked = time.perf_counter() - start
-    await _within(asyncio.gather(*(b.showing(last) for b in boards)), "every account's last mark at the dashboards")
+    await within(
+        asyncio.gather(*(b.showing(last) for b in boards)), "every account's last mark at the dashboards", WAIT_S
+    )
     shown = time.perf_counter() - start
     delivered = sum(b.frames for b in boards) - seen_before
     total = per_account * len(last)
@@ -290,7 +284,7 @@ async def _stops(
         waiters = [asyncio.create_task(wait_flattens(e)) for e in execs]
         start = time.perf_counter()
         await gateway.emergency_stop(None, "bench", "bench")
-        await _within(asyncio.gather(*waiters), "a flatten for every account at every executor")
+        await within(asyncio.gather(*waiters), "a flatten for every account at every executor", WAIT_S)
         latencies.append((time.perf_counter() - start) * 1000)
         for name in list(guardian.trackers):
             await asyncio.to_thread(guardian.resume, name)
@@ -318,14 +312,14 @@ async def _round_trips(
         intent = OrderIntent(f"scale-{i}-{new_id()}", account, mnq, side, 1)
         await gateway.place_order(intent)
         while True:
-            message = decode(await _within(ws.recv(), f"order.place {intent.idempotency_key}"))
+            message = decode(await within(ws.recv(), f"order.place {intent.idempotency_key}", WAIT_S))
             if isinstance(message, m.OrderPlace) and message.key == intent.idempotency_key:
                 break
         await ws.send(encode(m.Ack(id=new_id(), ts=now(), key=message.key, status="accepted")))
         for report in filled(message):
             await ws.send(encode(report))
         await ws.send(encode(m.Ping(id=f"sync{i}", ts=now())))
-        while not isinstance(decode(await _within(ws.recv(), f"the pong after fill {i}")), m.Pong):
+        while not isinstance(decode(await within(ws.recv(), f"the pong after fill {i}", WAIT_S)), m.Pong):
             pass
     grown = await asyncio.to_thread(_db_bytes, database, store) - before
     return {"round_trips": count, "bytes_per_round_trip": round(grown / count)}
