@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -81,6 +82,28 @@ def test_a_halt_is_persisted_first_survives_a_restart_and_needs_resume(settings,
     with store.engine.connect() as conn:
         changes = conn.execute(select(s.trading_state_changes.c.new_state)).scalars().all()
     assert changes == ["halted", "active"]
+    store.close()
+
+
+def test_a_stop_of_several_accounts_raises_one_alert_and_records_every_halt(settings, clock):
+    flattens: list[tuple[str, str]] = []
+    store, g = open_guardian(settings, clock, flattens)
+    g.halt("TS-1", "by hand")  # already HALTED: the stop changes only the other two
+    g.halt_many(["APEX-1", "APEX-2", "TS-1"], "emergency stop (dash)")
+    assert sorted(a for a, _ in flattens) == ["APEX-1", "APEX-2", "TS-1", "TS-1"]
+    with store.engine.connect() as conn:
+        alerts = conn.execute(select(s.alerts).where(s.alerts.c.kind == "state.halted").order_by(s.alerts.c.id)).all()
+        changes = conn.execute(select(s.trading_state_changes.c.account_id)).scalars().all()
+        audited = conn.execute(select(s.audit_log.c.account_id).where(s.audit_log.c.kind == "state.changed")).all()
+    assert [(a.account_id, a.severity) for a in alerts] == [("TS-1", "critical"), (None, "critical")]
+    stop = alerts[1]
+    assert stop.message == "2 accounts -> HALTED: emergency stop (dash) (APEX-1, APEX-2)"
+    assert json.loads(stop.detail)["accounts"] == ["APEX-1", "APEX-2"]
+    assert sorted(changes) == ["APEX-1", "APEX-2", "TS-1"]  # each account's change is still its own row
+    assert sorted(a for (a,) in audited) == ["APEX-1", "APEX-2", "TS-1"]
+    store.close()
+    store, g = open_guardian(settings, clock)
+    assert all(g.tracker(a).trading_state()[0] is TradingState.HALTED for a in ("APEX-1", "APEX-2", "TS-1"))
     store.close()
 
 

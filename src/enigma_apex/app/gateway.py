@@ -53,6 +53,7 @@ CLOSE_SLOW = 4009
 CLOSE_SILENT = 4010
 SNAPSHOTS = frozenset({"position", "account.update", "account.status"})  # what an executor says of an account now
 WRITES_PER_TURN = 64  # frames a peer's writer writes before it lets the loop run other tasks
+RISK_UPDATES_PER_TURN = 25  # accounts' risk updates an emergency stop builds before the writers run again
 
 
 @dataclass(eq=False)  # identity equality: a peer is one connection
@@ -1092,10 +1093,12 @@ class GatewayService:
             await asyncio.to_thread(self.guardian.halt_many, targets, f"{reason} ({actor})")
         await asyncio.sleep(0)  # the executors' writers send the flattens before the risk updates below are built
         result: dict[str, str] = {}
-        for account in targets:
+        for n, account in enumerate(targets, 1):
             connected = self.owner_of(account) in self.executors
             result[account] = "flatten sent" if connected else "halted; executor not connected"
             self.broadcast("risk", self.risk_message(account), ("risk", account))
+            if n % RISK_UPDATES_PER_TURN == 0:
+                await asyncio.sleep(0)  # a writer that paused in a long burst of flattens goes on meanwhile
         await self._note(
             lambda ctx: ctx.audit(
                 "emergency.stop", {"accounts": targets, "reason": reason, "result": result}, actor=actor

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import Engine
 
@@ -446,7 +447,7 @@ class GuardianService:
             session_date=t.s.session,
             day_start_balance=t.s.day_start,
             day_pnl=t.day_pnl,
-            detail=json.dumps(t.s.to_json()),
+            detail=orjson.dumps(t.s.to_json()).decode(),
         )
 
     def halt_many(self, accounts: list[str], reason: str) -> None:
@@ -466,7 +467,7 @@ class GuardianService:
                     ctx,
                     [TradingStateChanged(a.account, a.old, a.new, a.reason, a.ts) for a in changes],  # type: ignore[arg-type]
                 )
-                repository.record_alerts(ctx, [_change_alert(a) for a in changes])
+                repository.record_alerts(ctx, _halt_alerts(changes, reason))
                 for action in others:
                     self._record(ctx, action)
                 repository.cancel_unsent_entries(ctx, unsent)
@@ -578,6 +579,29 @@ def _stopped_reason(state: TradingState, reason: str) -> str:
 
 def _is_change(action: Action) -> bool:
     return action.kind is ActionKind.STATE and action.old is not None and action.new is not None
+
+
+HALT_ALERT_NAMES = 10  # accounts named in the text of a stop's one alert (all of them are in its detail)
+
+
+def _halt_alerts(changes: list[Action], reason: str) -> list[dict[str, Any]]:
+    """The alerts of a stop of several accounts: the accounts it HALTED make one critical alert (an emergency stop
+    of 500 accounts is one incident on the phone, not 500 messages), naming them in its detail; any other change
+    raises its own. One account's halt is its own change alert."""
+    halted = sorted(a.account for a in changes if a.new is TradingState.HALTED)
+    if len(halted) <= 1:
+        return [_change_alert(a) for a in changes]
+    named = ", ".join(halted[:HALT_ALERT_NAMES]) + (
+        f" and {len(halted) - HALT_ALERT_NAMES} more" if len(halted) > HALT_ALERT_NAMES else ""
+    )
+    summary = {
+        "severity": "critical",
+        "kind": "state.halted",
+        "message": f"{len(halted)} accounts -> HALTED: {reason} ({named})",
+        "account": None,
+        "detail": {"accounts": halted, "reason": reason},
+    }
+    return [summary, *(_change_alert(a) for a in changes if a.new is not TradingState.HALTED)]
 
 
 def _change_alert(action: Action) -> dict[str, Any]:

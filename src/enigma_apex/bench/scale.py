@@ -2,15 +2,16 @@
 
 Each point (a number of accounts) runs in a process of its own (spawned), so the memory it reports is that hub's
 alone: the guardian, the gateway and the database writer of the bench gateway, loaded with that many accounts of
-mixed firm profiles, one executor connection per 20 accounts and three dashboards subscribed to ``risk``. The clients
-share the hub's process and event loop (as in ``bench gateway``), so the figures are lower bounds.
+mixed firm profiles, one executor connection per 20 accounts and three dashboards subscribed to ``risk``. For the
+marks and the round trips the clients share the hub's process and event loop, so those rates are lower bounds; the
+emergency stop's executors and dashboard run in a process of their own, as in real use.
 
 Per point: the pre-trade check (p50/p99 in µs, through the guardian as a signal's plan calls it), account.update
 marks processed per second (a random walk of balances sent as fast as the executors can, until the last mark of
-every account is in its tracker), the risk.update deliveries to the dashboards meanwhile, the emergency stop (until
-every executor has the flatten of every account it owns), the hub's resident memory, and the database's growth: bytes
-per order round trip and per state write (a mark that moved a level), and what a trading day adds per account under
-the stated assumptions.
+every account is in its tracker), the risk.update deliveries to the dashboards meanwhile, the database's growth:
+bytes per order round trip and per state write (a mark that moved a level), and what a trading day adds per account
+under the stated assumptions, the hub's resident memory, and last the emergency stop (from a dashboard's
+``emergency.stop`` frame until every executor has the flatten of every account it owns).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from enigma_apex.bench.gateway import StalledError, within
+from enigma_apex.bench.gateway import StalledError, in_client_process, within
 from enigma_apex.bench.rules import PROFILES
 from enigma_apex.bench.stats import percentile, process_rss_mb, summary_ms
 
@@ -119,8 +120,11 @@ async def _measure(n: int, marks_per_account: int, stops: int, checks: int, roun
         figures["pre_trade_check"] = await asyncio.to_thread(_pre_trade, guardian, names, checks)
         marks, bytes_per_mark = await _marks(guardian, execs, dashes, owned, marks_per_account, database, store)
         figures.update(marks)
-        figures["emergency_stop"] = await _stops(gateway, guardian, execs, owned, stops)
         figures["db_growth"] = await _round_trips(gateway, execs, owned, round_trips, database, store)
+        for ws in execs.values():  # the stop's executors connect from a process of their own
+            await ws.close()
+        await within(_until_gone(gateway, owned), "the hub-side executors' connections to end", WAIT_S)
+        figures["emergency_stop"] = await in_client_process(_stops, hub.url, hub.secrets, owned, stops)
         figures["db_growth"]["bytes_per_state_write"] = round(bytes_per_mark)
         per_day = (
             figures["db_growth"]["bytes_per_round_trip"] * DAY_ROUND_TRIPS
@@ -129,9 +133,14 @@ async def _measure(n: int, marks_per_account: int, stops: int, checks: int, roun
         figures["db_growth"]["per_account_day_kb"] = round(per_day / 1024, 1)
         figures["db_growth"]["all_accounts_day_mb"] = round(per_day * n / 1024 / 1024, 1)
         figures["hub_rss_mb"] = process_rss_mb(os.getpid())
-        for ws in [*execs.values(), *dashes]:
+        for ws in dashes:
             await ws.close()
     return figures
+
+
+async def _until_gone(gateway: Any, owned: dict[str, list[str]]) -> None:
+    while any(e in gateway.executors for e in owned):  # noqa: ASYNC110 - the hub's own table, in this process
+        await asyncio.sleep(0.005)
 
 
 def _pre_trade(guardian: Any, names: list[str], checks: int) -> dict[str, Any]:
@@ -264,13 +273,27 @@ async def _marks(
     return figures, grown / max(new_highs, 1)
 
 
-async def _stops(
-    gateway: Any, guardian: Any, execs: dict[str, Any], owned: dict[str, list[str]], stops: int
-) -> dict[str, Any]:
+async def _stops(url: str, secrets_: dict[str, str], owned: dict[str, list[str]], stops: int) -> dict[str, Any]:
+    """In a process of its own, as in real use: the executors (replacing the hub-side bench's connections) and a
+    dashboard that presses the stop, timed from its ``emergency.stop`` frame until every executor has the flatten of
+    every account it owns. The dashboard then resumes every account for the next run."""
     import json
 
+    from websockets.asyncio.client import connect
+
+    from enigma_apex.bench.gateway import Control, hello
+    from enigma_apex.client import new_id, now
+    from enigma_apex.protocol import messages as m
+    from enigma_apex.protocol.codec import encode
+
+    execs = {e: await connect(url, compression=None, max_queue=None) for e in owned}
+    for e, ws in execs.items():
+        await hello(ws, secrets_[e])
+    names = [name for accounts in owned.values() for name in accounts]
+    control = await Control.open(url, secrets_["dash0"])
+    await control.until_active(names)
     latencies: list[float] = []
-    for _ in range(stops):
+    for run_ in range(stops):
 
         async def wait_flattens(e: str) -> None:  # plain JSON: the executors' own parsing is not the hub's time
             left = set(owned[e])
@@ -282,13 +305,22 @@ async def _stops(
                         left.discard(data["account"])
 
         waiters = [asyncio.create_task(wait_flattens(e)) for e in execs]
+        stop = m.EmergencyStop(id=new_id(), ts=now(), reason="bench")
         start = time.perf_counter()
-        await gateway.emergency_stop(None, "bench", "bench")
-        await within(asyncio.gather(*waiters), "a flatten for every account at every executor", WAIT_S)
+        await control.ws.send(encode(stop))
+        await within(asyncio.gather(*waiters), f"a flatten for every account at every executor (stop {run_})", WAIT_S)
         latencies.append((time.perf_counter() - start) * 1000)
-        for name in list(guardian.trackers):
-            await asyncio.to_thread(guardian.resume, name)
-    return {"runs": stops, **summary_ms(latencies, 2), "path": "HALTED persisted, then flatten at every executor"}
+        await control.result(stop.id, f"the result of stop {run_}")
+        resumes = [m.Resume(id=new_id(), ts=now(), account=name) for name in names]
+        for resume in resumes:  # sent back to back; the hub answers a connection's frames in order
+            await control.ws.send(encode(resume))
+        for resume in resumes:
+            await control.result(resume.id, f"the result of resuming {resume.account}")
+        await control.until_active(names)
+    for ws in [*execs.values(), control.ws]:
+        await ws.close()
+    return {"runs": stops, **summary_ms(latencies, 2), "path": "dashboard's emergency.stop -> HALTED persisted -> "
+            "flatten at every executor"}  # fmt: skip
 
 
 async def _round_trips(

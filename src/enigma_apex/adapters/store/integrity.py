@@ -49,8 +49,8 @@ BASELINE_CHUNK = 500  # rows per baseline audit row
 
 
 # ---------------------------------------------------------------------------- seals
-def _value(value: Any) -> Any:
-    return value if value is None or isinstance(value, str | int | float) else str(value)
+_PLAIN = (str, int, float)  # kept as they are in a digest; anything else as its str()
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # one encoder: json.dumps builds one a call
 
 
 def row_digest(conn: Connection, table: str, key: Any) -> str | None:
@@ -61,7 +61,11 @@ def row_digest(conn: Connection, table: str, key: Any) -> str | None:
 
 
 def _digest(row: Any) -> str:
-    canonical = json.dumps({k: _value(v) for k, v in row.items()}, sort_keys=True, separators=(",", ":"))
+    return _digest_of(row.items())
+
+
+def _digest_of(items: Any) -> str:
+    canonical = _CANONICAL.encode({k: v if v is None or isinstance(v, _PLAIN) else str(v) for k, v in items})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -91,8 +95,11 @@ def seal_payload(conn: Connection, keys: list[tuple[str, Any]]) -> dict[str, Any
         column = TRUSTED[table]
         for start in range(0, len(wanted), SEAL_READ_CHUNK):
             chunk = wanted[start : start + SEAL_READ_CHUNK]
-            for row in conn.execute(_SEAL_READS[table], {"keys": chunk}).mappings():
-                digests[(table, str(row[column]))] = _digest(row)
+            result = conn.execute(_SEAL_READS[table], {"keys": chunk})
+            names = list(result.keys())
+            at = names.index(column)
+            for row in result:
+                digests[(table, str(row[at]))] = _digest_of(zip(names, row, strict=True))
     return {"rows": [[table, str(key), digests.get((table, str(key)))] for table, key in keys]}
 
 

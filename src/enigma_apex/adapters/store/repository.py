@@ -215,9 +215,9 @@ def _state_params(ctx: WriteContext, st: StoredAccountState) -> dict[str, Any]:
 _INSERT_ALERT = s.alerts.insert()  # built once: its compiled form is cached
 
 
-_INSERT_STATE_CHANGES = s.trading_state_changes.insert().returning(
-    s.trading_state_changes.c.id, sort_by_parameter_order=True
-)
+# The new rows' ids, in any order (each is sealed; none is matched to its event): asking them in the parameters'
+# order makes SQLAlchemy insert the rows one statement each on SQLite.
+_INSERT_STATE_CHANGES = s.trading_state_changes.insert().returning(s.trading_state_changes.c.id)
 
 
 def record_state_changes(ctx: WriteContext, events: list[TradingStateChanged]) -> None:
@@ -229,9 +229,9 @@ def record_state_changes(ctx: WriteContext, events: list[TradingStateChanged]) -
         dict(account_id=e.account, old_state=e.old.value, new_state=e.new.value, reason=e.reason, ts=e.ts)
         for e in events
     ]
-    ids = ctx.conn.execute(_INSERT_STATE_CHANGES, rows).scalars().all()
-    for event, key in zip(events, ids, strict=True):
+    for key in ctx.conn.execute(_INSERT_STATE_CHANGES, rows).scalars().all():
         ctx.seal("trading_state_changes", key)
+    for event in events:
         ctx.audit(
             "state.changed",
             {"old": event.old.value, "new": event.new.value, "reason": event.reason},
