@@ -201,6 +201,7 @@ def doctor(
             results.insert(0, checks.Check("database", "ok", "opens, migrations applied"))
         except (EnigmaError, FolderBusyError) as exc:
             results.insert(0, checks.Check("database", "fail", str(exc), "see docs/operations.md, Database"))
+    results.append(checks.offsite(_offsite_state(loaded.settings)))
     for problem in startup_problems(loaded.settings, loaded.path.parent, _executor_tokens(loaded.settings)):
         results.insert(0, checks.Check("configuration", "fail", problem, "fix the configuration"))
     results.insert(0, checks.Check("configuration", "ok", f"{loaded.path} is valid"))
@@ -493,17 +494,248 @@ def db_accept(
 @db_app.command("backup")
 def db_backup(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+    file: Annotated[Path | None, typer.Argument(help="Where to write the backup (a file on this machine).")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="A target instead: a folder, file:///folder or s3://bucket/prefix (encrypted with "
+            "backup.key, kept with a manifest, pruned by backup.keep_daily / keep_weekly).",
+        ),
+    ] = None,
 ) -> None:
-    """Write a consistent backup while the hub runs (SQLite online backup, or pg_dump)."""
+    """Write a consistent backup while the hub runs (SQLite online backup, or pg_dump): to FILE, or to a target
+    (--to) off this machine."""
     from enigma_apex.adapters.store import maintenance
 
+    if (file is None) == (to is None):
+        raise _fail("give either FILE or --to URL", 2)
+    if to is not None:
+        _backup_to(ctx, to)
+        return
+    assert file is not None  # noqa: S101 - checked just above
     with _database(ctx, upgrade=False) as (store, _):
         try:
             path = maintenance.backup(store.engine, file)
         except EnigmaError as exc:
             raise _fail(str(exc)) from None
     _echo(f"backup written to {path} ({path.stat().st_size} bytes)")
+
+
+def _target(settings: Any, url: str, *, need_key: bool = True) -> tuple[Any, bytes | None]:
+    """The target a URL names and the key its backups are encrypted with (refused: an unusable key, or no key
+    while ``backup.encrypt`` asks for one)."""
+    from enigma_apex.adapters.backup import crypto, targets
+
+    try:
+        target = targets.open_target(url, targets.access_of(settings.backup))
+        key = crypto.key_of(settings.backup)
+    except EnigmaError as exc:
+        raise _fail(str(exc), 2) from None
+    if key is None and settings.backup.encrypt and need_key:
+        raise _fail(
+            "backup.key is not set: make one with `enigma-apex db backup-key`, store it with `enigma-apex secret set "
+            "backup.key` and keep a copy away from this machine (or set backup.encrypt = false to store in clear)",
+            2,
+        )
+    return target, key
+
+
+def _backup_to(ctx: typer.Context, url: str) -> None:
+    from enigma_apex.adapters.backup import offsite
+
+    settings = _load(ctx).settings
+    target, key = _target(settings, url)
+    with _database(ctx, upgrade=False) as (store, _):
+        try:
+            manifest = offsite.push(store.engine, target, key, _clock().now(), label="manual")
+            removed = offsite.prune(target, settings.backup.keep_daily, settings.backup.keep_weekly)
+        except EnigmaError as exc:
+            raise _fail(f"backup failed: {exc}") from None
+    how = "in clear" if manifest.key is None else f"encrypted, key {manifest.key}"
+    _echo(f"backup {manifest.name} written to {target.url} ({manifest.size:,} bytes, {how}; "
+          f"{manifest.audit_rows:,} audit rows)")  # fmt: skip
+    if removed:
+        _echo(f"retention removed {len(removed)}: {', '.join(removed)}")
+
+
+@db_app.command("backup-key")
+def db_backup_key() -> None:
+    """Print a new key for backup.key (64 hex digits). Store it with `enigma-apex secret set backup.key` and keep a
+    copy away from this machine: without it no encrypted backup can be restored."""
+    from enigma_apex.adapters.backup import crypto
+
+    _echo(crypto.new_key())
+
+
+@db_app.command("backups")
+def db_backups(
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option("--to", help="The target to list (default: backup.offsite).")] = None,
+    verify: Annotated[bool, typer.Option(help="Download, decrypt and check each complete off-site backup.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The backups that exist: this machine's backups folder, and the off-site target with each backup's size,
+    time and state (complete, incomplete; with --verify: verified, or what is wrong)."""
+    import tempfile
+
+    from enigma_apex.adapters.backup import offsite
+
+    settings = _load(ctx).settings
+    folder = settings.hub.data_dir / "backups"
+    local = [
+        {"name": p.name, "size": p.stat().st_size, "created": _mtime(p), "where": str(folder)}
+        for p in sorted(folder.glob("*")) if p.is_file()
+    ]  # fmt: skip
+    url = to or settings.backup.offsite
+    report: dict[str, Any] = {"local": local, "offsite": None}
+    if url:
+        target, key = _target(settings, url, need_key=verify)  # a listing reads only the manifests
+        try:
+            listed = offsite.listing(target)
+        except EnigmaError as exc:
+            raise _fail(f"cannot list {target.url}: {exc}") from None
+        rows = []
+        for b in listed:
+            row = b.to_json()
+            if verify and b.state == "complete":
+                with tempfile.TemporaryDirectory(prefix="enigma-apex-verify-") as work:
+                    problems = _check_backup(target, b.name, key, Path(work), _audit_key(settings))
+                row["state"] = "verified" if not problems else "failed"
+                row["problems"] = problems
+            rows.append(row)
+        report["offsite"] = {"target": target.url, "backups": rows}
+    if as_json:
+        _echo(json.dumps(report, indent=2))
+        return
+    _echo(f"local ({folder}): {len(local)}")
+    for row in local:
+        _echo(f"  {row['name']:<56} {row['size']:>14,} B  {row['created']}")
+    if report["offsite"] is None:
+        _echo("off-site: none configured (backup.offsite, or --to)")
+        return
+    _echo(f"off-site ({report['offsite']['target']}): {len(report['offsite']['backups'])}")
+    for row in report["offsite"]["backups"]:
+        lock = "encrypted" if row["encrypted"] else "in clear"
+        _echo(f"  {row['name']:<56} {row['size']:>14,} B  {row['created']}  {row['state']}, {lock}")
+        for problem in row.get("problems", []):
+            _echo(f"      - {problem}")
+
+
+def _offsite_state(settings: Any) -> dict[str, Any]:
+    """The off-site backups' state, read from the audit log (safe beside a running hub)."""
+    from enigma_apex.adapters.backup import offsite
+    from enigma_apex.adapters.store import repository
+    from enigma_apex.adapters.store.store import Store
+
+    cfg = settings.backup
+    last = None
+    if cfg.offsite:
+        store = Store.open(settings, _clock())
+        try:
+            with store.engine.connect() as conn:
+                found = repository.last_offsite_backup(conn)
+            last = None if found is None else found[0]
+        except Exception:  # noqa: BLE001 - no database yet (a fresh machine): none stored
+            last = None
+        finally:
+            store.close()
+    return offsite.status(cfg.offsite, last, _clock().now(), cfg.max_age_h)
+
+
+def _mtime(path: Path) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+
+
+def _check_backup(target: Any, name: str, key: bytes | None, work: Path, audit_key: bytes | None) -> list[str]:
+    from enigma_apex.adapters.backup import offsite
+
+    try:
+        manifest, plain = offsite.fetch(target, name, key, work)
+    except EnigmaError as exc:
+        return [str(exc)]
+    if manifest.kind != "sqlite":
+        return []  # a pg_dump archive is checked when it is restored (pg_restore reads it then)
+    return offsite.check_copy(plain, audit_key)
+
+
+@db_app.command("restore")
+def db_restore(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The backup: s3://bucket/prefix/NAME, or a folder's path/NAME.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before replacing the database.")] = False,
+) -> None:
+    """Replace the database with a backup (the hub must be stopped): downloaded, checked against its manifest,
+    decrypted, its audit chain, seals and schema verified first; the database it replaces is kept aside."""
+    import tempfile
+
+    from enigma_apex.adapters.backup import offsite
+    from enigma_apex.adapters.store import integrity
+    from enigma_apex.adapters.store.engine import sqlite_path
+
+    settings = _load(ctx).settings
+    running = _running_hub(settings)
+    if running is not None:
+        raise _fail(f"a hub is running on this data folder ({running.describe()}): stop it before restoring", 1)
+    where, _, name = url.rstrip("/").rpartition("/")
+    if not where or not offsite.NAME.match(name):
+        raise _fail(f"{url!r} does not name a backup (…/enigma-apex-<time>-<label>.db[.eab])", 2)
+    target, key = _target(settings, where, need_key=False)  # a backup stored in clear needs none
+    database = sqlite_path(settings.database_url)
+    audit_key = _audit_key(settings)
+    settings.hub.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="enigma-apex-restore-", dir=settings.hub.data_dir) as work:
+        try:
+            manifest, plain = offsite.fetch(target, name, key, Path(work))
+        except EnigmaError as exc:
+            raise _fail(f"restore refused: {exc}") from None
+        if manifest.kind == "sqlite" and database is None:
+            raise _fail("restore refused: this is a SQLite backup and the database is PostgreSQL", 2)
+        if manifest.kind == "postgres" and database is not None:
+            raise _fail("restore refused: this is a PostgreSQL backup and the database is SQLite", 2)
+        if database is not None:
+            problems = offsite.check_copy(plain, audit_key)
+            if problems:
+                raise _fail("restore refused, the backup does not verify:\n" + "\n".join(f"  - {p}" for p in problems))
+        if not yes:
+            typer.confirm(f"replace the database with {name} ({manifest.created}, {manifest.audit_rows:,} audit "
+                          "rows)?", abort=True)  # fmt: skip
+        if database is not None:
+            anchor = integrity.anchor_path(settings.hub.data_dir)
+            kept = offsite.restore_sqlite(plain, database, anchor, audit_key, _clock().now())
+        else:
+            kept = [_restore_postgres(settings, plain)]
+    store, note = _open_for(settings, _clock(), "db restore")  # migrated when the backup is older; the writer runs
+    try:
+        detail = {"from": f"{target.url}/{name}", "created": manifest.created, "kept": [str(p) for p in kept]}
+        store.writer.write(lambda c: c.audit("db.restored", detail, actor="cli"))
+    finally:
+        store.close()
+    aside = ", ".join(str(p) for p in kept) or "none"
+    _echo(f"restored {name} ({manifest.created}); the replaced files are kept: {aside}")
+    if note:
+        _echo(note)
+
+
+def _restore_postgres(settings: Any, dump: Path) -> Path:
+    """The live PostgreSQL database dumped aside first, then the backup restored over it (pg_restore --clean)."""
+    from enigma_apex.adapters.store import maintenance
+    from enigma_apex.adapters.store.store import Store
+
+    store = Store.open(settings, _clock())
+    try:
+        aside = settings.hub.data_dir / "backups" / maintenance.backup_name("replaced-", _clock().now(), ".dump")
+        maintenance.backup(store.engine, aside)
+        try:
+            maintenance.restore_dump(store.engine, dump)
+        except EnigmaError as exc:
+            raise _fail(f"restore failed: {exc}; the database as it was is in {aside}") from None
+    finally:
+        store.close()
+    kept: Path = aside
+    return kept
 
 
 @db_app.command("optimize")

@@ -38,6 +38,7 @@ NEW: dict[str, Any] = {
     "gateway.executor_grace_s": 30.0,
     "gateway.takeover_probe_s": 3.5,
     "database.backup_keep": 9,
+    "backup.offsite": "s3://another-bucket/desk",
     "database.maintenance_at": "17:20",
     "logging.level": "WARNING",
     "guardian.warn_drawdown_pct": 40,
@@ -113,6 +114,9 @@ def seen(hub: Any, key: str) -> Any:
             guard = service.sign_ins
             return guard.per_token if name == "auth_failures_per_min" else guard.per_address
         return getattr(gateway.settings.gateway, name)
+    if section == "backup":  # the daily job and /health read it
+        assert service.backup_status()["offsite"] == hub.keeper.settings.backup.offsite
+        return getattr(hub.keeper.settings.backup, name)
     if section == "database":
         if name == "backup_keep":
             assert service.store.keep == hub.keeper.settings.database.backup_keep

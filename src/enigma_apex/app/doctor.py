@@ -181,6 +181,20 @@ def _in_thread(coroutine: Any) -> Any:
     return result[0]
 
 
+def offsite(state: dict[str, Any]) -> Check:
+    """The off-site backups (``offsite.status``): none configured is a warning, so is a stale one."""
+    if state["offsite"] is None:
+        return Check("off-site backup", "warn", "none configured: every backup is on this machine's disk",
+                     "set backup.offsite and backup.key (docs/operations.md, Off-site backups)")  # fmt: skip
+    if state["age_h"] is None:
+        fix = "start the hub (its daily job stores one at once) or run `enigma-apex db backup --to`"
+        return Check("off-site backup", "warn", f"{state['offsite']}: none stored yet", fix)
+    detail = f"{state['offsite']}: the newest is {state['age_h']} h old"
+    if state["stale"]:
+        return Check("off-site backup", "warn", detail, "check the alerts (backup.stale) and the daily job's log")
+    return Check("off-site backup", "ok", detail)
+
+
 def run(settings: Settings, *, network: bool = True, ports: bool = True) -> list[Check]:
     """``ports``: check that the hub's ports are free (not while a hub runs: they are its own)."""
     checks = [_writable(settings.hub.data_dir), _zones()]
@@ -195,4 +209,4 @@ def run(settings: Settings, *, network: bool = True, ports: bool = True) -> list
     return checks
 
 
-__all__ = ["Check", "clock_skew", "run"]
+__all__ = ["Check", "clock_skew", "offsite", "run"]

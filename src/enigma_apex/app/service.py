@@ -116,8 +116,24 @@ class HubService:
             "mode": self._settings.hub.mode,
             "uptime_s": round(self.clock.monotonic() - self._started, 3),
             "database": database,
+            "backup": self.backup_status(readable=database["readable"]),
             "components": components,
         }
+
+    def backup_status(self, *, readable: bool = True) -> dict[str, Any]:
+        """The off-site backups: target, the newest one's time and age, stale (older than backup.max_age_h)."""
+        from enigma_apex.adapters.backup import offsite
+
+        cfg = self._settings.backup
+        last = None
+        if cfg.offsite and readable:
+            try:
+                with self.store.engine.connect() as conn:
+                    found = repository.last_offsite_backup(conn)
+            except Exception:  # noqa: BLE001 - /health reports; a database that fails here shows in "database"
+                found = None
+            last = None if found is None else found[0]
+        return offsite.status(cfg.offsite, last, self.clock.now(), cfg.max_age_h)
 
     def version(self) -> dict[str, Any]:
         return {

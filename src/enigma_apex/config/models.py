@@ -255,6 +255,44 @@ class DatabaseSection(Section):
         return None if self.audit_key is None else self.audit_key.get_secret_value().encode()
 
 
+class BackupSection(Section):
+    """Off-site backups (docs/operations.md): the daily housekeeping backup, and `db backup --to`, copied to a folder
+    or an S3-compatible bucket, encrypted on this machine before they leave it."""
+
+    offsite: str | None = Field(
+        None,
+        description="Where the daily backup also goes: a folder (a mounted share), file:///folder, or "
+        "s3://bucket/prefix (AWS S3, Backblaze B2, Cloudflare R2, MinIO; endpoint below). Empty: local backups only.",
+        json_schema_extra=LIVE,
+    )
+    key: SecretStr | None = Field(
+        None,
+        description="AES-256 key that encrypts every off-site backup (secret; 64 hex digits: `enigma-apex db "
+        "backup-key` makes one, `enigma-apex secret set backup.key` stores it). Keep a copy away from this machine: "
+        "without it no backup can be restored.",
+        json_schema_extra=SECRET,
+    )
+    encrypt: bool = Field(True, description="false: off-site backups are stored in clear (not recommended).")
+    s3_endpoint: str | None = Field(
+        None, description="The S3 API's URL for a service other than AWS (https://s3.us-west-004.backblazeb2.com, "
+        "https://<account>.r2.cloudflarestorage.com, http://minio:9000). Empty: AWS.",
+    )  # fmt: skip
+    s3_region: str = Field("us-east-1", min_length=1, description="The bucket's region (R2: auto).")
+    s3_access_key: SecretStr | None = Field(
+        None, description="S3 access key id (secret). Empty: boto3's own lookup (AWS_* variables, ~/.aws).",
+        json_schema_extra=SECRET,
+    )  # fmt: skip
+    s3_secret_key: SecretStr | None = Field(None, description="S3 secret key (secret).", json_schema_extra=SECRET)
+    keep_daily: int = Field(7, ge=1, le=3650, description="Off-site: the newest backup of each of this many days kept.")
+    keep_weekly: int = Field(
+        8, ge=0, le=520, description="Off-site: the newest backup of each of this many weeks kept."
+    )
+    max_age_h: int = Field(
+        26, ge=1, le=24 * 30,
+        description="An off-site backup older than this raises a warning alert, and doctor and /health report it.",
+    )  # fmt: skip
+
+
 class LoggingSection(Section):
     """Logs: JSON lines to a file in the data directory rotated by size and daily, readable lines on the console."""
 
@@ -1005,6 +1043,7 @@ class Settings(Section):
     http: HttpSection = Field(default_factory=HttpSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
+    backup: BackupSection = Field(default_factory=BackupSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     guardian: GuardianSection = Field(default_factory=GuardianSection)
     sizing: SizingSection = Field(default_factory=SizingSection)

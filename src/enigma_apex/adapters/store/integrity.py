@@ -161,12 +161,13 @@ def verify_table(conn: Connection, table: str) -> list[str]:
         .order_by(audit_log.c.id.desc())
         .execution_options(yield_per=1000)
     )
-    for row in conn.execute(query):
-        for sealed_table, key, digest in json.loads(row.payload).get("rows", []):
-            if sealed_table == table and key not in latest:
-                latest[key] = (digest, row.id)
-        if len(latest) >= len(rows) and all(key in latest for key in rows):
-            break
+    with conn.execute(query) as result:  # closed when the loop stops early (PostgreSQL: a server-side cursor)
+        for row in result:
+            for sealed_table, key, digest in json.loads(row.payload).get("rows", []):
+                if sealed_table == table and key not in latest:
+                    latest[key] = (digest, row.id)
+            if len(latest) >= len(rows) and all(key in latest for key in rows):
+                break
     problems = []
     for key, digest in rows.items():
         sealed = latest.get(key)

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from enigma_apex.adapters.store import audit, integrity, migrate
 from enigma_apex.adapters.store.engine import is_sqlite
@@ -50,12 +50,38 @@ def backup(engine: Engine, destination: Path) -> Path:
         "--format=custom",
         f"--file={destination}",
         "--dbname",
-        plain.set(password=None).render_as_string(hide_password=False),
+        _without_password(plain),
     ]
     result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env}, check=False)  # noqa: S603
     if result.returncode != 0:
         raise StoreError(f"pg_dump failed: {result.stderr.strip()}")
     return destination
+
+
+def _without_password(url: URL) -> str:
+    """The URL for a PostgreSQL client's command line: the password goes in PGPASSWORD, never into argv (where any
+    local user could read it)."""
+    return url._replace(password=None).render_as_string(hide_password=False)
+
+
+def restore_dump(engine: Engine, dump: Path) -> None:
+    """A pg_dump archive restored over the PostgreSQL database (pg_restore --clean --if-exists, in one
+    transaction: a failure leaves the database as it was)."""
+    pg_restore = shutil.which("pg_restore")
+    if pg_restore is None:
+        raise StoreError("pg_restore is not installed; install the PostgreSQL client tools to restore PostgreSQL")
+    plain = make_url(engine.url.render_as_string(hide_password=False)).set(drivername="postgresql")
+    env = {"PGPASSWORD": plain.password or ""} if plain.password else {}
+    import os
+
+    engine.dispose()  # no connection of ours holds a lock the restore needs
+    args = [
+        pg_restore, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
+        "--dbname", _without_password(plain), str(dump),
+    ]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env}, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise StoreError(f"pg_restore failed: {result.stderr.strip()[:500]}")
 
 
 def rotate(folder: Path, prefix: str, keep: int) -> list[Path]:

@@ -876,6 +876,20 @@ def prune_equity_samples(ctx: WriteContext, before: datetime) -> int:
     return int(result.rowcount or 0)
 
 
+OFFSITE_BACKUP = "backup.offsite"  # the audit row of a backup stored off this machine
+
+
+def last_offsite_backup(conn: Connection) -> tuple[datetime, dict[str, Any]] | None:
+    """When the newest off-site backup was stored, and its audit payload (target, name, size)."""
+    row = conn.execute(
+        select(s.audit_log.c.ts, s.audit_log.c.payload)
+        .where(s.audit_log.c.kind == OFFSITE_BACKUP)
+        .order_by(s.audit_log.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row.ts, json.loads(row.payload))
+
+
 def record_alerts(ctx: WriteContext, alerts: list[dict[str, Any]]) -> None:
     """Several alerts (severity, kind, message, account) in one statement, each with its audit row."""
     if not alerts:
