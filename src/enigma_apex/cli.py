@@ -671,7 +671,7 @@ def db_restore(
     decrypted, its audit chain, seals and schema verified first; the database it replaces is kept aside."""
     import tempfile
 
-    from enigma_apex.adapters.backup import offsite
+    from enigma_apex.adapters.backup import offsite, targets
     from enigma_apex.adapters.store import integrity
     from enigma_apex.adapters.store.engine import sqlite_path
 
@@ -679,7 +679,7 @@ def db_restore(
     running = _running_hub(settings)
     if running is not None:
         raise _fail(f"a hub is running on this data folder ({running.describe()}): stop it before restoring", 1)
-    where, _, name = url.rstrip("/").rpartition("/")
+    where, name = targets.split_backup_url(url)
     if not where or not offsite.NAME.match(name):
         raise _fail(f"{url!r} does not name a backup (…/enigma-apex-<time>-<label>.db[.eab])", 2)
     target, key = _target(settings, where, need_key=False)  # a backup stored in clear needs none

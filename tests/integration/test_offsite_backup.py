@@ -380,3 +380,13 @@ def test_postgresql_goes_through_pg_dump_and_pg_restore_to_the_same_targets(tmp_
     store.close()
     assert run(env, "-c", str(config), "db", "verify").exit_code == 0
     assert list((tmp_path / "data" / "backups").glob("replaced-*.dump"))  # the database as it was, kept
+
+
+def test_backup_urls_name_a_target_and_a_backup():
+    access = targets.S3Access()
+    assert targets.split_backup_url("s3://b/desk/1/enigma-apex-x.db.eab") == ("s3://b/desk/1", "enigma-apex-x.db.eab")
+    assert targets.split_backup_url("file:///mnt/share/n.db") == ("file:///mnt/share", "n.db")
+    assert targets.open_target("file:///mnt/my%20share", access).url == "/mnt/my share"
+    assert isinstance(targets.open_target("s3://bucket", access), targets.S3Target)
+    with pytest.raises(Exception, match="s3://bucket/prefix"):
+        targets.open_target("ftp://host/folder", access)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -223,6 +224,17 @@ def access_of(section: Any) -> S3Access:
     )
 
 
+def split_backup_url(url: str) -> tuple[str, str]:
+    """A backup's URL as (its target's URL, its name): ``s3://bucket/prefix/NAME``, ``file:///folder/NAME`` or a
+    path (``C:\\Backups\\NAME`` on Windows)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "s3" or parts.scheme == "file":
+        where, _, name = url.rstrip("/").rpartition("/")
+        return where, name
+    path = Path(url).expanduser()
+    return str(path.parent), path.name
+
+
 def open_target(url: str, access: S3Access, client: Any = None) -> Target:
     """``s3://bucket/prefix``, ``file:///folder`` or a plain folder path."""
     parts = urllib.parse.urlsplit(url)
@@ -230,8 +242,8 @@ def open_target(url: str, access: S3Access, client: Any = None) -> Target:
         if not parts.netloc:
             raise ConfigError(f"{url!r}: an S3 target is s3://bucket/prefix")
         return S3Target(parts.netloc, parts.path, access, client)
-    if parts.scheme == "file":
-        return FolderTarget(Path(urllib.parse.unquote(parts.path)))
+    if parts.scheme == "file":  # file:///C:/Backups on Windows, file:///mnt/share elsewhere
+        return FolderTarget(Path(urllib.request.url2pathname(parts.path)))
     if parts.scheme and len(parts.scheme) > 1:  # a Windows drive letter ("C:") is a path, not a scheme
         raise ConfigError(f"{url!r}: a backup target is a folder, file:///folder or s3://bucket/prefix")
     return FolderTarget(Path(url).expanduser())
