@@ -38,6 +38,8 @@ NEW: dict[str, Any] = {
     "gateway.executor_grace_s": 30.0,
     "gateway.takeover_probe_s": 3.5,
     "database.backup_keep": 9,
+    "telegram.chats": {"4242": "mobile"},
+    "telegram.alerts": ["critical"],
     "backup.offsite": "s3://another-bucket/desk",
     "database.maintenance_at": "17:20",
     "logging.level": "WARNING",
@@ -114,6 +116,8 @@ def seen(hub: Any, key: str) -> Any:
             guard = service.sign_ins
             return guard.per_token if name == "auth_failures_per_min" else guard.per_address
         return getattr(gateway.settings.gateway, name)
+    if section == "telegram":  # the bot (it cannot reach its API here: it reads its settings all the same)
+        return getattr(hub.telegram.cfg, name)
     if section == "backup":  # the daily job and /health read it
         assert service.backup_status()["offsite"] == hub.keeper.settings.backup.offsite
         return getattr(hub.keeper.settings.backup, name)
@@ -160,6 +164,8 @@ async def _running(tmp_path):
     config.write_text(
         f'[hub]\ndata_dir = "{data.as_posix()}"\nuse_keyring = false\nallow_plaintext_secrets = true\n'
         "[http]\nport = 0\n[gateway]\nport = 0\n[dashboard]\nenabled = false\n[paper]\nenabled = false\n"
+        '[telegram]\nenabled = true\ntoken = "1:unreachable"\napi_url = "http://127.0.0.1:9/bot"\n'
+        '[telegram.chats]\n"1" = "observer"\n'
         '[[accounts]]\nname = "EXT-1"\nprofile = "apex4-intraday-eval-50k"\nexecutor = "ext"\n'
     )
     hub = bootstrap.build_hub(loader.load(config), lambda line: None)

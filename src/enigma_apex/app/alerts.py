@@ -69,6 +69,7 @@ class AlertDispatcher:
         self.sent = 0
         self.failed = 0
         self._urgent: queue.SimpleQueue[tuple[str, str, str, datetime]] = queue.SimpleQueue()
+        self.observers: list[Callable[[dict[str, Any]], None]] = []  # hear every alert handled (Telegram's chats)
 
     def urgent(self, severity: str, kind: str, message: str) -> None:
         """An alert that cannot be recorded (the database refuses writes): sent straight away, from any thread."""
@@ -85,6 +86,13 @@ class AlertDispatcher:
             taken += 1
             log.error("alerts.unrecorded", severity=severity, kind=kind, message=message)
             self._deliver(severity, kind, None, message, at, " (not recorded: the database refuses writes)")
+
+    def _tell(self, alert: dict[str, Any]) -> None:
+        for observer in self.observers:
+            try:
+                observer(alert)
+            except Exception:  # an observer's failure never stops the dispatch
+                log.exception("alerts.observer_failed", kind=alert["kind"])
 
     def apply_settings(self, cfg: AlertsSection) -> None:
         self.cfg = cfg
@@ -107,6 +115,9 @@ class AlertDispatcher:
             ).all()
         for row in rows:
             status, detail = self._dispatch(row)
+            if status != "stale":
+                self._tell(dict(id=row.id, severity=row.severity, kind=row.kind, account=row.account_id,
+                                message=row.message))  # fmt: skip
             merged = {**json.loads(row.detail or "{}"), **detail}
             change = update(s.alerts).where(s.alerts.c.id == row.id)
             change = change.values(status=status, detail=json.dumps(merged, sort_keys=True))

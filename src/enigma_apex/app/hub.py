@@ -82,6 +82,7 @@ class Hub:
             self.supervisor.on_restart = lambda name: restarts.labels(name).inc()
         self.children: list[Any] = []  # ExecutorProcess for each child process
         self.dispatcher: Any = None
+        self.telegram: Any = None  # the Telegram bot, when enabled
         self.keeper: Any = None  # daily housekeeping, once running
         self.loop: asyncio.AbstractEventLoop | None = None
         self._db_events: asyncio.Queue[tuple[bool, str]] | None = None
@@ -173,6 +174,7 @@ class Hub:
         # 6. ocr, 7. alerts
         await self._start_ocr()
         self._start_alerts()
+        self._start_telegram()
         # 8. executors, 9. dashboard
         await self._start_executors()
         await self._start_dashboard(base)
@@ -349,6 +351,21 @@ class Hub:
         detail = f"{count} channel(s)" if settings.alerts.enabled else "disabled (alerts are still recorded)"
         self._status("alerts", "ok", detail)
         self.supervisor.start("alerts", dispatcher.run, fallback="alerts stay recorded as pending", detail=detail)
+
+    def _start_telegram(self) -> None:
+        """The Telegram bot (outbound long polling): one more transport over the hub, with its alerts."""
+        cfg = self.service.settings.telegram
+        if not cfg.enabled:
+            return
+        from enigma_apex.app.telegram import TelegramControl
+
+        control = self.telegram = TelegramControl(cfg, self.service)
+        self.service.reload_listeners.append(lambda plan: setattr(control, "cfg", plan.settings.telegram))
+        if self.dispatcher is not None:
+            self.dispatcher.observers.append(control.observe)
+        detail = f"{len(cfg.chats)} chat(s), alerts: {', '.join(cfg.alerts) or 'none'}"
+        self._status("telegram", "ok", detail)
+        self.supervisor.start("telegram", control.run, fallback="the dashboard and the HTTP API", detail=detail)
 
     async def _start_executors(self) -> None:
         """The executors the hub runs itself, each in its own process, each connected before start-up goes on."""

@@ -128,6 +128,10 @@ def startup_problems(settings: Settings, config_dir: Path | None, executor_token
             problem = _tls(cert, key)
             if problem:
                 problems.append(f"{section}.tls_cert / tls_key: {problem}")
+    if settings.telegram.enabled and settings.telegram.token is None:
+        problems.append("telegram.enabled: the bot's token is not set (enigma-apex secret set telegram.token)")
+    if settings.telegram.enabled and not settings.telegram.chats:
+        problems.append("telegram.enabled: no chat is listed in telegram.chats (every message would be refused)")
     if settings.ai.prompt_file is not None:
         from enigma_apex.adapters.llm import load_template  # loads openai: only when a template is named
 

@@ -293,6 +293,43 @@ class BackupSection(Section):
     )  # fmt: skip
 
 
+class TelegramSection(Section):
+    """Control from the phone through a Telegram bot (docs/operations.md, "Telegram"): outbound only (long polling;
+    no port is opened), for the chats listed in ``chats`` and no other."""
+
+    enabled: bool = Field(False, description="Run the bot while the hub runs.")
+    token: SecretStr | None = Field(
+        None, description="The bot's token from @BotFather (secret: `enigma-apex secret set telegram.token`).",
+        json_schema_extra=SECRET,
+    )  # fmt: skip
+    chats: dict[str, Literal["dashboard", "mobile", "observer"]] = Field(
+        default_factory=dict,
+        description='Chat id -> role ("123456789" = "mobile"): the rights of a token of that role. Messages from any '
+        "other chat are ignored and recorded. Your chat id: send the bot a message and look for telegram.refused "
+        "in the audit log.",
+        json_schema_extra=LIVE,
+    )
+    alerts: list[Literal["info", "warning", "critical"]] = Field(
+        default_factory=lambda: ["warning", "critical"],  # type: ignore[arg-type]
+        description="Alert severities sent to the chats (each chat can turn them off with /alerts off).",
+        json_schema_extra=LIVE,
+    )
+    confirm_s: int = Field(60, ge=5, le=600, description="How long a /flatten or /halt confirmation button works.")
+    api_url: str = Field(
+        "https://api.telegram.org/bot", min_length=1,
+        description="The Bot API's base URL (a self-hosted Bot API server's, if you run one).",
+    )  # fmt: skip
+    poll_s: int = Field(25, ge=1, le=50, description="Long-polling wait of each getUpdates call (seconds).")
+
+    @field_validator("chats")
+    @classmethod
+    def _chat_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for chat in value:
+            if not re.fullmatch(r"-?\d{1,20}", chat):
+                raise ValueError(f"{chat!r}: a chat id is a number (a group's is negative)")
+        return value
+
+
 class LoggingSection(Section):
     """Logs: JSON lines to a file in the data directory rotated by size and daily, readable lines on the console."""
 
@@ -1044,6 +1081,7 @@ class Settings(Section):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     backup: BackupSection = Field(default_factory=BackupSection)
+    telegram: TelegramSection = Field(default_factory=TelegramSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     guardian: GuardianSection = Field(default_factory=GuardianSection)
     sizing: SizingSection = Field(default_factory=SizingSection)
