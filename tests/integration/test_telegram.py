@@ -146,6 +146,15 @@ def test_from_telegram_alone_a_trader_sees_every_account_approves_for_one_and_fl
             assert orders == ["PAPER-1"]
             approved = audit_rows(hub, "telegram.approve")
             assert [(r.account_id, r.actor) for r in approved] == [("PAPER-1", f"telegram:{MOBILE}")]
+            # the signal also came to the chat by itself, with its buttons: reject it for PAPER-2 from there
+            notice = await said(api, MOBILE, f"WAITING FOR APPROVAL: {sid} · PAPER-2")
+            assert not [m for m in replies(api, OBSERVER) if "WAITING FOR APPROVAL" in m["text"]]  # may not approve
+            api.tap(MOBILE, as_sent(api, notice), buttons(notice)["Reject"])
+            await eventually(lambda: not pipeline.waiting_accounts(sid), 20, "PAPER-2 rejected")
+            with hub.service.store.engine.connect() as conn:
+                orders = conn.execute(select(s.orders.c.account_id)).scalars().all()
+            assert orders == ["PAPER-1"]
+            assert [r.account_id for r in audit_rows(hub, "telegram.reject")] == ["PAPER-2"]
 
             # a confirmation that went stale does nothing
             before = len(replies(api, MOBILE))

@@ -153,7 +153,8 @@ def test_live_mode_refuses_to_start_without_required_secrets(tmp_path):
         .replace('executor = "paper"', 'executor = "ati"')  # live mode runs no paper broker
     )
     config.write_text(text)
-    result = CliRunner().invoke(app, ["-c", str(config), "up"], env={"ENIGMA_APEX__HUB__USE_KEYRING": "false"})
+    env = {"ENIGMA_APEX__HUB__USE_KEYRING": "false", "ENIGMA_APEX__TELEGRAM__ENABLED": "false"}  # not this test's
+    result = CliRunner().invoke(app, ["-c", str(config), "up"], env=env)
     assert result.exit_code == 2
     assert "live mode refused" in result.output and "ai.api_key" in result.output, result.output
     assert "client token 'local-admin'" in result.output  # init's tokens were printed: revoke them for live

@@ -363,6 +363,9 @@ class Hub:
         self.service.reload_listeners.append(lambda plan: setattr(control, "cfg", plan.settings.telegram))
         if self.dispatcher is not None:
             self.dispatcher.observers.append(control.observe)
+        gateway = self.service.gateway
+        if gateway is not None and gateway.pipeline is not None:
+            gateway.pipeline.pending_listeners.append(control.on_pending)
         detail = f"{len(cfg.chats)} chat(s), alerts: {', '.join(cfg.alerts) or 'none'}"
         self._status("telegram", "ok", detail)
         self.supervisor.start("telegram", control.run, fallback="the dashboard and the HTTP API", detail=detail)

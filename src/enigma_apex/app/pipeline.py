@@ -193,6 +193,7 @@ class SignalPipeline:
         self.analyst = analyst
         self.quotes: dict[Contract, Decimal] = {}  # last traded price per contract, from executors' market data
         self.pending: dict[str, _Pending] = {}
+        self.pending_listeners: list[Callable[[str, list[str]], None]] = []  # hear a signal start waiting
         self._stored_early: set[str] = set()  # signals a webhook recorded before their decision
         self.waits: dict[tuple[str, str], _Wait] = {}  # (signal, account) → the rest of its plan
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -395,6 +396,11 @@ class SignalPipeline:
         if mode == "confirm" and held:
             planned = {a: p for a, p in held.items() if p is not None}
             self.pending[signal.signal_id] = _Pending(signal, list(held), deadline, analysis, analysis_id, planned)
+            for listener in self.pending_listeners:
+                try:
+                    listener(signal.signal_id, list(held))
+                except Exception:  # a listener's failure never touches the signal
+                    log.exception("pipeline.listener_failed", signal=signal.signal_id)
         return outcome
 
     def _superseded_by(self, signal: Signal) -> list[str]:

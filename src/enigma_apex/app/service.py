@@ -64,7 +64,7 @@ class HubService:
         self.clock = clock
         self._started = started_monotonic
         self._environ = environ
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # update_settings writes the file and reloads it under one hold
         self.config_hash = ""
         self.reload_listeners: list[Any] = []
         self.guardian = guardian
@@ -234,7 +234,9 @@ class HubService:
                 temp.unlink(missing_ok=True)
                 return ReloadOutcome(False, [], [], exc.problems)
             os.replace(temp, self.config_path)
-        return self.reload_config(source)
+            # still held: the file watcher, which reloads on any change, cannot take this change first (the
+            # caller would then be told nothing was applied)
+            return self.reload_config(source)
 
     @staticmethod
     def _record(ctx: Any, plan: ReloadPlan, source: str) -> None:

@@ -443,6 +443,14 @@ class TelegramControl:
             return
         loop.call_soon_threadsafe(self._queue, alert)
 
+    def on_pending(self, signal_id: str, accounts: list[str]) -> None:
+        """The pipeline's listener (any thread): a signal waits for approval: the chats that may approve get it
+        with Approve / Reject per account (when their alerts are on)."""
+        loop = self.loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._queue, {"kind": "signal.waiting", "signal": signal_id,
+                                                    "accounts": accounts})  # fmt: skip
+
     def _queue(self, alert: dict[str, Any]) -> None:
         if self.alerts.full():  # Telegram is away: the oldest goes (it stays recorded and in the other channels)
             self.alerts.get_nowait()
@@ -451,6 +459,9 @@ class TelegramControl:
     async def _send_alerts(self) -> None:
         while True:
             alert = await self.alerts.get()
+            if alert["kind"] == "signal.waiting":
+                await self._offer(alert["signal"], alert["accounts"])
+                continue
             where = f" [{alert['account']}]" if alert.get("account") else ""
             text = f"{alert['severity'].upper()}: {alert['kind']}{where}\n{alert['message']}"
             for chat_id, role in list(self.cfg.chats.items()):
@@ -461,6 +472,22 @@ class TelegramControl:
                 if alert["kind"] == "state.halted" and alert.get("account") and allowed(role, "control"):
                     buttons = [[(f"Resume {alert['account']}", self._choice("rs", "", alert["account"]))]]
                 await self._say(chat, text[:4000], buttons, tries=3)
+
+    async def _offer(self, signal_id: str, accounts: list[str]) -> None:
+        pipeline = self._pipeline()
+        if pipeline is None:
+            return
+        waiting = [w for w in await asyncio.to_thread(pipeline.waiting) if w["signal_id"] == signal_id]
+        for chat_id, role in list(self.cfg.chats.items()):
+            chat = int(chat_id)
+            if chat in self.muted or not allowed(role, "approve"):
+                continue
+            for w in waiting:
+                text = (f"WAITING FOR APPROVAL: {signal_id} · {w['account']}: {w['direction']} {w['symbol']} · "
+                        f"would {w['action']} {w['quantity']} · {w['reason']}")  # fmt: skip
+                buttons = [[("Approve", self._choice("ap", signal_id, w["account"])),
+                            ("Reject", self._choice("rj", signal_id, w["account"]))]]  # fmt: skip
+                await self._say(chat, text, buttons, tries=3)
 
     # ------------------------------------------------------------------ the Bot API
     async def _say(
