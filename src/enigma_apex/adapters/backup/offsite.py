@@ -144,7 +144,7 @@ def status(offsite: str | None, last: datetime | None, now: datetime, max_age_h:
 
 def _describe(copy: Path | None, live: Engine) -> tuple[str | None, int, str]:
     """Schema revision, audit rows and head hash: of the SQLite copy itself, or of the live PostgreSQL database."""
-    engine = make_engine(f"sqlite:///{copy}") if copy is not None else live
+    engine = make_engine(f"sqlite:///{copy.as_posix()}") if copy is not None else live
     try:
         with engine.connect() as conn:
             head = audit.ChainHead.load(conn)
@@ -237,7 +237,7 @@ def fetch(target: Target, name: str, key: bytes | None, folder: Path) -> tuple[M
 
 def check_copy(plain: Path, audit_key: bytes | None) -> list[str]:
     """What is wrong with a SQLite copy: an unknown schema, a broken audit chain or seal, a failed integrity check."""
-    engine = make_engine(f"sqlite:///{plain}")
+    engine = make_engine(f"sqlite:///{plain.as_posix()}")
     try:
         revision = migrate.current_revision(engine)
         if revision is None:
@@ -265,7 +265,7 @@ def restore_sqlite(plain: Path, database: Path, anchor: Path, audit_key: bytes |
             kept.append(aside)
     database.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(plain), str(database))
-    engine = make_engine(f"sqlite:///{database}")
+    engine = make_engine(f"sqlite:///{database.as_posix()}")
     try:
         with engine.connect() as conn:
             head = audit.ChainHead.load(conn)
