@@ -38,6 +38,34 @@ def test_doctor_reports_a_busy_port_a_missing_ninjatrader_folder_and_their_fixes
     assert checks["port gateway"].status == "ok"
 
 
+def test_a_port_whose_last_connection_lingers_in_time_wait_is_free_as_the_hub_would_bind_it(tmp_path):
+    import os
+
+    import pytest
+
+    if os.name == "nt":
+        pytest.skip("Windows: a connection in TIME_WAIT does not block a bind")
+    with socket.socket() as server:  # a hub that served one connection, then stopped
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server closes first: its side of the connection stays in TIME_WAIT
+        client.recv(1)  # the client sees the close
+        client.close()
+    with socket.socket() as plain:  # what the probe used to do: refused for about a minute
+        with pytest.raises(OSError, match="in use"):
+            plain.bind(("127.0.0.1", port))
+    settings = Settings.model_validate(
+        {"hub": {"data_dir": str(tmp_path / "data")}, "http": {"port": port}, "gateway": {"port": 0},
+         "dashboard": {"enabled": False}}
+    )  # fmt: skip
+    checks = {c.name: c for c in doctor.run(settings, network=False)}
+    assert checks["port http"].status == "ok", checks["port http"]
+
+
 def test_doctor_passes_on_a_fresh_configuration_and_status_reports_the_running_hub(tmp_path):
     config, tokens = init_dir(tmp_path)
 

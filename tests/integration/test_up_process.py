@@ -306,8 +306,14 @@ def test_up_in_paper_mode_runs_the_paper_broker_as_an_executor_process(tmp_path)
         assert hub.stop() == 0
     with engine.connect() as conn:
         made = conn.execute(select(schema.client_tokens.c.name, schema.client_tokens.c.revoked_at)).all()
+        alerts = conn.execute(select(schema.alerts.c.kind, schema.alerts.c.severity)).all()
+        stopped = conn.execute(select(schema.audit_log.c.payload).where(schema.audit_log.c.kind == "executor.stopped"))
+        stopped = [json.loads(p) for (p,) in stopped]
     engine.dispose()
     assert [revoked is not None for name, revoked in made if name == "paper"] == [True]  # revoked at stop
+    # a planned stop is not an incident: the paper broker's leaving is recorded, without a critical alert
+    assert ("executor.disconnected", "critical") not in alerts
+    assert stopped == [{"executor": "paper", "accounts": ["PAPER-1"]}]
 
 
 def test_live_settings_over_http_are_written_to_the_file_and_applied_and_secrets_stay_masked(tmp_path):

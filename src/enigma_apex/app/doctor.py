@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import os
 import shutil
 import socket
 import tempfile
@@ -39,8 +40,12 @@ def _port(host: str, port: int, what: str) -> Check:
         return Check(f"port {what}", "ok", "any free port (0)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # as the hub's servers bind: a port whose last connections linger in TIME_WAIT is free
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (Windows: the option would take a port
+            # another program listens on; there a lingering connection does not block a bind anyway)
         try:
             sock.bind((host, port))
+            sock.listen(1)  # something already listening fails here even with address reuse
         except OSError as exc:
             return Check(
                 f"port {what}", "fail", f"{host}:{port} is in use or not allowed ({exc.strerror})",

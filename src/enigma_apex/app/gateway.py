@@ -102,6 +102,7 @@ class GatewayService:
         self.clock = hub.clock
         self.peers: set[Peer] = set()
         self.executors: dict[str, Peer] = {}  # executor name -> peer
+        self.stopping = False  # the hub is stopping: its executors leaving is planned
         # sending an order and cancelling it before it was sent are decided under one lock (the writer thread
         # cancels, the loop sends): an order cancelled unsent is never sent afterwards, not even by a resend
         self._sending = threading.Lock()
@@ -350,15 +351,19 @@ class GatewayService:
                 reason = f"executor {peer.name} disconnected"
                 await asyncio.to_thread(self.guardian.set_reducing, account, f"executor:{peer.name}", reason)
             self._risk_changed(peer.accounts)
-            await self._note(
-                lambda ctx: repository.record_alert(
-                    ctx,
-                    severity="critical",
-                    kind="executor.disconnected",
-                    message=f"executor {peer.name} disconnected; its accounts are REDUCING",
-                    detail={"executor": peer.name},
-                ),
-            )
+            if self.stopping:  # the hub stops its executors: planned, not an incident (recorded, no alert)
+                detail = {"executor": peer.name, "accounts": sorted(peer.accounts)}
+                await self._note(lambda ctx: ctx.audit("executor.stopped", detail))
+            else:
+                await self._note(
+                    lambda ctx: repository.record_alert(
+                        ctx,
+                        severity="critical",
+                        kind="executor.disconnected",
+                        message=f"executor {peer.name} disconnected; its accounts are REDUCING",
+                        detail={"executor": peer.name},
+                    ),
+                )
         log.info("gateway.disconnected", session=peer.session, role=peer.role)
 
     # ================================================================ incoming frames

@@ -198,6 +198,8 @@ class Hub:
             await self.stop_event.wait()
         finally:
             self.console("enigma-apex is stopping…")
+            if self.gateway is not None:
+                self.gateway.stopping = True  # executors leaving now is the stop, not an incident
             server.should_exit = True  # intake first: no new signal is accepted from here on
             await sup.stop(["ocr"])
             await serve_task
