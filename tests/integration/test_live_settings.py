@@ -242,3 +242,26 @@ def test_a_raised_error_limit_applies_to_the_next_connection(tmp_path):
             assert await asyncio.wait_for(task, 60) == 0
 
     asyncio.run(scenario())
+
+
+def test_settings_sent_as_text_keep_their_toml_types_in_the_file(tmp_path):
+    async def scenario():
+        config, hub, task = await _running(tmp_path)
+        try:
+            changes = {
+                "sizing.min_trades_for_kelly": "40",
+                "sizing.kelly_multiplier": "0.3",
+                "signals.default_mode": "alert",
+            }
+            outcome = await asyncio.to_thread(hub.service.update_settings, changes, "test")
+            assert outcome.ok, outcome
+            sizing = tomlkit.parse(config.read_text())["sizing"]
+            assert sizing["min_trades_for_kelly"] == 40 and isinstance(sizing["min_trades_for_kelly"], int)
+            assert isinstance(sizing["kelly_multiplier"], float) and str(sizing["kelly_multiplier"]) == "0.3"
+            assert "min_trades_for_kelly = 40" in config.read_text()
+            assert hub.service.settings.sizing.min_trades_for_kelly == 40
+        finally:
+            hub.request_stop()
+            assert await asyncio.wait_for(task, 60) == 0
+
+    asyncio.run(scenario())

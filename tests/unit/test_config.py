@@ -242,3 +242,17 @@ def test_profiles_without_a_published_cap_need_max_contracts(tmp_path):
     assert loader.load(write(tmp_path, text), environ={}, **NO_KEYRING).settings.accounts[0].max_contracts == 4
     (found,) = problems(tmp_path, '[[accounts]]\nname = "A1"\nprofile = "apex4-eod-eval-50k"\nmax_contracts = 9\n')
     assert "above the firm's cap of 6" in found
+
+
+def test_every_document_the_configuration_points_to_exists_and_the_profile_count_in_the_docs_is_true():
+    import re
+
+    from enigma_apex.adapters.profile_files import builtin_registry
+    from enigma_apex.config.schema import KEYS
+
+    root = Path(__file__).resolve().parents[2]
+    named = {doc for info in KEYS.values() for doc in re.findall(r"docs/[\w.-]+\.md", info.field.description or "")}
+    named |= set(re.findall(r"docs/[\w.-]+\.md", render(Settings(), annotate=True)))
+    assert named and all((root / doc).is_file() for doc in named), sorted(d for d in named if not (root / d).is_file())
+    counts = re.findall(r"(\d+) profiles in all", (root / "docs" / "operations.md").read_text())
+    assert counts == [str(len(builtin_registry().ids()))]

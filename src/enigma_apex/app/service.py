@@ -223,7 +223,7 @@ class HubService:
                         table[section] = tomlkit.table()
                     table = table[section]
                 try:
-                    table[name] = value
+                    table[name] = _typed_toml(key, value)
                 except (tomlkit.exceptions.ConvertError, TypeError, ValueError):
                     return ReloadOutcome(False, [], [], [f"{key}: {value!r} cannot be written as a TOML value"])
             temp = self.config_path.with_name(self.config_path.name + ".new")
@@ -265,3 +265,23 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def _typed_toml(key: str, value: Any) -> Any:
+    """The TOML item for a live key's new value, in the key's own type: a form or a dashboard may send "40" for 40
+    or "0.5" for 0.5, and the file keeps numbers as numbers (a value the type refuses is written as given, and the
+    whole file's validation then names the problem)."""
+    import tomlkit
+    from pydantic import TypeAdapter, ValidationError
+
+    from enigma_apex.config.render import toml_value
+    from enigma_apex.config.schema import key_info
+
+    info = key_info(key)
+    typed = value
+    if info is not None and info.field.annotation is not None:
+        try:
+            typed = TypeAdapter(info.field.annotation).validate_python(value)
+        except ValidationError:
+            typed = value
+    return tomlkit.parse(f"v = {toml_value(typed)}")["v"]

@@ -554,7 +554,8 @@ class AISection(Section):
     )
     prompt_file: Path | None = Field(
         None,
-        description="Your own prompt template (see docs/analyst.md), relative to this file; empty: the built-in one.",
+        description="Your own prompt template (docs/signals.md, The analyst), relative to this file; empty: the "
+        "built-in one.",
         json_schema_extra=LIVE,
     )
     recent_signals: int = Field(
