@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -374,8 +375,21 @@ def test_demo_starts_three_paper_accounts_and_its_signals_are_decided(tmp_path):
         with engine.connect() as conn:
             accounts = sorted(r.id for r in conn.execute(select(schema.accounts.c.id)))
         assert accounts == ["DEMO-APEX-50K", "DEMO-MFFU-50K", "DEMO-TOPSTEP-50K"]
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+        assert "dashboard token (sign in with it): eat_" in output
+        # a second run in the same folder: its signals are new ones, decided again (not duplicates of the first's)
+        before = decided()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "enigma_apex", "demo", str(folder), "--every-s", "2"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        wait_until(lambda: decided() >= before + 3, timeout=60)
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
         engine.dispose()
-    assert "dashboard token (sign in with it): eat_" in output
+    assert "signal.duplicate" not in output
+    written = (folder / "enigma-apex.toml").read_text()  # its own ports: it runs beside a hub started with `up`
+    for section in ("http", "gateway", "dashboard"):
+        assert re.search(rf"\[{section}\][^\[]*\nport = 0\n", written), section

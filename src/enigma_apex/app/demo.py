@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +27,13 @@ DEMO_ACCOUNTS = [
 
 
 def demo_settings(data_dir: str = "data") -> dict[str, Any]:
+    """The demo's configuration. Its ports are any free ones (the URLs are printed at start), so the demo runs
+    beside a hub already started with `make run` or `up`."""
     return {
         "hub": {"data_dir": data_dir},
+        "http": {"port": 0},
+        "gateway": {"port": 0},
+        "dashboard": {"port": 0},
         "signals": {"default_mode": "auto"},
         "accounts": [{**a, "executor": "paper", "default_stop_ticks": 40} for a in DEMO_ACCOUNTS],
     }
@@ -38,6 +44,7 @@ async def signal_source(
 ) -> None:
     """Post a demo signal every ``every_s`` seconds once the hub answers; failures are logged, never fatal."""
     rng = random.Random(seed)  # noqa: S311 - simulated signals, not cryptography
+    run = secrets.token_hex(3)  # each run's signals are new ones: a second demo in the same folder trades too
     async with httpx.AsyncClient(timeout=5.0, headers={"Authorization": f"Bearer {token}"}) as http:
         number = 0
         while True:
@@ -47,7 +54,7 @@ async def signal_source(
                 continue
             number += 1
             signal = {
-                "id": f"demo-{number}",
+                "id": f"demo-{run}-{number}",
                 "symbol": "MNQ",
                 "side": rng.choice(["long", "short"]),
                 "power": rng.randint(5, 40),
