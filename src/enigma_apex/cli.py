@@ -1898,8 +1898,21 @@ def dashboard(
 Engine = Annotated[str | None, typer.Option(help="rapidocr or tesseract (default: [ocr] engine).")]
 
 
-def _ocr_settings(ctx: typer.Context, engine: str | None) -> Any:
-    cfg = _load(ctx).settings.ocr
+def _ocr_settings(ctx: typer.Context, engine: str | None, *, defaults_without_file: bool = False) -> Any:
+    """The screen reader's settings. ``defaults_without_file``: with no configuration file (none named and none in
+    the current folder), the defaults (reading a saved screenshot needs no hub and no configuration)."""
+    from enigma_apex.config import loader
+
+    named = (ctx.obj or {}).get("config") or os.environ.get("ENIGMA_APEX_CONFIG")
+    path = _config_path(ctx)
+    if defaults_without_file and not named and not path.exists():
+        try:
+            cfg = loader.load(None, require_file=False).settings.ocr
+        except ConfigError as exc:
+            _print_problems(exc)
+            raise typer.Exit(2) from None
+    else:
+        cfg = _load(ctx).settings.ocr
     if engine is not None:
         if engine not in ("rapidocr", "tesseract"):
             raise _fail(f"--engine must be rapidocr or tesseract, got {engine!r}", 2)
@@ -1929,7 +1942,7 @@ def ocr_read(
     from enigma_apex.adapters.ocr import OCRError, make_engine
     from enigma_apex.app.ocr_reader import read_image
 
-    cfg = _ocr_settings(ctx, engine)
+    cfg = _ocr_settings(ctx, engine, defaults_without_file=True)
     try:
         with Image.open(image) as opened:
             picture = opened.convert("RGB")

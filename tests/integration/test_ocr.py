@@ -265,6 +265,17 @@ def test_ocr_read_and_bench_commands(tmp_path, monkeypatch):
     )
     assert runner.invoke(app, ["-c", str(config), "ocr", "read", str(tmp_path / "none.png")]).exit_code == 2
     assert runner.invoke(app, ["-c", str(config), "ocr", "read", str(image), "--engine", "x"]).exit_code == 2
+    # no configuration file at all: a saved screenshot is read with the defaults (POWER spelled out too)
+    spelled = tmp_path / "spelled.png"
+    panel("ENIGMA NQ LONG POWER 23 L2 MACVU BULL @ 21450.25", "blue").save(spelled)
+    bare = tmp_path / "no-config-here"
+    bare.mkdir()
+    monkeypatch.chdir(bare)
+    plain = runner.invoke(app, ["ocr", "read", str(spelled), "--json"], env={"ENIGMA_APEX_CONFIG": ""})
+    assert plain.exit_code == 0, plain.output
+    assert (json.loads(plain.output)["power"], json.loads(plain.output)["direction"]) == (23, "long")
+    missing = runner.invoke(app, ["-c", str(bare / "named.toml"), "ocr", "read", str(spelled)])
+    assert missing.exit_code == 2  # a configuration named but missing is still an error
     bench = runner.invoke(app, ["bench", "ocr", "--json", "--count", "6"])
     assert bench.exit_code == 0, bench.output
     figures = json.loads(bench.output)

@@ -700,7 +700,7 @@ class Region(Section):
 def _default_patterns() -> dict[str, str]:
     return {
         "direction": r"\b(LONG|SHORT|BUY|SELL)\b",
-        "power": r"PWR\s*:?\s*(\d[\dO]{0,2})",
+        "power": r"(?:P[O0]WER|PWR|PW)\s*[:=]?\s*(\d[\dO]{0,2})",  # POWER 23, PWR: 87, Power=5, PW 40
         "confluence": r"(?<![A-Z])L\s*([1-4Il|])\b",
         "macvu": r"MACVU\s*:?\s*(BULL|BEAR|UP|DOWN|ON|OFF|FLAT)",
         "price": r"@\s*(\d[\dO]{1,5}(?:[.,]\s?[\dO]{1,2})?)",

@@ -67,6 +67,14 @@ def test_fields_from_text_with_ocr_confusions_and_merged_tokens():
     assert glued.confluence == 3 and glued.price == Decimal(100)
 
 
+@pytest.mark.parametrize(
+    ("text", "power"),
+    [("POWER 23", 23), ("PWR: 87", 87), ("Power=5", 5), ("PW 40", 40), ("P0WER 61", 61), ("PWR8O", 80)],
+)
+def test_the_default_power_pattern_takes_the_common_spellings(text, power):
+    assert parse_reading(f"ENIGMA MNQ LONG {text} L2 MACVU BULL @ 21450.25", EnigmaColour.BLUE, PATTERNS).power == power
+
+
 def test_direction_from_colour_or_word_and_conflicts_are_refused():
     assert parse_reading("PWR 50", EnigmaColour.GREEN, PATTERNS).direction == "long"
     assert parse_reading("ENIGMA SELL PWR 50", EnigmaColour.NONE, PATTERNS).direction == "short"
