@@ -57,6 +57,34 @@ def _echo(line: str = "") -> None:
     typer.echo(line)
 
 
+def _money(value: Any, currency: str = "$") -> str:
+    """A money figure as people read it: $2,000.00, -$12.50; "-" when there is none."""
+    from decimal import Decimal, InvalidOperation
+
+    if value is None or value == "":
+        return "-"
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return f"-{currency}{-amount:,.2f}" if amount < 0 else f"{currency}{amount:,.2f}"
+
+
+def _print_table(columns: list[str], rows: list[list[str]], *, right: set[int] | None = None) -> None:
+    """Rows as a Rich table whose columns fit their longest value (account names like 50KTC-V2-218761-41 stay on
+    one line, also when the output goes to a file or a pipe)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, name in enumerate(columns):
+        table.add_column(name, no_wrap=True, justify="right" if right and i in right else "left")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else 250, highlight=False).print(table)
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
@@ -245,8 +273,17 @@ def status(
         _echo(f"hub {health['status'].upper()} at {base}, {health['mode']} mode, up {health['uptime_s'] / 60:.0f} min")
         for row in (report.get("components") or {}).get("components", []):
             _echo(f"  {row['component']:<10} {row['status'].upper():<5} {row['detail']}")
-        for account in report.get("accounts") or []:
-            _echo(f"  {account['account']:<16} {account['state']:<9} {account['distance']} to ruin")
+        accounts = report.get("accounts") or []
+        if accounts:
+            _print_table(
+                ["account", "state", "to ruin", "day P&L", "positions"],
+                [
+                    [a["account"], a["state"], _money(a.get("distance")), _money(a.get("day_pnl")),
+                     ", ".join(f"{sym} {qty:+d}" for sym, qty in (a.get("open_positions") or {}).items()) or "flat"]
+                    for a in accounts
+                ],
+                right={2, 3},
+            )  # fmt: skip
     if report["health"] is None:
         raise typer.Exit(1)
 

@@ -87,5 +87,7 @@ def test_doctor_passes_on_a_fresh_configuration_and_status_reports_the_running_h
         assert {c["component"] for c in report["components"]["components"]} >= {"database", "http", "gateway"}
         text = cli("status", "--url", hub.base, "--token", tokens["dashboard"])
         assert "hub OK" in text.output and "PAPER-1" in text.output
+        row = next(line for line in text.output.splitlines() if line.strip().startswith("PAPER-1"))
+        assert "$2,000.00" in row and "flat" in row  # money with its currency, one line per account
     finally:
         hub.stop()

@@ -250,7 +250,7 @@ class Hub:
         if guardian is None:
             return
         snaps = guardian.status()
-        states = ", ".join(f"{s.account} {s.state.value.upper()} {s.distance} to ruin" for s in snaps)
+        states = ", ".join(f"{s.account} {s.state.value.upper()} ${s.distance:,.2f} to ruin" for s in snaps)
         self._status("guardian", "ok", f"{len(snaps)} account(s): {states}" if snaps else "no account configured")
 
     def _report_analyst(self) -> None:
