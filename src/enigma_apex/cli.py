@@ -70,14 +70,16 @@ def _money(value: Any, currency: str = "$") -> str:
     return f"-{currency}{-amount:,.2f}" if amount < 0 else f"{currency}{amount:,.2f}"
 
 
-def _print_table(columns: list[str], rows: list[list[str]], *, right: set[int] | None = None) -> None:
+def _print_table(
+    columns: list[str], rows: list[list[str]], *, right: set[int] | None = None, header: bool = True
+) -> None:
     """Rows as a Rich table whose columns fit their longest value (account names like 50KTC-V2-218761-41 stay on
     one line, also when the output goes to a file or a pipe)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD if header else None, show_edge=False, pad_edge=False, show_header=header)
     for i, name in enumerate(columns):
         table.add_column(name, no_wrap=True, justify="right" if right and i in right else "left")
     for row in rows:
@@ -1298,6 +1300,8 @@ def size(
         risk = RiskService(guardian.settings, guardian, store.engine)
         order_side = Side.BUY if side == "long" else Side.SELL
         result, stats = risk.size(account, contract, order_side, entry_price, stop_price, target_price)
+        tracker = guardian.tracker(account)
+        micro_ratio, dll_pct = tracker.micro_ratio, tracker.policy.flatten_dll_pct
     except EnigmaError as exc:
         raise _fail(str(exc), 2) from None
     finally:
@@ -1305,9 +1309,52 @@ def size(
     if as_json:
         _echo(json.dumps({**result.as_dict(), "stats": stats.as_dict()}, indent=2, default=str))
         return
-    _echo(f"{account}: {result.quantity} x {result.contract} ({result.code}, {result.mode})")
-    for key, value in result.breakdown.items():
-        _echo(f"  {key}: {json.dumps(value, default=str)}")
+    _print_size(account, contract, result, micro_ratio, dll_pct)
+
+
+def _print_size(account: str, contract: Any, result: Any, micro_ratio: int, dll_pct: Any) -> None:
+    """``size`` for people: every figure labelled, money with its currency, contracts with their unit."""
+    b = result.breakdown
+    inputs = b.get("inputs", {})
+    unit = "micro" if contract.spec.is_micro else "mini"
+    plural = "" if result.quantity == 1 else "s"
+    _echo(f"{account}: {result.quantity} {unit} contract{plural} of {result.contract} ({result.code}, {result.mode})")
+    rows: list[list[str]] = []
+
+    def row(what: str, value: str, why: str = "") -> None:
+        rows.append([what, value, why])
+
+    row("entry / stop", f"{inputs.get('entry')} / {inputs.get('stop')}", f"{inputs.get('side')}")
+    row("distance to ruin", _money(inputs.get("distance")), "to the firm's threshold")
+    row("guardian's flatten buffer", _money(inputs.get("flatten_buffer")), "the guardian flattens this far before it")
+    if inputs.get("dll_room") is None:
+        row("daily loss room", "-", "no daily loss limit")
+    else:
+        row("daily loss room", _money(inputs.get("dll_room")),
+            f"until the guardian flattens at {dll_pct}% of the daily loss limit (account status shows the room to the "
+            "limit itself)")  # fmt: skip
+    if "risk_capital" in b:
+        row("risk capital", _money(b["risk_capital"].get("value")), str(b["risk_capital"].get("bound_by", "")))
+    if "fraction" in b:
+        fraction = b["fraction"]
+        row("fraction", f"{float(fraction.get('value', 0)) * 100:g}%", str(fraction.get("why", "")))
+    for cap in b.get("caps", []):
+        row(f"cap: {cap.get('name')}", _money(cap.get("value")))
+    if "risk_dollars" in b:
+        row("risk for this trade", _money(b["risk_dollars"].get("value")), str(b["risk_dollars"].get("bound_by", "")))
+    if "per_contract" in b:
+        row("worst case per contract", _money(b["per_contract"].get("worst_case")), f"one {unit} {contract}")
+    allowed = inputs.get("contracts_allowed_now")
+    if allowed is not None:
+        why = "the firm's cap and the gate, now"
+        if contract.spec.is_micro and micro_ratio > 1:
+            why = f"micros; the firm counts {micro_ratio} micros as 1 mini ({int(allowed) // micro_ratio} minis)"
+        row("contracts allowed now", f"{allowed} {unit}", why)
+    result_part = b.get("result", {})
+    if result_part:
+        row("worst-case loss", _money(result_part.get("worst_case_loss")), str(result_part.get("bound_by", "")))
+        row("distance left after it", _money(result_part.get("distance_left")))
+    _print_table(["what", "value", "why"], rows, right={1}, header=False)
 
 
 @app.command()

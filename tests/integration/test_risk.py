@@ -127,6 +127,15 @@ def test_size_cli_prints_contracts_and_breakdown(tmp_path):
     assert body["mode"] == "base_risk" and body["breakdown"]["risk_capital"]["value"] == "1800.00"
     assert body["breakdown"]["per_contract"]["worst_case"] == "22.50"  # 10 pts x $2 + 2 ticks x $0.50 + $1.50
     assert body["code"] in ("OK", "GATE_CLOSED")  # the gate decides with the real clock
+    human = run("-c", str(config), "size", "--account", "PAPER-1", "--symbol", "MNQ", "--side", "long", "--entry",
+                "21000", "--stop", "20990")  # fmt: skip
+    assert human.exit_code == 0, human.output
+    lines = {line.split("  ")[0].strip(): line for line in human.output.splitlines()}
+    assert "micro contract" in human.output.splitlines()[0]  # the unit is named
+    assert "$1,800.00" in lines["risk capital"] and "$22.50" in lines["worst case per contract"]
+    assert "{" not in human.output  # labelled figures, not raw dictionaries
+    if body["code"] == "OK":
+        assert "10 micros as 1 mini" in lines["contracts allowed now"]  # micros and minis told apart
     for bad in (("--entry", "21000.10"), ("--stop", "abc"), ("--symbol", "XYZ")):
         args = ["--account", "PAPER-1", "--symbol", "MNQ", "--side", "long", "--entry", "21000", "--stop", "20990"]
         i = args.index(bad[0])
