@@ -1033,14 +1033,26 @@ def _print_days(tracker: Any, events: list[Any], rows: list[dict[str, Any]], as_
             _echo(json.dumps(row))
         _print_verdict(rp.verdict(tracker), True)
         return
-    _echo(f"{'day':<10} {'balance':>10} {'peak':>10} {'threshold':>10} {'distance':>9} {'breach':>6} {'best day':>8}")
+    from decimal import Decimal
+
+    start = tracker.profile.start
+    table: list[list[str]] = []
     for row in days.values():
-        share = "-" if row["best_day_share"] is None else f"{row['best_day_share'] * 100:.0f}%"
-        _echo(
-            f"{row['day']:<10} {row['balance']:>10} {row['peak']:>10} {row['threshold']:>10} {row['distance']:>9} "
-            f"{'YES' if row['breached'] else 'no':>6} {share:>8}"
-        )
+        net = None if row["balance"] is None else Decimal(str(row["balance"])) - start
+        table.append([row["day"], _money(row["balance"]), _money(row["peak"]), _money(row["threshold"]),
+                     _money(row["distance"]), "YES" if row["breached"] else "no", _money(net),
+                     _best_day(row["best_day_share"])])  # fmt: skip
+    _print_table(["day", "balance", "peak", "threshold", "distance", "breach", "net", "best day"], table,
+                 right={1, 2, 3, 4, 6, 7})  # fmt: skip
     _print_verdict(rp.verdict(tracker), False)
+
+
+def _best_day(share: Any) -> str:
+    """The best day's share of the net profit: "-" with no net profit, "above the net" when later days lost more
+    than it (a share over 100 % reads as nonsense: 1944 % for a tiny net)."""
+    if share is None:
+        return "-"
+    return f"{float(share) * 100:.0f}% of net" if float(share) <= 1 else "above the net"
 
 
 def _open_for(settings: Any, clock: Any, what: str) -> Any:

@@ -163,8 +163,10 @@ def test_replay_of_a_ninjatrader_trades_export_prints_a_day_table(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:4] == ["day", "balance", "peak", "threshold"]
-    assert "2026-11-23" in lines[1] and "50795.5" in lines[1]
-    assert "2026-11-25" in lines[3] and "54382" in lines[3] and "no" in lines[3]
+    by_day = {line.split()[0]: line for line in lines if line.strip().startswith("2026-")}
+    assert "$50,795.50" in by_day["2026-11-23"]
+    assert "$54,382.00" in by_day["2026-11-25"] and " no " in by_day["2026-11-25"]
+    assert "of net" in by_day["2026-11-25"] and "$4,382.00" in by_day["2026-11-25"]  # the best day against the net
     assert lines[-1].startswith("result: PASSED")
     as_json = run(
         "-c",
