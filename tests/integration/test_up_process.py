@@ -393,3 +393,22 @@ def test_demo_starts_three_paper_accounts_and_its_signals_are_decided(tmp_path):
     written = (folder / "enigma-apex.toml").read_text()  # its own ports: it runs beside a hub started with `up`
     for section in ("http", "gateway", "dashboard"):
         assert re.search(rf"\[{section}\][^\[]*\nport = 0\n", written), section
+
+
+def test_the_dashboard_on_any_free_port_keeps_its_own_lines_out_of_ups_status(tmp_path):
+    import urllib.request
+
+    config, _tokens = init_dir(tmp_path)
+    hub = HubProcess(config, {"ENIGMA_APEX__DASHBOARD__ENABLED": "true", "ENIGMA_APEX__DASHBOARD__PORT": "0"})
+    try:
+        found = re.search(r"dashboard\s+OK\s+https?://127\.0\.0\.1:(\d+)", "".join(hub.output))
+        assert found is not None, "".join(hub.output)
+        port = int(found.group(1))
+        assert port != 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10) as answer:
+            assert answer.status == 200
+        log = tmp_path / "data" / "logs" / "dashboard.log"
+        wait_until(lambda: log.exists() and "Streamlit" in log.read_text(errors="replace"))
+    finally:
+        assert hub.stop() == 0
+    assert "You can now view your Streamlit app" not in "".join(hub.output)  # its banner is in its log file

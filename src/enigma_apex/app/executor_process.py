@@ -72,8 +72,10 @@ class ExecutorProcess:
         cwd: Path | None = None,
         max_backoff_s: float = 30.0,
         ready: Callable[[], Awaitable[bool]] | None = None,
+        output: Path | None = None,
     ) -> None:
         self.name = name
+        self.output = output  # the child's stdout and stderr go here (appended) instead of the hub's terminal
         self.args = args
         self.token = token
         self.token_id = token_id
@@ -95,10 +97,18 @@ class ExecutorProcess:
         if self.token:
             env["ENIGMA_APEX_TOKEN"] = self.token
         while not self.stopping:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "enigma_apex", *self.args, env=env, cwd=self.cwd,
-                stdin=asyncio.subprocess.PIPE,
-            )  # fmt: skip
+            sink = None
+            if self.output is not None:
+                self.output.parent.mkdir(parents=True, exist_ok=True)
+                sink = self.output.open("ab")
+            try:
+                self.process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "enigma_apex", *self.args, env=env, cwd=self.cwd,
+                    stdin=asyncio.subprocess.PIPE, stdout=sink, stderr=sink,
+                )  # fmt: skip
+            finally:
+                if sink is not None:
+                    sink.close()  # the child holds its own copy
             if self.restarts and self.ready is not None:
                 self._watch = asyncio.create_task(self._back_in_service(self.restarts))
             code = await self.process.wait()

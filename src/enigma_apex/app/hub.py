@@ -451,18 +451,21 @@ class Hub:
             args = ["--config", str(self.service.config_path), *args]
         cfg = settings.dashboard
         scheme = "https" if cfg.tls_cert else "http"
-        url = f"{scheme}://{_local_host(cfg.host)}:{cfg.port}"
+        port = cfg.port or _free_port(cfg.host)  # 0 (the demo): a free port, told to the dashboard
+        env = {"ENIGMA_APEX__DASHBOARD__PORT": str(port)} if cfg.port == 0 else {}
+        url = f"{scheme}://{_local_host(cfg.host)}:{port}"
 
         async def answers() -> bool:
             return await _wait_http(f"{url}/_stcore/health", DASHBOARD_READY_S)
 
-        process = ExecutorProcess("dashboard", args, "", self._child_status, ready=answers)
+        log_file = settings.hub.data_dir / "logs" / "dashboard.log"  # Streamlit's own lines: not in up's status
+        process = ExecutorProcess("dashboard", args, "", self._child_status, env=env, ready=answers, output=log_file)
         self.children.append(process)
         process.task = asyncio.create_task(process.run())
         ready = await answers()
         if ready:
             self.dashboard_url = url
-            self._status("dashboard", "ok", f"{_bound(scheme, cfg.host, cfg.port)} (sign in with a dashboard token)")
+            self._status("dashboard", "ok", f"{_bound(scheme, cfg.host, port)} (sign in with a dashboard token)")
         else:
             self._status("dashboard", "down", f"{url} did not answer within {DASHBOARD_READY_S:.0f} s; restarting")
 
@@ -648,6 +651,14 @@ async def _wait(ready: Callable[[], bool], within_s: float) -> bool:
             return False
         await asyncio.sleep(0.05)
     return True
+
+
+def _free_port(host: str) -> int:
+    """A port free on ``host`` now (for a child that needs its port before it starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def _port_taken(host: str, port: int) -> str | None:
