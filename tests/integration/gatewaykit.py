@@ -6,8 +6,9 @@ import asyncio
 import inspect
 import time
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from websockets.asyncio.client import connect
 
@@ -29,6 +30,16 @@ ACCOUNTS = [
 ]
 
 
+IN_SESSION = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("America/New_York"))  # a Tuesday morning
+
+
+def in_session_clock() -> SystemClock:
+    """A running clock that starts on a Tuesday at 10:00 New York time: every firm's session is open, whatever the
+    hour or the day the tests run (at 16:50 New York time entries are refused before the close, at 17:30 the
+    market is shut, and on a Sunday it is closed)."""
+    return SystemClock(IN_SESSION - datetime.now(UTC))
+
+
 @asynccontextmanager
 async def running_hub(
     tmp_path, clock: Clock | None = None, accounts=None, signals=None, extra=None, *, present=(), **gateway
@@ -45,7 +56,7 @@ async def running_hub(
             **(extra or {}),
         }
     )
-    clock = clock or SystemClock()
+    clock = clock or in_session_clock()
     store, _ = bootstrap.open_store(cfg, clock)
     guardian = bootstrap.build_guardian(cfg, store, clock)
     service = HubService(cfg, None, store, clock, clock.monotonic(), guardian=guardian)

@@ -12,14 +12,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from typer.testing import CliRunner
 
+from enigma_apex.adapters.clock import SHIFT_ENV
 from enigma_apex.cli import app
 
 READY = re.compile(r"Health: (http://[^/\s]+)/health")
+IN_SESSION = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("America/New_York"))  # a Tuesday morning
 
 
 def init_dir(folder: Path, extra: str = "") -> tuple[Path, dict[str, str]]:
@@ -44,6 +48,7 @@ class HubProcess:
             "ENIGMA_APEX__HUB__USE_KEYRING": "false",
             "ENIGMA_APEX__DASHBOARD__ENABLED": "false",  # the dashboard tests start it themselves
             "PYTHONUNBUFFERED": "1",
+            SHIFT_ENV: IN_SESSION.isoformat(),  # inside every firm's session whatever the hour the tests run
             **(env or {}),
         }
         env.pop("ENIGMA_APEX_CONFIG", None)

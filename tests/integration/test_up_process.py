@@ -12,8 +12,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from enigma_apex.adapters.clock import SHIFT_ENV
 from enigma_apex.cli import app
-from tests.integration.hubproc import HubProcess, init_dir, wait_until
+from tests.integration.hubproc import IN_SESSION, HubProcess, init_dir, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -199,7 +200,7 @@ def test_http_emergency_stop_halts_every_account_and_the_cli_works_offline(tmp_p
 
 
 def test_cli_signal_approve_reject_and_decisions_against_a_running_hub(tmp_path):
-    env = {"ENIGMA_APEX__HUB__USE_KEYRING": "false"}
+    env = {"ENIGMA_APEX__HUB__USE_KEYRING": "false", SHIFT_ENV: IN_SESSION.isoformat()}  # the hub's clock too
     config, tokens = init_dir(tmp_path)
 
     def cli(*args: str):

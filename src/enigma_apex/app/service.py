@@ -277,11 +277,14 @@ def _typed_toml(key: str, value: Any) -> Any:
     from enigma_apex.config.render import toml_value
     from enigma_apex.config.schema import key_info
 
+    if value is None:  # TOML has no null
+        raise TypeError("no TOML value for null")
     info = key_info(key)
-    typed = value
     if info is not None and info.field.annotation is not None:
         try:
             typed = TypeAdapter(info.field.annotation).validate_python(value)
         except ValidationError:
-            typed = value
-    return tomlkit.parse(f"v = {toml_value(typed)}")["v"]
+            return tomlkit.item(value)  # as given: the whole file's validation names the problem
+        if typed is not None:
+            return tomlkit.parse(f"v = {toml_value(typed)}")["v"]
+    return tomlkit.item(value)
