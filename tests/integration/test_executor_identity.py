@@ -213,7 +213,9 @@ def test_over_ati_an_open_position_counts_its_loss_to_its_stop(tmp_path):
             t2 = guardian.tracker("A2")
             await eventually(lambda: t2.equity < D(50000), what="A2 marked to its flatten line")
             assert t2.room_to_flatten(t2.equity) == D("0.01")  # one cent short of its flatten line
-            assert state(guardian, "A2")[0].value == "reducing", state(guardian, "A2")
+            # its state follows with the mark of its balance (the account update after the fill): wait for it
+            await eventually(lambda: state(guardian, "A2")[0].value == "reducing", what=f"A2 REDUCING, now "
+                             f"{state(guardian, 'A2')}")  # fmt: skip
             assert not alerts(store, "guardian.flatten") and position_of(store, "A2") == 2
 
     run(scenario())
