@@ -57,17 +57,11 @@ def _echo(line: str = "") -> None:
     typer.echo(line)
 
 
-def _money(value: Any, currency: str = "$") -> str:
-    """A money figure as people read it: $2,000.00, -$12.50; "-" when there is none."""
-    from decimal import Decimal, InvalidOperation
+def _money(value: Any) -> str:
+    """Money as the dashboard says it ($2,000.00, -$12.50; "–" for none): ``dashboard/words.py``."""
+    from enigma_apex.dashboard.words import money
 
-    if value is None or value == "":
-        return "-"
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return str(value)
-    return f"-{currency}{-amount:,.2f}" if amount < 0 else f"{currency}{amount:,.2f}"
+    return money(value)
 
 
 def _print_table(

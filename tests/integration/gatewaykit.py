@@ -8,7 +8,6 @@ import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from websockets.asyncio.client import connect
 
@@ -22,15 +21,13 @@ from enigma_apex.config.models import Settings
 from enigma_apex.domain.clock import Clock
 from enigma_apex.protocol import messages as m
 from enigma_apex.protocol.codec import decode, encode
+from tests.integration.hubproc import IN_SESSION
 
 ACCOUNTS = [
     {"name": "A1", "profile": "apex4-intraday-eval-50k", "executor": "nt8"},
     {"name": "A2", "profile": "topstep-combine-50k", "executor": "nt8"},
     {"name": "A3", "profile": "apex4-eod-eval-50k", "executor": "other"},
 ]
-
-
-IN_SESSION = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("America/New_York"))  # a Tuesday morning
 
 
 def in_session_clock() -> SystemClock:

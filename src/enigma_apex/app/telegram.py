@@ -23,19 +23,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import time
 import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import structlog
 
 from enigma_apex.app import views
 from enigma_apex.config.models import TelegramSection
+from enigma_apex.dashboard.words import money as _money  # as the dashboard says it
 from enigma_apex.errors import InputError
 from enigma_apex.protocol.access import allowed
 
@@ -62,13 +61,6 @@ class _Confirm:
     account: str | None
     chat: int
     expires: float
-
-
-def _money(value: Any) -> str:
-    if value is None:
-        return "—"
-    amount = Decimal(str(value))
-    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
 
 
 def status_lines(rows: list[dict[str, Any]]) -> str:
@@ -110,12 +102,12 @@ class TelegramControl:
         service: Any,
         *,
         bot: Any = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.cfg = cfg
         self.service = service
         self.bot = bot
-        self.monotonic = monotonic
+        self.monotonic = monotonic or service.clock.monotonic  # the hub's injected clock
         self.offset: int | None = None
         self.confirms: dict[str, _Confirm] = {}
         self.choices: dict[str, tuple[str, str, str]] = {}  # button handle -> (verb, signal or "", account)
