@@ -128,8 +128,7 @@ def test_one_signal_waits_per_account_and_each_is_approved_or_rejected_on_its_ow
     assert at.button(key=f"approve-all-{signal}")
 
     def clicked() -> bool:  # a click on a button the page's run just disabled again does nothing: click again
-        if at.button(key=approve).disabled:
-            at.run()
+        if not enabled():  # (its copy fetched again, as above)
             return False
         at.button(key=approve).click().run()
         return bool(at.exception or at.success or at.error or at.warning or at.info)
