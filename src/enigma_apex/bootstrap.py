@@ -121,14 +121,18 @@ def build_hub(
 
 def _build_hub(loaded: Loaded, console: Callable[[str], None], clock: Clock, lock: InstanceLock) -> Hub:
     settings = loaded.settings
-    logs.configure(
+    log_file = logs.configure(
         settings.hub.data_dir / "logs",
         level=settings.logging.level,
         console=settings.logging.console,
+        console_level=settings.logging.console_level,
         max_mb=settings.logging.file_max_mb,
         backups=settings.logging.file_backups,
         max_age_days=settings.logging.file_max_age_days,
     )
+    shown = {"DEBUG": "everything", "INFO": "everything", "WARNING": "warnings and errors", "ERROR": "errors"}
+    here = "none" if settings.logging.console == "off" else shown[settings.logging.console_level]
+    console(f"  logs       OK    {log_file} (shown here: {here})")
     store, note = open_store(settings, clock, verify=True)
     store.instance_lock = lock
     if note:

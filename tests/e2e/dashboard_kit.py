@@ -37,7 +37,7 @@ def start_hub(
     config.write_text(text)
     hub = HubProcess(config, env={"ENIGMA_APEX_CLOCK_START": TUESDAY_10_ET, **(env or {})})
     ws = wait_until(lambda: re.search(r"NinjaTrader / WS\s+(ws://\S+)", "".join(hub.output)), timeout=30)
-    wait_until(lambda: hub.printed(r"gateway.connected.*name=paper"), timeout=30)
+    wait_until(lambda: hub.printed(r"paper\s+OK.*connected"), timeout=30)
 
     def active() -> bool:
         _status, body = hub.get("/api/v1/accounts", tokens["dashboard"])

@@ -176,3 +176,35 @@ def test_the_log_file_rotates_by_size_and_by_day_and_old_files_are_deleted(tmp_p
     os.utime(old, (today - 8 * 86400, today - 8 * 86400))
     assert logs.prune(path, 7 * 86400) == [old]
     handler.close()
+
+
+def test_the_console_shows_warnings_while_the_file_keeps_info_and_the_file_level_changes_live(tmp_path, capsys):
+    import structlog
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        log_file = logs.configure(tmp_path / "logs", level="INFO", console="json", console_level="WARNING")
+        assert log_file is not None
+        log = structlog.get_logger("t")
+        log.info("quiet.event")
+        log.warning("loud.event")
+        console = capsys.readouterr().err
+        assert "loud.event" in console and "quiet.event" not in console
+        logs.set_level("WARNING")  # logging.level is a live key: the file follows, the console keeps its own
+        log.info("after.event")
+        logs.set_level("DEBUG")
+        log.debug("debug.event")
+        for handler in root.handlers:
+            handler.flush()
+        written = log_file.read_text()
+        assert "quiet.event" in written and "loud.event" in written and "debug.event" in written
+        assert "after.event" not in written
+        assert "debug.event" not in capsys.readouterr().err
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])

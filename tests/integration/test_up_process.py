@@ -299,7 +299,6 @@ def test_up_in_paper_mode_runs_the_paper_broker_as_an_executor_process(tmp_path)
     hub = HubProcess(config)
     try:
         assert hub.printed(r"paper\s+OK\s+paper broker for PAPER-1 .*, connected")
-        assert hub.printed(r"gateway.connected.*name=paper")
         status, body = hub.post_json("/api/v1/flatten", {"accounts": ["PAPER-1"], "reason": "t"}, tokens["dashboard"])
         assert status == 200 and body["accounts"] == {"PAPER-1": "flatten sent"}
         wait_until(acked)  # the paper broker acknowledged the flatten
@@ -390,7 +389,7 @@ def test_demo_starts_three_paper_accounts_and_its_signals_are_decided(tmp_path):
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
         engine.dispose()
-    assert "signal.duplicate" not in output
+    assert "signal.duplicate" not in output + (folder / "data" / "logs" / "enigma-apex.log").read_text()
     written = (folder / "enigma-apex.toml").read_text()  # its own ports: it runs beside a hub started with `up`
     for section in ("http", "gateway", "dashboard"):
         assert re.search(rf"\[{section}\][^\[]*\nport = 0\n", written), section
@@ -412,4 +411,11 @@ def test_the_dashboard_on_any_free_port_keeps_its_own_lines_out_of_ups_status(tm
         wait_until(lambda: log.exists() and "Streamlit" in log.read_text(errors="replace"))
     finally:
         assert hub.stop() == 0
-    assert "You can now view your Streamlit app" not in "".join(hub.output)  # its banner is in its log file
+    printed = "".join(hub.output)
+    assert "You can now view your Streamlit app" not in printed  # its banner is in its log file
+    # The hub's own INFO lines and the paper broker's lines go to their log files, not between the status lines.
+    assert re.search(r"logs\s+OK\s+\S+enigma-apex\.log \(shown here: warnings and errors\)", printed), printed
+    assert "[info" not in printed and "paper: " not in printed, printed
+    logs = tmp_path / "data" / "logs"
+    assert "hub.started" in (logs / "enigma-apex.log").read_text()
+    assert "connecting to ws://" in (logs / "paper.log").read_text()

@@ -120,11 +120,15 @@ def configure(
     *,
     level: str = "INFO",
     console: str = "pretty",
+    console_level: str | None = None,
     max_mb: int = 20,
     backups: int = 10,
     max_age_days: int = 30,
 ) -> Path | None:
-    """Configure logging once per process. Returns the log file path (None without a directory)."""
+    """Configure logging once per process. Returns the log file path (None without a directory).
+
+    The file keeps ``level`` and above; the console shows ``console_level`` and above (default: ``level``), so a
+    hub's console can carry its status lines and only the warnings and errors among them."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -135,7 +139,8 @@ def configure(
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    root.setLevel(level)
+    shown = console_level or level
+    root.setLevel(min(logging.getLevelName(level), logging.getLevelName(shown)))
     log_file: Path | None = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +149,7 @@ def configure(
             log_file, max_bytes=max_mb * 1024 * 1024, backups=backups, max_age_days=max_age_days
         )
         prune(log_file, max_age_days * 86400)
+        file_handler.setLevel(level)
         file_handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 processors=[
@@ -162,6 +168,7 @@ def configure(
             else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         )
         stream = logging.StreamHandler(sys.stderr)
+        stream.setLevel(shown)
         stream.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -181,4 +188,10 @@ def configure(
 
 
 def set_level(level: str) -> None:
-    logging.getLogger().setLevel(level)
+    """The file's level, live (the console keeps its own): the root passes the lower of the two."""
+    root = logging.getLogger()
+    files = [h for h in root.handlers if isinstance(h, SizeAndAgeRotatingHandler)]
+    for handler in files:
+        handler.setLevel(level)
+    levels = [logging.getLevelName(level)] + [h.level for h in root.handlers if h not in files and h.level]
+    root.setLevel(min(levels))

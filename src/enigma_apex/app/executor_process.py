@@ -115,7 +115,8 @@ class ExecutorProcess:
             if self.stopping:
                 break
             self.restarts += 1
-            self.status(self.name, "down", f"exited with code {code}; restarting in {delay:.0f} s")
+            where = f" (its output: {self.output})" if self.output is not None else ""
+            self.status(self.name, "down", f"exited with code {code}{where}; restarting in {delay:.0f} s")
             log.error("executor.process_exited", name=self.name, code=code, restarts=self.restarts)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff_s)

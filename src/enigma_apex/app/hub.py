@@ -33,6 +33,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -418,7 +419,10 @@ class Hub:
         async def connected() -> bool:
             return await _wait(lambda: name in gateway.executors, EXECUTOR_READY_S)
 
-        process = ExecutorProcess(name, args, token, self._child_status, token_id=token_id, ready=connected)
+        output = child_log(service.settings, name)  # its lines (and its own logs) stay out of up's status
+        process = ExecutorProcess(
+            name, args, token, self._child_status, token_id=token_id, ready=connected, output=output
+        )
         self.children.append(process)
         process.task = asyncio.create_task(process.run())
         ready = await connected()
@@ -458,7 +462,7 @@ class Hub:
         async def answers() -> bool:
             return await _wait_http(f"{url}/_stcore/health", DASHBOARD_READY_S)
 
-        log_file = settings.hub.data_dir / "logs" / "dashboard.log"  # Streamlit's own lines: not in up's status
+        log_file = child_log(settings, "dashboard")  # Streamlit's own lines: not in up's status
         process = ExecutorProcess("dashboard", args, "", self._child_status, env=env, ready=answers, output=log_file)
         self.children.append(process)
         process.task = asyncio.create_task(process.run())
@@ -688,6 +692,11 @@ async def _wait_http(url: str, within_s: float) -> bool:
                     return True
             await asyncio.sleep(0.2)
     return False
+
+
+def child_log(settings: Any, name: str) -> Path:
+    """Where a child the hub starts writes its output: ``<data>/logs/<name>.log``."""
+    return settings.hub.data_dir / "logs" / f"{name}.log"
 
 
 def _local_host(host: str) -> str:

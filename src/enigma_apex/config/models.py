@@ -342,6 +342,11 @@ class LoggingSection(Section):
         30, ge=1, le=3650, description="Rotated log files older than this are deleted (the file also rotates daily)."
     )
     console: Literal["pretty", "json", "off"] = Field("pretty", description="Console log format.")
+    console_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING",
+        description="Lowest level shown on the console. The file keeps everything from ``level``; `up`'s console "
+        "carries its status lines and, by default, only the warnings and errors among them.",
+    )
 
 
 class GuardianSection(Section):
