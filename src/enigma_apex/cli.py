@@ -53,7 +53,19 @@ def _bench_quiet() -> None:
     bench_logs.configure(None, level="ERROR")
 
 
+_PLAIN = str.maketrans({"─": "-", "–": "-", "—": "-", "…": "...", "±": "+/-", "→": "->", "×": "x"})
+
+
 def _echo(line: str = "") -> None:
+    """A line to stdout; where stdout cannot take a character (a Windows console or a file in cp1252), its plain
+    equivalent (a table's rule as -, an en dash as -) instead of a crash."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        line.encode(encoding)
+    except UnicodeEncodeError:
+        line = line.translate(_PLAIN).encode(encoding, errors="replace").decode(encoding)
+    except LookupError:
+        pass
     typer.echo(line)
 
 
@@ -64,21 +76,52 @@ def _money(value: Any) -> str:
     return money(value)
 
 
+def _tz(settings: Any | None) -> Any:
+    """The user's time zone (``hub.display_timezone``; New York without a configuration)."""
+    from enigma_apex.dashboard.words import zone
+
+    return zone(None if settings is None else settings.hub.display_timezone)
+
+
+def _stamp(value: Any, tz: Any) -> str:
+    """A time in the user's zone with its date: "2026-12-01 09:03:07 EST" (``dashboard/words.py``)."""
+    from enigma_apex.dashboard.words import stamp
+
+    return stamp(value, tz)
+
+
 def _print_table(
-    columns: list[str], rows: list[list[str]], *, right: set[int] | None = None, header: bool = True
+    columns: list[str],
+    rows: list[list[str]],
+    *,
+    right: set[int] | None = None,
+    wrap: set[int] | None = None,
+    header: bool = True,
 ) -> None:
     """Rows as a Rich table whose columns fit their longest value (account names like 50KTC-V2-218761-41 stay on
-    one line, also when the output goes to a file or a pipe)."""
+    one line, also when the output goes to a file or a pipe); the ``wrap`` columns (sentences) wrap instead when
+    the terminal is too narrow, so nothing is cut."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD if header else None, show_edge=False, pad_edge=False, show_header=header)
     for i, name in enumerate(columns):
-        table.add_column(name, no_wrap=True, justify="right" if right and i in right else "left")
+        sentence = wrap is not None and i in wrap
+        table.add_column(
+            name, no_wrap=not sentence, overflow="fold" if sentence else "ellipsis",
+            justify="right" if right and i in right else "left",
+        )  # fmt: skip
     for row in rows:
         table.add_row(*row)
-    Console(width=None if sys.stdout.isatty() else 250, highlight=False).print(table)
+    import io
+    import shutil
+
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 250
+    console = Console(file=io.StringIO(), width=width, highlight=False)
+    console.print(table)
+    for line in console.file.getvalue().splitlines():  # type: ignore[attr-defined]
+        _echo(line.rstrip())
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -129,7 +172,12 @@ def main_callback(
 ) -> None:
     """Enigma-Apex hub."""
     ctx.obj = {"config": config}
+    from enigma_apex.adapters import logging as logs
     from enigma_apex.app.executor_process import watch_parent
+
+    # Warnings and errors to stderr, so that stdout carries only the command's output (valid JSON with --json);
+    # `up`, `demo` and the executors set their own logging when they start.
+    logs.configure(None, level="WARNING")
 
     watch_parent()  # a child of `up` (paper broker, dashboard …) leaves with its hub
 
@@ -206,6 +254,7 @@ def init(
 def doctor(
     ctx: typer.Context,
     offline: Annotated[bool, typer.Option("--offline", help="Skip the clock check (it needs the network).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check this machine before trading: configuration, database, ports, OCR, NinjaTrader folders, clock."""
     from enigma_apex import bootstrap
@@ -229,9 +278,15 @@ def doctor(
     for problem in startup_problems(loaded.settings, loaded.path.parent, _executor_tokens(loaded.settings)):
         results.insert(0, checks.Check("configuration", "fail", problem, "fix the configuration"))
     results.insert(0, checks.Check("configuration", "ok", f"{loaded.path} is valid"))
-    for check in results:
-        line = f"{check.status.upper():<4} {check.name}: {check.detail}"
-        _echo(line + (f"\n     fix: {check.fix}" if check.fix and check.status != "ok" else ""))
+    if as_json:
+        _echo(json.dumps([{"check": c.name, "status": c.status, "detail": c.detail, "fix": c.fix or None}
+                          for c in results], indent=2))  # fmt: skip
+    else:
+        _print_table(
+            ["", "check", "detail", "fix"],
+            [[c.status.upper(), c.name, c.detail, c.fix if c.fix and c.status != "ok" else ""] for c in results],
+            wrap={2, 3},
+        )
     if any(c.status == "fail" for c in results):
         raise typer.Exit(1)
 
@@ -266,9 +321,11 @@ def status(
         _echo(f"the hub is not running at {base} (start it with `enigma-apex up`)")
     else:
         health = report["health"]
-        _echo(f"hub {health['status'].upper()} at {base}, {health['mode']} mode, up {health['uptime_s'] / 60:.0f} min")
-        for row in (report.get("components") or {}).get("components", []):
-            _echo(f"  {row['component']:<10} {row['status'].upper():<5} {row['detail']}")
+        _echo(f"hub {health['status'].upper()} at {base}, {health['mode']} mode, up {_uptime(health['uptime_s'])}")
+        components = (report.get("components") or {}).get("components", [])
+        if components:
+            rows = [[r["component"], r["status"].upper(), r["detail"]] for r in components]
+            _print_table(["component", "state", "detail"], rows, wrap={2})
         accounts = report.get("accounts") or []
         if accounts:
             _print_table(
@@ -282,6 +339,14 @@ def status(
             )  # fmt: skip
     if report["health"] is None:
         raise typer.Exit(1)
+
+
+def _uptime(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days {hours % 24} h"
 
 
 @app.command()
@@ -415,10 +480,14 @@ def config_reload(
     ctx: typer.Context,
     token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An admin or dashboard token.")] = "",
     url: Annotated[str | None, typer.Option(help="Hub base URL (default: from the configuration).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Ask the running hub to re-read its configuration now."""
     settings = _load(ctx).settings
     body = _hub_call(settings, "/api/v1/config/reload", token, url=url)
+    if as_json:
+        _echo(json.dumps(body, indent=2, default=str))
+        return
     for change in body["applied"]:
         _echo(f"applied  {change['key']}: {change['old']!r} -> {change['new']!r}")
     for change in body["refused"]:
@@ -459,7 +528,7 @@ def _audit_key(settings: Any) -> bytes | None:
 
 
 @db_app.command("verify")
-def db_verify(ctx: typer.Context) -> None:
+def db_verify(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Check the audit chain and its anchor, every sealed row (orders, fills, account state, state changes,
     tokens), foreign keys and integrity; exit 1 naming the first row at fault. Safe while the hub runs."""
     from enigma_apex.adapters.store import integrity, maintenance
@@ -467,6 +536,10 @@ def db_verify(ctx: typer.Context) -> None:
     settings = _load(ctx).settings
     with _database(ctx, upgrade=False) as (store, _):
         report = maintenance.verify(store.engine, _audit_key(settings), integrity.anchor_path(settings.hub.data_dir))
+    if as_json:
+        _echo(json.dumps({"ok": report.ok, "revision": report.revision, "latest": report.head,
+                          "audit_rows": report.audit.rows, "problems": report.problems}, indent=2))  # fmt: skip
+        raise typer.Exit(0 if report.ok else 1)
     for line in report.lines():
         _echo(line)
     if not report.ok:
@@ -641,18 +714,27 @@ def db_backups(
     if as_json:
         _echo(json.dumps(report, indent=2))
         return
+    from enigma_apex.dashboard.words import data_size
+
+    tz = _tz(settings)
     _echo(f"local ({folder}): {len(local)}")
-    for row in local:
-        _echo(f"  {row['name']:<56} {row['size']:>14,} B  {row['created']}")
+    if local:
+        _print_table(
+            ["name", "size", "taken"], [[r["name"], data_size(r["size"]), _stamp(r["created"], tz)] for r in local],
+            right={1},
+        )  # fmt: skip
     if report["offsite"] is None:
         _echo("off-site: none configured (backup.offsite, or --to)")
         return
     _echo(f"off-site ({report['offsite']['target']}): {len(report['offsite']['backups'])}")
-    for row in report["offsite"]["backups"]:
-        lock = "encrypted" if row["encrypted"] else "in clear"
-        _echo(f"  {row['name']:<56} {row['size']:>14,} B  {row['created']}  {row['state']}, {lock}")
-        for problem in row.get("problems", []):
-            _echo(f"      - {problem}")
+    if report["offsite"]["backups"]:
+        _print_table(
+            ["name", "size", "taken", "state", "stored", "problems"],
+            [[r["name"], data_size(r["size"]), _stamp(r["created"], tz), r["state"],
+              "encrypted" if r["encrypted"] else "in clear", "; ".join(r.get("problems", []))]
+             for r in report["offsite"]["backups"]],
+            right={1}, wrap={5},
+        )  # fmt: skip
 
 
 def _offsite_state(settings: Any) -> dict[str, Any]:
@@ -797,6 +879,7 @@ def token_create(
         list[str] | None, typer.Option(help="Account it is bound to (repeat): it sees only these.")
     ] = None,
     expires_days: Annotated[float | None, typer.Option(help="Expire after this many days.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the token is in it, once).")] = False,
 ) -> None:
     """Create a client token and print it once (through the running hub, if one runs)."""
     from enigma_apex.adapters.store import tokens
@@ -820,12 +903,17 @@ def token_create(
             except ValueError as exc:
                 raise _fail(str(exc), 2) from None
         token_id = record.token_id
+    if as_json:
+        _echo(json.dumps({"id": token_id, "role": role, "name": name, "accounts": account or [], "token": plain}))
+        return
     _echo(f"token {token_id} ({role}, {name}); shown only now:")
     _echo(plain)
 
 
 @token_app.command("list")
-def token_list(ctx: typer.Context) -> None:
+def token_list(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
     """List tokens (never their values)."""
     from enigma_apex.adapters.store import tokens
 
@@ -837,10 +925,29 @@ def token_list(ctx: typer.Context) -> None:
             records = tokens.list_tokens(conn)
     finally:
         store.close()
-    for r in records:
-        state = "active" if r.active(now) else ("revoked" if r.revoked_at else "expired")
-        bound = f" accounts={','.join(r.accounts)}" if r.accounts else ""
-        _echo(f"{r.token_id}  {r.role:<10} {r.name:<20} {state:<8} expires={r.expires_at or '-'}{bound}")
+    rows: list[dict[str, Any]] = [
+        {
+            "id": r.token_id, "role": r.role, "name": r.name, "accounts": list(r.accounts),
+            "state": "active" if r.active(now) else ("revoked" if r.revoked_at else "expired"),
+            "default": r.is_default, "created": r.created_at.isoformat(),
+            "expires": None if r.expires_at is None else r.expires_at.isoformat(),
+            "revoked": None if r.revoked_at is None else r.revoked_at.isoformat(),
+        }
+        for r in records
+    ]  # fmt: skip
+    if as_json:
+        _echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        _echo("no tokens (`enigma-apex token create`)")
+        return
+    tz = _tz(settings)
+    _print_table(
+        ["id", "role", "name", "state", "created", "expires", "accounts"],
+        [[r["id"], r["role"], r["name"], r["state"], _stamp(r["created"], tz),
+          _stamp(r["expires"], tz) if r["expires"] else "never", ", ".join(r["accounts"]) or "all"]
+         for r in rows],
+    )  # fmt: skip
 
 
 @token_app.command("revoke")
@@ -904,13 +1011,20 @@ def firms(
     if as_json:
         _echo(json.dumps(rows, indent=2, default=str))
         return
-    _echo(f"{'profile':<34} {'kind':<8} {'start':>8} {'target':>7} {'DD':>6} {'lock':>8} {'DLL':>6} {'max':>4}  close")
-    for r in rows:
-        lock = r["lock"] if r["lock"] is not None else "-"
-        _echo(
-            f"{r['id']:<34} {r['kind']:<8} {r['start']!s:>8} {r['target'] or '-'!s:>7} {r['drawdown']!s:>6} "
-            f"{lock!s:>8} {r['dll'] or '-'!s:>6} {r['max_minis'] or '-'!s:>4}  {r['close']}"
-        )
+
+    def amount(value: Any) -> str:  # a figure, "target", or a range by tier ("1000-1500 (tiers)")
+        text = "" if value is None else str(value)
+        if not text[:1].isdigit():
+            return text or "–"
+        low, _, high = text.removesuffix(" (tiers)").partition("-")
+        return _money(low) + (f"–{_money(high)} by tier" if high else "")
+
+    _print_table(
+        ["profile", "kind", "start", "target", "drawdown", "lock at", "daily loss", "max minis", "close"],
+        [[r["id"], r["kind"], _money(r["start"]), amount(r["target"]), _money(r["drawdown"]), amount(r["lock"]),
+          amount(r["dll"]), str(r["max_minis"] or "–"), r["close"]] for r in rows],
+        right={2, 3, 4, 5, 6, 7},
+    )  # fmt: skip
     _echo(f"{len(rows)} profiles; sources and conflicts: docs/rules.md")
 
 
@@ -990,8 +1104,18 @@ def replay(
     rows = rp.replay(tracker, parsed)
     rp.finish(tracker)  # the last day closes too: it counts as a trading day, its end-of-day figures apply
     if events is not None:
-        for row in rows:
-            _echo(json.dumps(row) if as_json else _replay_line(row))
+        if as_json:
+            for row in rows:
+                _echo(json.dumps(row))
+        else:
+            tz = _tz(_load(ctx).settings if _config_path(ctx).exists() else None)
+            _print_table(
+                ["time", "equity", "peak", "threshold", "to ruin", "state"],
+                [[_stamp(r["ts"], tz), _money(r["equity"]), _money(r["peak"]),
+                  _money(r["threshold"]) + (" locked" if r["locked"] else ""), _money(r["distance"]),
+                  r["state"] + (" BREACHED" if r["breached"] else "")] for r in rows],
+                right={1, 2, 3, 4},
+            )  # fmt: skip
         _print_verdict(rp.verdict(tracker), as_json)
         return
     _print_days(tracker, parsed, rows, as_json)
@@ -1003,14 +1127,7 @@ def _print_verdict(verdict: dict[str, Any], as_json: bool) -> None:
         return
     _echo(
         f"result: {verdict['result'].upper()}; {verdict['trading_days']} trading day(s), final threshold "
-        f"{verdict['threshold']}; {verdict['rule']}"
-    )
-
-
-def _replay_line(row: dict[str, Any]) -> str:
-    return (
-        f"{row['ts']}  equity {row['equity']:>10}  threshold {row['threshold']:>10}  distance {row['distance']:>9}"
-        f"  {row['state']:<8}{' LOCKED' if row['locked'] else ''}{' BREACHED' if row['breached'] else ''}"
+        f"{_money(verdict['threshold'])}; {verdict['rule']}"
     )
 
 
@@ -1223,17 +1340,14 @@ def account_status(
     if as_json:
         _echo(json.dumps(rows, indent=2))
         return
-    _echo(
-        f"{'account':<14} {'profile':<28} {'state':<9} {'equity':>11} {'threshold':>11} {'distance':>9} "
-        f"{'used':>5} {'max':>4} {'DLL room':>9}"
-    )
-    for r in rows:
-        _echo(
-            f"{r['account']:<14} {r['profile']:<28} {r['state']:<9} {r['equity']!s:>11} "
-            f"{r['threshold']!s:>11} {r['distance']!s:>9} {r['drawdown_used_pct']!s:>4}% "
-            f"{r['max_contracts'] or '-'!s:>4} "
-            f"{r['dll_remaining'] if r['dll_remaining'] is not None else '-'!s:>9}"
-        )
+    _print_table(
+        ["account", "profile", "state", "equity", "threshold", "to ruin", "used", "max", "daily loss room"],
+        [[r["account"], r["profile"], r["state"], _money(r["equity"]),
+          _money(r["threshold"]) + (" locked" if r.get("locked") else ""), _money(r["distance"]),
+          f"{r['drawdown_used_pct']}%", str(r["max_contracts"] or "–"), _money(r["dll_remaining"])] for r in rows],
+        right={3, 4, 5, 6, 7, 8},
+    )  # fmt: skip
+    _echo("daily loss room: to the firm's daily loss limit itself (the guardian flattens before it: see `size`)")
 
 
 @account_app.command("bootstrap")
@@ -1243,6 +1357,7 @@ def account_bootstrap(
     peak: Annotated[str | None, typer.Option(help="Peak balance shown by the firm.")] = None,
     threshold: Annotated[str | None, typer.Option(help="Threshold / liquidation level shown by the firm.")] = None,
     balance: Annotated[str | None, typer.Option(help="Current balance.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Start tracking mid-cycle from the firm's dashboard figures (through the running hub, if one runs)."""
     from decimal import Decimal, InvalidOperation
@@ -1270,7 +1385,14 @@ def account_bootstrap(
         finally:
             store.close()
         peak, threshold, locked, distance = snap.peak, snap.threshold, snap.locked, snap.distance
-    _echo(f"{account}: peak {peak}, threshold {threshold}{' (locked)' if locked else ''}, distance {distance}")
+    if as_json:
+        _echo(json.dumps({"account": account, "peak": str(peak), "threshold": str(threshold), "locked": locked,
+                          "distance": str(distance)}))  # fmt: skip
+        return
+    _echo(
+        f"{account}: peak {_money(peak)}, threshold {_money(threshold)}{' (locked)' if locked else ''}, "
+        f"{_money(distance)} to ruin"
+    )
 
 
 # ---------------------------------------------------------------------------- risk manager
@@ -1360,7 +1482,7 @@ def _print_size(account: str, contract: Any, result: Any, micro_ratio: int, dll_
     if result_part:
         row("worst-case loss", _money(result_part.get("worst_case_loss")), str(result_part.get("bound_by", "")))
         row("distance left after it", _money(result_part.get("distance_left")))
-    _print_table(["what", "value", "why"], rows, right={1}, header=False)
+    _print_table(["what", "value", "why"], rows, right={1}, wrap={2}, header=False)
 
 
 @app.command()
@@ -1384,14 +1506,20 @@ def stats(
     if as_json:
         _echo(json.dumps({k: v.as_dict() for k, v in figures.items()}, indent=2))
         return
-    _echo(f"{'account / setup':<40} {'n':>4} {'win%':>6} {'payoff':>7} {'E[R]':>7} {'p*':>6} {'b*':>6}")
+    if not figures:
+        _echo("no closed trades yet")
+        return
+    rows = []
     for key, st in figures.items():
         d = st.as_dict()
-        win = "-" if st.win_rate is None else f"{st.win_rate * 100:.1f}"
-        _echo(
-            f"{key:<40} {st.trades:>4} {win:>6} {d['payoff'] or '-':>7} {d['expectancy_r'] or '-':>7} "
-            f"{float(st.shrunk_win_rate):>6.3f} {float(st.shrunk_payoff):>6.3f}"
-        )
+        rows.append([key, str(st.trades), "–" if st.win_rate is None else f"{st.win_rate * 100:.1f}%",
+                     str(d["payoff"] or "–"), str(d["expectancy_r"] or "–"), f"{float(st.shrunk_win_rate) * 100:.1f}%",
+                     f"{float(st.shrunk_payoff):.3f}"])  # fmt: skip
+    _print_table(
+        ["account / setup", "trades", "win rate", "payoff (R)", "expectancy (R)", "win rate used", "payoff used"],
+        rows, right={1, 2, 3, 4, 5, 6},
+    )  # fmt: skip
+    _echo("used: shrunk toward the prior while trades are few; sizing uses these (docs/sizing.md)")
 
 
 @app.command()
@@ -1521,13 +1649,13 @@ def passprob(
         f"{trades_per_day}/day, {days} trading days, {paths} paths in {seconds:.2f} s"
     )
     label = "Kelly fraction" if sizing == "kelly" else "contracts"
-    for value, r in curve:
-        days_txt = "-" if r.median_days_to_pass is None else f"{r.median_days_to_pass:.0f}/{r.p90_days_to_pass:.0f}"
-        _echo(
-            f"  {label} {value:>5}: P(pass) {r.p_pass:6.1%} ± {r.stderr_pass:.1%}  P(fail) {r.p_fail:6.1%}  "
-            f"running {r.p_running:6.1%}  days to pass median/p90 {days_txt}  "
-            f"final median {r.final_balance['median']:.0f}"
-        )
+    _print_table(
+        [label, "P(pass)", "±", "P(fail)", "still running", "days to pass (median / p90)", "final balance (median)"],
+        [[f"{value:g}", f"{r.p_pass:.1%}", f"{r.stderr_pass:.1%}", f"{r.p_fail:.1%}", f"{r.p_running:.1%}",
+          "–" if r.median_days_to_pass is None else f"{r.median_days_to_pass:.0f} / {r.p90_days_to_pass:.0f}",
+          _money(round(r.final_balance["median"], 2))] for value, r in curve],
+        right={0, 1, 2, 3, 4, 5, 6},
+    )  # fmt: skip
     if optimize:
         top_value, top = max(curve, key=lambda c: c[1].p_pass)
         _echo(f"best: {label} {top_value} with P(pass) {top.p_pass:.1%}")
@@ -1541,27 +1669,30 @@ def flatten(
     all_accounts: Annotated[bool, typer.Option("--all", help="Every account.")] = False,
     reason: Annotated[str, typer.Option(help="Recorded with the halt.")] = "emergency stop (CLI)",
     token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An admin, dashboard or mobile token.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Emergency stop: HALTED is persisted first, then every owning executor is told to flatten."""
     if bool(account) == all_accounts:
         raise _fail("give --account A (repeatable) or --all", 2)
     settings = _load(ctx).settings
     body = {"accounts": None if all_accounts else account, "reason": reason}
+    done: dict[str, str] = {}
     if _running_hub(settings) is not None:
-        for name, status in _hub_call(settings, "/api/v1/flatten", token, body)["accounts"].items():
-            _echo(f"{name}: HALTED, {status}")
+        done = dict(_hub_call(settings, "/api/v1/flatten", token, body)["accounts"])
+    else:  # the hub is not running: persist HALTED now; executors flatten these accounts when they connect
+        store, guardian = _guardian(ctx)
+        try:
+            for name in sorted(guardian.trackers) if all_accounts else list(account or []):
+                guardian.halt(name, reason)
+                done[name] = "hub not running: flattened when its executor connects"
+        except EnigmaError as exc:
+            raise _fail(str(exc), 2) from None
+        finally:
+            store.close()
+    if as_json:
+        _echo(json.dumps({"state": "HALTED", "accounts": done}))
         return
-    # The hub is not running: persist HALTED now; executors flatten these accounts when they connect.
-    store, guardian = _guardian(ctx)
-    try:
-        targets = sorted(guardian.trackers) if all_accounts else list(account or [])
-        for name in targets:
-            guardian.halt(name, reason)
-            _echo(f"{name}: HALTED (hub not running: flattened when its executor connects)")
-    except EnigmaError as exc:
-        raise _fail(str(exc), 2) from None
-    finally:
-        store.close()
+    _print_table(["account", "state", "flatten"], [[name, "HALTED", what] for name, what in done.items()], wrap={2})
 
 
 @app.command()
@@ -1570,37 +1701,42 @@ def resume(
     account: Annotated[str | None, typer.Argument(help="The account to resume.")] = None,
     all_accounts: Annotated[bool, typer.Option("--all", help="Every HALTED account.")] = False,
     token: Annotated[str, typer.Option(envvar="ENIGMA_APEX_TOKEN", help="An admin, dashboard or mobile token.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Resume an account halted by the operator or a buffer (a breach stays: the firm's rule ended it)."""
     if (account is not None) == all_accounts:
         raise _fail("give an ACCOUNT or --all", 2)
     settings = _load(ctx).settings
+    after: dict[str, dict[str, str]] = {}
     if _running_hub(settings) is not None:
         names = [account] if account is not None else [
             a["account"] for a in _hub_call(settings, "/api/v1/accounts", token, method="GET")["accounts"]
             if a["state"] == "HALTED"
         ]  # fmt: skip
         for name in names:
-            after = _hub_call(settings, f"/api/v1/resume/{name}", token)
-            _echo(f"{name}: {after['state']}{' - ' + after['reason'] if after['reason'] else ''}")
-        if not names:
-            _echo("no account is HALTED")
-        return
-    store, guardian = _guardian(ctx)  # the hub is not running: this command writes the database itself
-    try:
-        names = [account] if account is not None else sorted(
-            name for name, tracker in guardian.trackers.items() if tracker.snapshot().state.value == "halted"
-        )  # fmt: skip
-        for name in names:
-            snap = guardian.resume(name)
-            state = snap.state.value.upper()
-            _echo(f"{name}: {state}{' - ' + snap.state_reason if snap.state_reason else ''}")
-        if not names:
-            _echo("no account is HALTED")
-    except EnigmaError as exc:
-        raise _fail(str(exc), 2) from None
-    finally:
-        store.close()
+            view = _hub_call(settings, f"/api/v1/resume/{name}", token)
+            after[name] = {"state": view["state"], "reason": view["reason"] or ""}
+    else:
+        store, guardian = _guardian(ctx)  # the hub is not running: this command writes the database itself
+        try:
+            names = [account] if account is not None else sorted(
+                name for name, tracker in guardian.trackers.items() if tracker.snapshot().state.value == "halted"
+            )  # fmt: skip
+            for name in names:
+                snap = guardian.resume(name)
+                after[name] = {"state": snap.state.value.upper(), "reason": snap.state_reason or ""}
+        except EnigmaError as exc:
+            raise _fail(str(exc), 2) from None
+        finally:
+            store.close()
+    if as_json:
+        _echo(json.dumps({"accounts": after}))
+    elif not after:
+        _echo("no account is HALTED")
+    else:
+        _print_table(
+            ["account", "state", "why"], [[name, a["state"], a["reason"]] for name, a in after.items()], wrap={2}
+        )
 
 
 # ---------------------------------------------------------------------------- signals and decisions
@@ -1696,8 +1832,12 @@ def _print_outcome(outcome: dict[str, Any], as_json: bool) -> None:
         _echo(f"signal {outcome['signal_id']}: already received, nothing done")
         return
     _echo(f"signal {outcome['signal_id']}")
-    for d in outcome["decisions"]:
-        _echo(f"  {d['account'] or '-':<16} {d['action']:<9} {d['quantity']:>4} {d['symbol']:<12} {d['reason']}")
+    _print_table(
+        ["account", "action", "contracts", "symbol", "why"],
+        [[d["account"] or "–", d["action"], str(d["quantity"]), d["symbol"], d["reason"]]
+         for d in outcome["decisions"]],
+        right={2}, wrap={4},
+    )  # fmt: skip
 
 
 @app.command()
@@ -1723,18 +1863,17 @@ def decisions(
     if not rows:
         _echo("no decisions")
         return
+    tz = _tz(_load(ctx).settings)
+    table = []
     for r in rows:
         sig, ai = r["signal"], r["analysis"]
-        analysed = f"{ai.get('source')} {ai.get('score')} {ai.get('action')}" if ai.get("source") != "none" else "-"
+        analysed = f"{ai.get('source')} {ai.get('score')} {ai.get('action')}" if ai.get("source") != "none" else "–"
         if ai.get("fallback_reason"):
             analysed += f" ({ai['fallback_reason']})"
-        _echo(
-            f"{r['at'][:19]}  {r['account'] or '-':<12} {r['action']:<8} {r['quantity']:>4}  "
-            f"{sig['direction']:<5} {sig['symbol']:<10} {sig['source']:<11} analyst: {analysed}"
-        )
-        reason = r["sizing"].get("reason")
-        if reason:
-            _echo(f"    {reason}")
+        table.append([_stamp(r["at"], tz), r["account"] or "–", r["action"], str(r["quantity"]), sig["direction"],
+                      sig["symbol"], sig["source"], analysed, r["sizing"].get("reason") or ""])  # fmt: skip
+    _print_table(["time", "account", "action", "contracts", "side", "symbol", "from", "analyst", "why"], table,
+                 right={3}, wrap={7, 8})  # fmt: skip
 
 
 def _since(text: str) -> Any:
@@ -2049,22 +2188,80 @@ def ocr_read(
 def ocr_calibrate(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Where to save the captured region.")] = Path("enigma-region.png"),
+    image: Annotated[
+        Path | None, typer.Option(help="A saved screenshot of the panel instead of capturing the screen.")
+    ] = None,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What the panel shows, FIELD=VALUE (repeat): power=23, confluence=3, price=21012.25, macvu=bull, "
+            "direction=long, symbol=MNQ. A field read otherwise gets a proposed pattern."
+        ),
+    ] = None,
     engine: Engine = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Capture the configured screen region once, save it as PNG and print what was read from it."""
+    """Capture the configured screen region once (or read --image), save it as PNG and print what was read from
+    it; with --expect, check each field against what the panel shows and propose patterns for [ocr.patterns]."""
+    from PIL import Image, UnidentifiedImageError
+
     from enigma_apex.adapters.ocr import OCRError, ScreenCapture, make_engine
     from enigma_apex.app.ocr_reader import read_image
+    from enigma_apex.intake import calibration
 
-    cfg = _ocr_settings(ctx, engine)
-    region = cfg.region
+    labels: dict[str, str] = {}
+    for item in expect or []:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip():
+            raise _fail(f"--expect takes FIELD=VALUE (e.g. power=23), not {item!r}", 2)
+        labels[name.strip().lower()] = value
     try:
-        picture = ScreenCapture(region.left, region.top, region.width, region.height, cfg.monitor).grab()
-        picture.save(out)
+        expected = calibration.expected_values(labels)
+    except calibration.LabelError as exc:
+        raise _fail(f"--expect: {exc}", 2) from None
+    cfg = _ocr_settings(ctx, engine, defaults_without_file=image is not None)
+    region = cfg.region
+    extra: dict[str, Any] = {"engine": cfg.engine}
+    try:
+        if image is not None:
+            try:
+                with Image.open(image) as opened:
+                    picture = opened.convert("RGB")
+            except (OSError, UnidentifiedImageError) as exc:
+                raise _fail(f"cannot open {image}: {exc}", 2) from None
+            extra["image"] = str(image)
+        else:
+            picture = ScreenCapture(region.left, region.top, region.width, region.height, cfg.monitor).grab()
+            picture.save(out)
+            extra.update(saved=str(out), region=region.model_dump())
         reading = read_image(picture, make_engine(cfg.engine, cfg.tesseract_cmd), cfg)
     except OCRError as exc:
         raise _fail(f"{exc} (region {region.model_dump()}, monitor {cfg.monitor})") from None
-    _print_reading(reading, as_json, {"engine": cfg.engine, "saved": str(out), "region": region.model_dump()})
+    if not expected:
+        _print_reading(reading, as_json, extra)
+        return
+    checks = calibration.check(reading.text, reading.colour, cfg.patterns, expected)
+    proposed = {c.field: c.proposal for c in checks if c.proposal}
+    stuck = [c for c in checks if not c.ok and not c.proposal]
+    if as_json:
+        body = {**reading.as_dict(), **extra, "checks": [c.as_dict() for c in checks], "proposed": proposed}
+        _echo(json.dumps(body, indent=2))
+    else:
+        _echo(f"read ({cfg.engine}): {reading.text!r}")
+        _print_table(
+            ["field", "panel shows", "read", "result"],
+            [[c.field, c.expected, c.read or "nothing",
+              "ok" if c.ok else ("pattern proposed" if c.proposal else "not fixed") + f": {c.note}"] for c in checks],
+            wrap={3},
+        )  # fmt: skip
+        if proposed:
+            _echo("\nput these in the configuration (each reads its field from this screenshot):\n[ocr.patterns]")
+            for name, pattern in proposed.items():
+                _echo(f"{name} = {json.dumps(pattern)}")
+        elif not stuck:
+            _echo("every field reads as the panel shows it")
+    if stuck:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------- protocol

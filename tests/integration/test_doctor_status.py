@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 from typer.testing import CliRunner
@@ -74,7 +75,10 @@ def test_doctor_passes_on_a_fresh_configuration_and_status_reports_the_running_h
 
     checked = cli("doctor", "--offline")
     assert checked.exit_code == 0, checked.output
-    assert "OK   configuration" in checked.output and "FAIL" not in checked.output
+    assert re.search(r"^OK\s+configuration\s", checked.output, re.M) and "FAIL" not in checked.output, checked.output
+    report = json.loads(cli("doctor", "--offline", "--json").output)
+    assert {r["check"] for r in report} >= {"configuration", "database", "port http"}
+    assert all(r["status"] in ("ok", "warn") for r in report), report
     down = cli("status", "--url", "http://127.0.0.1:9")
     assert down.exit_code == 1 and "not running" in down.output
     hub = HubProcess(config)

@@ -284,3 +284,31 @@ def test_ocr_read_and_bench_commands(tmp_path, monkeypatch):
     if sys.platform.startswith("linux"):  # no screen at all: a clear error, exit 1
         calibrate = runner.invoke(app, ["-c", str(config), "ocr", "calibrate", "--out", str(tmp_path / "x.png")])
         assert calibrate.exit_code == 1 and "screen capture failed" in calibrate.output
+
+
+def test_calibrate_on_a_labelled_screenshot_proposes_a_pattern_that_ocr_read_then_uses(tmp_path):
+    shot = tmp_path / "labelled.png"
+    panel("ENIGMA MNQ LONG STRENGTH 23 L3 MACVU BULL @ 21000.25", "green").save(shot)
+    config = tmp_path / "enigma-apex.toml"
+    config.write_text('[hub]\ndata_dir = "data"\nuse_keyring = false\n')
+    runner = CliRunner()
+    before = json.loads(runner.invoke(app, ["-c", str(config), "ocr", "read", str(shot), "--json"]).output)
+    assert before["power"] is None  # the default patterns know POWER, PWR, PW: not STRENGTH
+    labelled = ["-c", str(config), "ocr", "calibrate", "--image", str(shot), "--expect", "power=23",
+                "--expect", "price=21000.25", "--expect", "direction=long"]  # fmt: skip
+    result = runner.invoke(app, [*labelled, "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert {c["field"]: c["ok"] for c in body["checks"]} == {"power": False, "price": True, "direction": True}
+    assert set(body["proposed"]) == {"power"}
+    human = runner.invoke(app, labelled)
+    assert human.exit_code == 0 and "pattern proposed" in human.output and "[ocr.patterns]" in human.output
+    snippet = human.output[human.output.index("[ocr.patterns]") :]
+    config.write_text(config.read_text() + snippet)  # pasted as printed
+    after = runner.invoke(app, ["-c", str(config), "ocr", "read", str(shot), "--json"])
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.output)["power"] == 23  # the proposal pasted as printed reads the panel
+    wrong = runner.invoke(app, [*labelled[:6], "--expect", "power=230"])
+    assert wrong.exit_code == 2 and "0 to 100" in wrong.output
+    absent = runner.invoke(app, [*labelled[:6], "--expect", "price=19999.75"])
+    assert absent.exit_code == 1 and "not in the text" in absent.output

@@ -210,8 +210,10 @@ def test_account_status_and_bootstrap(tmp_path):
         "48000",
     )
     boot = run("-c", config, "account", "bootstrap", "PAPER-1", "--peak", "51000")
-    assert boot.exit_code == 0 and "threshold 49000" in boot.output
-    assert "49000" in run("-c", config, "account", "status").output
+    assert boot.exit_code == 0 and "threshold $49,000.00" in boot.output, boot.output
+    assert "$49,000.00" in run("-c", config, "account", "status").output
+    again = json.loads(run("-c", config, "account", "bootstrap", "PAPER-1", "--peak", "51000", "--json").output)
+    assert (again["threshold"], again["distance"]) == ("49000", "1000")  # the balance is still 50,000
     assert run("-c", config, "account", "bootstrap", "NOPE", "--peak", "1").exit_code == 2
     assert run("-c", config, "account", "bootstrap", "PAPER-1", "--peak", "x").exit_code == 2
 

@@ -696,7 +696,8 @@ async def _wait_http(url: str, within_s: float) -> bool:
 
 def child_log(settings: Any, name: str) -> Path:
     """Where a child the hub starts writes its output: ``<data>/logs/<name>.log``."""
-    return settings.hub.data_dir / "logs" / f"{name}.log"
+    folder: Path = settings.hub.data_dir
+    return folder / "logs" / f"{name}.log"
 
 
 def _local_host(host: str) -> str:

@@ -4,7 +4,7 @@ sentences, and the order of accounts by danger. No Streamlit here: the pages cal
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
@@ -106,6 +106,28 @@ def when(value: Any, tz: ZoneInfo, *, date: bool = False) -> str:
         return "–"
     local = moment.astimezone(tz)
     return local.strftime("%b %d %H:%M %Z") if date else local.strftime("%H:%M:%S %Z")
+
+
+def stamp(value: Any, tz: ZoneInfo) -> str:
+    """A full time in the user's zone, for the command line: "2026-12-01 09:03:07 EST" (a time without a zone is
+    UTC, as the database stores it); "–" for none."""
+    moment = parse_time(value)
+    if moment is None:
+        return "–"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def data_size(size: int) -> str:
+    """Bytes as people read them: 512 B, 48.2 KB, 3.1 MB, 1.20 GB."""
+    if size < 1024:
+        return f"{size} B"
+    for unit, scale in (("KB", 1024), ("MB", 1024**2), ("GB", 1024**3)):
+        if size < scale * 1024 or unit == "GB":
+            value = size / scale
+            return f"{value:.2f} {unit}" if unit == "GB" else f"{value:.1f} {unit}"
+    return f"{size} B"  # pragma: no cover - the loop always returns
 
 
 def ago(seconds: float) -> str:

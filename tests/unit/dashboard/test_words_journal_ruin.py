@@ -39,6 +39,16 @@ def test_codes_read_as_sentences_and_money_and_times_as_a_trader_reads_them():
     assert w.position_text({"MNQ 12-26": -2}) == "short 2 MNQ 12-26"
 
 
+def test_command_line_times_are_in_the_users_zone_with_the_date_and_sizes_read_as_units():
+    assert w.stamp(T0, w.zone("America/New_York")) == "2026-12-01 10:00:00 EST"
+    assert w.stamp("2026-12-01T15:00:00", w.zone("Europe/Berlin")) == "2026-12-01 16:00:00 CET"  # naive is UTC
+    assert w.stamp("2026-07-01T15:00:00+00:00", w.zone("America/Chicago")) == "2026-07-01 10:00:00 CDT"
+    assert w.stamp(None, w.zone(None)) == w.stamp("not a time", w.zone(None)) == "–"
+    assert [w.data_size(n) for n in (0, 1023, 1024, 49_357, 3_250_000, 1_288_490_189)] == [
+        "0 B", "1023 B", "1.0 KB", "48.2 KB", "3.1 MB", "1.20 GB"
+    ]  # fmt: skip
+
+
 def test_fills_become_trades_with_pnl_r_and_a_reversal_closes_then_opens():
     pv = {"MNQ 12-26": D(2)}.__getitem__  # $2 a point
     fills = [
