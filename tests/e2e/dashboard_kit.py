@@ -34,6 +34,10 @@ def start_hub(
     every account ACTIVE)."""
     config, tokens = init_dir(folder, extra_accounts())
     text = config.read_text().replace('household = "default"', 'household = "PAPER-1"', 1)
+    # a calm market: an approval is sized at the price when it is clicked, and a signal's stop is set from the price
+    # when it was sent; the default walk (NQ 22 % a year) can move MNQ 25 points while a loaded page catches up
+    text = text.replace("\nvolatility = {}\n", "\nvolatility = {MNQ = 0.05}\n", 1)
+    assert "volatility = {MNQ = 0.05}" in text
     config.write_text(text)
     hub = HubProcess(config, env={"ENIGMA_APEX_CLOCK_START": TUESDAY_10_ET, **(env or {})})
     ws = wait_until(lambda: re.search(r"NinjaTrader / WS\s+(ws://\S+)", "".join(hub.output)), timeout=30)
