@@ -246,8 +246,7 @@ def init(
     _echo(f"database {settings.database_url if settings.database.url else settings.hub.data_dir / 'enigma-apex.db'}")
     if created:
         _echo("client tokens (shown only now; only their hashes are stored):")
-        for name, role, plain in created:
-            _echo(f"  {name:<12} role={role:<10} {plain}")
+        _print_table(["name", "role", "token"], [[name, role, plain] for name, role, plain in created])
 
 
 @app.command()
@@ -2154,8 +2153,8 @@ def _print_reading(reading: Any, as_json: bool, extra: dict[str, Any] | None = N
     if as_json:
         _echo(json.dumps(body, indent=2))
         return
-    for key, value in body.items():
-        _echo(f"{key:<12} {value}")
+    _print_table(["field", "read"], [[key, "–" if value is None else str(value)] for key, value in body.items()],
+                 header=False, wrap={1})  # fmt: skip
 
 
 @ocr_app.command("read")
