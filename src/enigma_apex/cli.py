@@ -215,7 +215,8 @@ def init(
         loaded = _load(ctx, path)
         running = _running_hub(loaded.settings)
         if running is not None:  # its database is migrated and in use: nothing to do, nothing touched
-            _echo(f"{path} exists; a hub is running on it ({running.describe()}), its database is ready")
+            held = running.describe(_tz(loaded.settings))
+            _echo(f"{path} exists; a hub is running on it ({held}), its database is ready")
             return
         store, note = _open_for(loaded.settings, clock, "init")
         store.close()
@@ -265,7 +266,8 @@ def doctor(
     busy = holder(loaded.settings.hub.data_dir)
     results = checks.run(loaded.settings, network=not offline, ports=busy is None)
     if busy is not None:  # the database belongs to that process: only read it
-        results.insert(0, checks.Check("database", "ok", f"in use by {busy.describe()} (ports not checked)"))
+        held = busy.describe(_tz(loaded.settings))
+        results.insert(0, checks.Check("database", "ok", f"in use by {held} (ports not checked)"))
     else:
         try:
             store, _ = bootstrap.open_store(loaded.settings, _clock(), lock="enigma-apex doctor")
@@ -386,7 +388,7 @@ def demo(
         def base() -> str | None:
             return None if hub.http_port is None else f"http://127.0.0.1:{hub.http_port}"
 
-        signals = asyncio.create_task(signal_source(base, source, every_s))
+        signals = asyncio.create_task(signal_source(base, source, every_s, say=_echo))
         try:
             return await hub.run()
         finally:
@@ -504,7 +506,7 @@ def _database(ctx: typer.Context, *, upgrade: bool) -> Iterator[tuple[Any, str |
         settings = _load(ctx).settings
         running = _running_hub(settings)
         if running is not None:
-            raise _fail(f"a hub is running on this data folder ({running.describe()}): stop it first", 1)
+            raise _fail(f"a hub is running on this data folder ({running.describe(_tz(settings))}): stop it first", 1)
         store, note = _open_for(settings, _clock(), "db")
     else:
         store, note = _reading(_load(ctx).settings), None
@@ -560,7 +562,7 @@ def db_accept(
     settings = _load(ctx).settings
     running = _running_hub(settings)
     if running is not None:
-        raise _fail(f"a hub is running on this data folder ({running.describe()}): stop it first", 1)
+        raise _fail(f"a hub is running on this data folder ({running.describe(_tz(settings))}): stop it first", 1)
     from enigma_apex.adapters.instance import FolderBusyError, InstanceLock
 
     try:
@@ -792,7 +794,9 @@ def db_restore(
     settings = _load(ctx).settings
     running = _running_hub(settings)
     if running is not None:
-        raise _fail(f"a hub is running on this data folder ({running.describe()}): stop it before restoring", 1)
+        raise _fail(
+            f"a hub is running on this data folder ({running.describe(_tz(settings))}): stop it before restoring", 1
+        )
     where, name = targets.split_backup_url(url)
     if not where or not offsite.NAME.match(name):
         raise _fail(f"{url!r} does not name a backup (…/enigma-apex-<time>-<label>.db[.eab])", 2)

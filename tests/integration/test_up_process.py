@@ -393,6 +393,7 @@ def test_demo_starts_three_paper_accounts_and_its_signals_are_decided(tmp_path):
         output, _ = proc.communicate(timeout=30)
         engine.dispose()
     assert "signal.duplicate" not in output + (folder / "data" / "logs" / "enigma-apex.log").read_text()
+    assert re.search(r"demo signal \d+: (long|short) MNQ, power \d+ -> DEMO-APEX-50K \w+ \d+", output), output
     written = (folder / "enigma-apex.toml").read_text()  # its own ports: it runs beside a hub started with `up`
     for section in ("http", "gateway", "dashboard"):
         assert re.search(rf"\[{section}\][^\[]*\nport = 0\n", written), section

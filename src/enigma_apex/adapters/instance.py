@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,16 @@ class Holder:
     def is_hub(self) -> bool:
         return self.http is not None
 
-    def describe(self) -> str:
+    def describe(self, tz: tzinfo | None = None) -> str:
+        """Who holds the folder and since when, in ``tz`` (the user's zone; UTC without one)."""
         who = f"{self.what} (pid {self.pid})" if self.pid else self.what
-        return f"{who}, since {self.since}" if self.since else who
+        if not self.since:
+            return who
+        try:
+            since = datetime.fromisoformat(self.since).astimezone(tz or UTC).strftime("%Y-%m-%d %H:%M:%S %Z")
+        except ValueError:
+            since = self.since
+        return f"{who}, since {since}"
 
 
 class FolderBusyError(EnigmaError):

@@ -40,9 +40,14 @@ def demo_settings(data_dir: str = "data") -> dict[str, Any]:
 
 
 async def signal_source(
-    base_url: Callable[[], str | None], token: str, every_s: float, seed: int | None = None
+    base_url: Callable[[], str | None],
+    token: str,
+    every_s: float,
+    seed: int | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> None:
-    """Post a demo signal every ``every_s`` seconds once the hub answers; failures are logged, never fatal."""
+    """Post a demo signal every ``every_s`` seconds once the hub answers; failures are logged, never fatal.
+    ``say``: one line per signal with what each account did (the demo's console)."""
     rng = random.Random(seed)  # noqa: S311 - simulated signals, not cryptography
     run = secrets.token_hex(3)  # each run's signals are new ones: a second demo in the same folder trades too
     async with httpx.AsyncClient(timeout=5.0, headers={"Authorization": f"Bearer {token}"}) as http:
@@ -66,6 +71,8 @@ async def signal_source(
                 decided = response.json().get("decisions", [])
                 summary = ", ".join(f"{d['account']} {d['action']} {d['quantity']}" for d in decided)
                 log.info("demo.signal", side=signal["side"], power=signal["power"], decisions=summary)
+                if say is not None:
+                    say(f"demo signal {number}: {signal['side']} MNQ, power {signal['power']} -> {summary or 'none'}")
             except (httpx.HTTPError, ValueError) as exc:
                 log.warning("demo.signal_failed", error=str(exc))
 
