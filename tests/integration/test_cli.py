@@ -207,6 +207,8 @@ def test_bench_execution_times_every_executor_and_the_ati_files():
     kinds = {"paper", "ati", "tradovate", "rithmic", "projectx"} | ({"csharp"} if mono.available() else set())
     for kind in kinds:
         assert figures["round_trip"][kind]["p99_ms"] >= figures["round_trip"][kind]["p50_ms"] > 0
+        steps = figures["round_trip"][kind]["steps_ms"]  # each step no later than the fill that ends the trip
+        assert 0 < steps["stored_and_sent"]["p50_ms"] <= steps["fill_recorded"]["p50_ms"], steps
     assert figures["ati_file_round_trip"]["files_written"] == 4  # one OIF per order, the warm-up included
     assert figures["ratio_to_published"]["ati_p50_vs_194ms"] > 0
     assert run("bench", "execution", "--executor", "fix").exit_code == 2

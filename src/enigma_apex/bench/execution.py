@@ -115,25 +115,38 @@ async def _round_trips(kind: str, orders: int) -> dict[str, Any]:
                 decode(await watcher.recv())
                 await watcher.send(encode(m.Subscribe(id=new_id(), ts=now(), topics=["orders"])))
                 latencies: list[float] = []
+                phases: dict[str, list[float]] = {}  # when each step of the order was recorded, from the start
                 for i in range(orders + 1):  # the first order warms the path up and is not counted
                     key = f"bench-{kind}-{i}"
                     side = Side.BUY if i % 2 == 0 else Side.SELL
                     await asyncio.sleep(rng.uniform(0, PAUSE_S))  # orders arrive at random moments
                     start = time.perf_counter()
                     await gateway.place_order(OrderIntent(key, "BENCH-1", contract, side, 1, OrderType.MARKET))
+                    seen = {"stored_and_sent": time.perf_counter()}
                     while True:
                         message = decode(await asyncio.wait_for(watcher.recv(), 30))
+                        if isinstance(message, m.OrderUpdate) and message.key == key:
+                            seen.setdefault(f"{message.status}_recorded", time.perf_counter())
                         if isinstance(message, m.FillMsg) and message.key == key:
+                            seen["fill_recorded"] = time.perf_counter()
                             break
                     if i:
                         latencies.append((time.perf_counter() - start) * 1000)
+                        for step, at in seen.items():
+                            phases.setdefault(step, []).append((at - start) * 1000)
         finally:
             await harness.stop()
             await pipeline.close()
             server.close()
             await server.wait_closed()
             store.close()
-    return {**summary_ms(latencies, 2), "path": "place_order -> order.place -> venue fill -> fill stored and broadcast"}
+    steps = sorted(phases.items(), key=lambda item: sorted(item[1])[len(item[1]) // 2])
+    return {
+        **summary_ms(latencies, 2),
+        "path": "place_order -> order.place -> venue fill -> fill stored and broadcast",
+        # each step's time from place_order, as the subscribed client sees it broadcast once recorded
+        "steps_ms": {step: summary_ms(times, 2) for step, times in steps},
+    }
 
 
 async def _ati_files(orders: int, poll_ms: int) -> dict[str, Any]:
