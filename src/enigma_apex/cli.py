@@ -184,9 +184,9 @@ def main_callback(
 
 # ---------------------------------------------------------------------------- version / init / up
 @app.command()
-def version() -> None:
+def version(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Print the version."""
-    _echo(f"enigma-apex {__version__}")
+    _echo(json.dumps({"version": __version__}) if as_json else f"enigma-apex {__version__}")
 
 
 @app.command()
@@ -200,6 +200,7 @@ def init(
         bool, typer.Option("--exist-ok", help="Do nothing but migrate when a configuration exists.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing configuration file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the tokens are in it, once).")] = False,
 ) -> None:
     """Write a fully commented default configuration, create the database and the first client tokens."""
     from enigma_apex.adapters.store import tokens
@@ -216,11 +217,13 @@ def init(
         running = _running_hub(loaded.settings)
         if running is not None:  # its database is migrated and in use: nothing to do, nothing touched
             held = running.describe(_tz(loaded.settings))
-            _echo(f"{path} exists; a hub is running on it ({held}), its database is ready")
+            said = f"{path} exists; a hub is running on it ({held}), its database is ready"
+            _echo(json.dumps({"config": str(path), "created": False, "note": said}) if as_json else said)
             return
         store, note = _open_for(loaded.settings, clock, "init")
         store.close()
-        _echo(f"{path} exists; database ready{' (' + note + ')' if note else ''}")
+        said = f"{path} exists; database ready{' (' + note + ')' if note else ''}"
+        _echo(json.dumps({"config": str(path), "created": False, "note": said}) if as_json else said)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(Settings(), annotate=True), encoding="utf-8")
@@ -242,9 +245,21 @@ def init(
                 created.append((record.name, record.role, plain))
     finally:
         store.close()
+    from sqlalchemy.engine import make_url
+
+    database = (
+        make_url(settings.database_url).render_as_string(hide_password=True)
+        if settings.database.url
+        else str(settings.hub.data_dir / "enigma-apex.db")
+    )
+    if as_json:
+        made = [{"name": name, "role": role, "token": plain} for name, role, plain in created]
+        body = {"config": str(path), "created": True, "data_dir": str(settings.hub.data_dir), "database": database}
+        _echo(json.dumps({**body, "tokens": made}, indent=2))
+        return
     _echo(f"wrote {path}")
     _echo(f"data directory {settings.hub.data_dir}")
-    _echo(f"database {settings.database_url if settings.database.url else settings.hub.data_dir / 'enigma-apex.db'}")
+    _echo(f"database {database}")
     if created:
         _echo("client tokens (shown only now; only their hashes are stored):")
         _print_table(["name", "role", "token"], [[name, role, plain] for name, role, plain in created])
@@ -448,6 +463,7 @@ def _refuse_problems(loaded: Any, why: str) -> None:
 def config_check(
     ctx: typer.Context,
     file: Annotated[Path | None, typer.Argument(help="File to check (default: the active configuration).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON when valid (problems go to stderr).")] = False,
 ) -> None:
     """Validate a configuration file and what it names (files, TLS pairs, executors): exit 0 when `up` can start
     on it, 2 with every problem listed when not."""
@@ -455,9 +471,15 @@ def config_check(
 
     loaded = _load(ctx, file)
     _refuse_problems(loaded, "")
-    for warning in platform_warnings(loaded.settings):
+    warnings = platform_warnings(loaded.settings)
+    for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
-    _echo(f"{loaded.path}: ok ({len(loaded.settings.accounts)} account(s), mode {loaded.settings.hub.mode})")
+    settings = loaded.settings
+    if as_json:
+        _echo(json.dumps({"config": str(loaded.path), "ok": True, "accounts": len(settings.accounts),
+                          "mode": settings.hub.mode, "warnings": list(warnings)}))  # fmt: skip
+        return
+    _echo(f"{loaded.path}: ok ({len(settings.accounts)} account(s), mode {settings.hub.mode})")
 
 
 @config_app.command("show")
@@ -517,10 +539,13 @@ def _database(ctx: typer.Context, *, upgrade: bool) -> Iterator[tuple[Any, str |
 
 
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
+def db_upgrade(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
     """Migrate the database to the latest schema (a backup is taken first; the hub must be stopped)."""
     with _database(ctx, upgrade=True) as (_, note):
-        _echo(note or "database already at the latest schema")
+        said = note or "database already at the latest schema"
+        _echo(json.dumps({"upgraded": note is not None, "note": said}) if as_json else said)
 
 
 def _audit_key(settings: Any) -> bytes | None:
@@ -552,6 +577,7 @@ def db_verify(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
 def db_accept(
     ctx: typer.Context,
     reason: Annotated[str, typer.Option(help="Why the database is accepted as it is (recorded).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Record the database as it is now after `db verify` found problems you have checked (a restored backup, a
     replaced file): the problems go into the audit log, the rows are sealed afresh and the anchor moves. The hub
@@ -575,7 +601,8 @@ def db_accept(
         key, anchor = _audit_key(settings), integrity.anchor_path(settings.hub.data_dir)
         report = maintenance.verify(store.engine, key, anchor)
         if report.ok:
-            _echo("db verify finds nothing to accept")
+            said = "db verify finds nothing to accept"
+            _echo(json.dumps({"accepted": False, "note": said}) if as_json else said)
             return
         with store.engine.connect() as conn:
             breaks, first = audit.chain_breaks(conn, key)
@@ -593,6 +620,9 @@ def db_accept(
         store.writer.write(accept)
     finally:
         store.close()
+    if as_json:
+        _echo(json.dumps({"accepted": True, "problems": report.problems, "chain_breaks": len(breaks)}))
+        return
     _echo(f"accepted: {len(report.problems)} problem(s) recorded, {len(breaks)} chain break(s); rows sealed afresh")
     for problem in report.problems[:20]:
         _echo(f"  - {problem}")
@@ -610,6 +640,7 @@ def db_backup(
             "backup.key, kept with a manifest, pruned by backup.keep_daily / keep_weekly).",
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write a consistent backup while the hub runs (SQLite online backup, or pg_dump): to FILE, or to a target
     (--to) off this machine."""
@@ -618,7 +649,7 @@ def db_backup(
     if (file is None) == (to is None):
         raise _fail("give either FILE or --to URL", 2)
     if to is not None:
-        _backup_to(ctx, to)
+        _backup_to(ctx, to, as_json)
         return
     assert file is not None  # noqa: S101 - checked just above
     with _database(ctx, upgrade=False) as (store, _):
@@ -626,7 +657,8 @@ def db_backup(
             path = maintenance.backup(store.engine, file)
         except EnigmaError as exc:
             raise _fail(str(exc)) from None
-    _echo(f"backup written to {path} ({path.stat().st_size} bytes)")
+    size = path.stat().st_size
+    _echo(json.dumps({"path": str(path), "size": size}) if as_json else f"backup written to {path} ({size:,} bytes)")
 
 
 def _target(settings: Any, url: str, *, need_key: bool = True) -> tuple[Any, bytes | None]:
@@ -648,7 +680,7 @@ def _target(settings: Any, url: str, *, need_key: bool = True) -> tuple[Any, byt
     return target, key
 
 
-def _backup_to(ctx: typer.Context, url: str) -> None:
+def _backup_to(ctx: typer.Context, url: str, as_json: bool = False) -> None:
     from enigma_apex.adapters.backup import offsite
 
     settings = _load(ctx).settings
@@ -659,6 +691,10 @@ def _backup_to(ctx: typer.Context, url: str) -> None:
             removed = offsite.prune(target, settings.backup.keep_daily, settings.backup.keep_weekly)
         except EnigmaError as exc:
             raise _fail(f"backup failed: {exc}") from None
+    if as_json:
+        body = {"target": target.url, "name": manifest.name, "size": manifest.size, "key": manifest.key}
+        _echo(json.dumps({**body, "audit_rows": manifest.audit_rows, "removed": list(removed)}))
+        return
     how = "in clear" if manifest.key is None else f"encrypted, key {manifest.key}"
     _echo(f"backup {manifest.name} written to {target.url} ({manifest.size:,} bytes, {how}; "
           f"{manifest.audit_rows:,} audit rows)")  # fmt: skip
@@ -667,12 +703,13 @@ def _backup_to(ctx: typer.Context, url: str) -> None:
 
 
 @db_app.command("backup-key")
-def db_backup_key() -> None:
+def db_backup_key(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Print a new key for backup.key (64 hex digits). Store it with `enigma-apex secret set backup.key` and keep a
     copy away from this machine: without it no encrypted backup can be restored."""
     from enigma_apex.adapters.backup import crypto
 
-    _echo(crypto.new_key())
+    key = crypto.new_key()
+    _echo(json.dumps({"key": key}) if as_json else key)
 
 
 @db_app.command("backups")
@@ -782,6 +819,7 @@ def db_restore(
     ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="The backup: s3://bucket/prefix/NAME, or a folder's path/NAME.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before replacing the database.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (needs --yes: nothing is asked).")] = False,
 ) -> None:
     """Replace the database with a backup (the hub must be stopped): downloaded, checked against its manifest,
     decrypted, its audit chain, seals and schema verified first; the database it replaces is kept aside."""
@@ -791,6 +829,8 @@ def db_restore(
     from enigma_apex.adapters.store import integrity
     from enigma_apex.adapters.store.engine import sqlite_path
 
+    if as_json and not yes:
+        raise _fail("--json needs --yes (a script cannot answer the question)", 2)
     settings = _load(ctx).settings
     running = _running_hub(settings)
     if running is not None:
@@ -818,8 +858,8 @@ def db_restore(
             if problems:
                 raise _fail("restore refused, the backup does not verify:\n" + "\n".join(f"  - {p}" for p in problems))
         if not yes:
-            typer.confirm(f"replace the database with {name} ({manifest.created}, {manifest.audit_rows:,} audit "
-                          "rows)?", abort=True)  # fmt: skip
+            typer.confirm(f"replace the database with {name} ({_stamp(manifest.created, _tz(settings))}, "
+                          f"{manifest.audit_rows:,} audit rows)?", abort=True)  # fmt: skip
         if database is not None:
             anchor = integrity.anchor_path(settings.hub.data_dir)
             kept = offsite.restore_sqlite(plain, database, anchor, audit_key, _clock().now())
@@ -831,8 +871,12 @@ def db_restore(
         store.writer.write(lambda c: c.audit("db.restored", detail, actor="cli"))
     finally:
         store.close()
+    if as_json:
+        _echo(json.dumps({"restored": f"{target.url}/{name}", "created": manifest.created,
+                          "kept": [str(p) for p in kept], "note": note}))  # fmt: skip
+        return
     aside = ", ".join(str(p) for p in kept) or "none"
-    _echo(f"restored {name} ({manifest.created}); the replaced files are kept: {aside}")
+    _echo(f"restored {name} ({_stamp(manifest.created, _tz(settings))}); the replaced files are kept: {aside}")
     if note:
         _echo(note)
 
@@ -857,7 +901,9 @@ def _restore_postgres(settings: Any, dump: Path) -> Path:
 
 
 @db_app.command("optimize")
-def db_optimize(ctx: typer.Context) -> None:
+def db_optimize(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
     """Refresh statistics and reclaim space (ANALYZE/VACUUM). While the hub runs, the hub refreshes its
     statistics (the light form); the full VACUUM needs it stopped."""
     from enigma_apex.adapters.store import maintenance
@@ -865,11 +911,12 @@ def db_optimize(ctx: typer.Context) -> None:
     settings = _load(ctx).settings
     if _running_hub(settings) is not None:
         ran = _hub_call(settings, "/api/v1/db/optimize", "")["ran"]
-        _echo("ran (through the running hub; VACUUM needs it stopped): " + "; ".join(ran))
+        said = "ran (through the running hub; VACUUM needs it stopped): " + "; ".join(ran)
+        _echo(json.dumps({"ran": ran, "through_hub": True}) if as_json else said)
         return
     with _database(ctx, upgrade=True) as (store, _):
         statements = maintenance.optimize(store.engine)
-    _echo("ran: " + "; ".join(statements))
+    _echo(json.dumps({"ran": statements, "through_hub": False}) if as_json else "ran: " + "; ".join(statements))
 
 
 # ---------------------------------------------------------------------------- tokens
@@ -955,21 +1002,26 @@ def token_list(
 
 @token_app.command("revoke")
 def token_revoke(
-    ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="Token id from `token list`.")]
+    ctx: typer.Context,
+    token_id: Annotated[str, typer.Argument(help="Token id from `token list`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Revoke a token at once: a running hub closes its open sessions and refuses its next request."""
     from enigma_apex.adapters.store import tokens
 
     settings = _load(ctx).settings
+    closed = 0
     if _running_hub(settings) is not None:
-        done = _hub_call(settings, f"/api/v1/tokens/{token_id}/revoke", "")
-        _echo(f"revoked {token_id} ({done['sessions_closed']} open session(s) closed)")
+        closed = int(_hub_call(settings, f"/api/v1/tokens/{token_id}/revoke", "")["sessions_closed"])
+    else:
+        with _database(ctx, upgrade=True) as (store, _):
+            revoked = store.writer.write(lambda c: tokens.revoke_token(c, token_id))
+        if not revoked:
+            raise _fail(f"no active token {token_id}")
+    if as_json:
+        _echo(json.dumps({"revoked": token_id, "sessions_closed": closed}))
         return
-    with _database(ctx, upgrade=True) as (store, _):
-        revoked = store.writer.write(lambda c: tokens.revoke_token(c, token_id))
-    if not revoked:
-        raise _fail(f"no active token {token_id}")
-    _echo(f"revoked {token_id}")
+    _echo(f"revoked {token_id} ({closed} open session(s) closed)")
 
 
 # ---------------------------------------------------------------------------- secrets
@@ -1993,6 +2045,7 @@ def ati_run(ctx: typer.Context, url: _URL = None, token: _EXEC_TOKEN = "") -> No
 def ati_flatten_everything(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: every account on every NinjaTrader connection.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write FLATTENEVERYTHING: NinjaTrader cancels every order and closes every position, all accounts."""
     if not yes:
@@ -2000,7 +2053,8 @@ def ati_flatten_everything(
     _settings, connector = _ati_connector(ctx)
     connector.incoming.mkdir(parents=True, exist_ok=True)
     connector.flatten_everything()
-    _echo(f"wrote FLATTENEVERYTHING to {connector.incoming}")
+    said = f"wrote FLATTENEVERYTHING to {connector.incoming}"
+    _echo(json.dumps({"written": "FLATTENEVERYTHING", "folder": str(connector.incoming)}) if as_json else said)
 
 
 @app.command()
@@ -2075,7 +2129,10 @@ app.add_typer(nt_app, name="ninjatrader")
 
 
 @nt_app.command("package")
-def ninjatrader_package(out: Annotated[Path, typer.Argument(help="The .zip to write.")]) -> None:
+def ninjatrader_package(
+    out: Annotated[Path, typer.Argument(help="The .zip to write.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Build the NinjaScript import archive (Tools > Import > NinjaScript Add-On; see docs/ninjatrader.md)."""
     from enigma_apex.adapters import ninjascript
 
@@ -2083,6 +2140,9 @@ def ninjatrader_package(out: Annotated[Path, typer.Argument(help="The .zip to wr
         names = ninjascript.package(out)
     except FileNotFoundError as exc:
         raise _fail(str(exc), 1) from None
+    if as_json:
+        _echo(json.dumps({"written": str(out), "files": list(names)}))
+        return
     _echo(f"wrote {out} ({len(names)} files)")
     for name in names:
         _echo(f"  {name}")
@@ -2271,6 +2331,7 @@ def ocr_calibrate(
 @protocol_app.command("schema")
 def protocol_schema(
     directory: Annotated[Path, typer.Argument(help="Folder to write one JSON Schema per message into.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write the JSON Schema of every message type (docs/schema/ holds the current ones)."""
     from enigma_apex.protocol.codec import json_schemas
@@ -2279,6 +2340,9 @@ def protocol_schema(
     schemas = json_schemas()
     for name, schema in schemas.items():
         (directory / f"{name}.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if as_json:
+        _echo(json.dumps({"folder": str(directory), "schemas": sorted(schemas)}))
+        return
     _echo(f"wrote {len(schemas)} schemas to {directory}")
 
 
