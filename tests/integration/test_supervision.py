@@ -208,3 +208,17 @@ def test_the_console_shows_warnings_while_the_file_keeps_info_and_the_file_level
         for handler in saved[0]:
             root.addHandler(handler)
         root.setLevel(saved[1])
+
+
+def test_a_child_output_file_past_its_size_is_kept_aside_when_the_child_starts(tmp_path):
+    from enigma_apex.app.executor_process import _keep_small
+
+    log = tmp_path / "paper.log"
+    _keep_small(log, 10)  # none yet: nothing to do
+    log.write_text("x" * 11)
+    (tmp_path / "paper.log.1").write_text("older")
+    _keep_small(log, 10)
+    assert not log.exists() and (tmp_path / "paper.log.1").read_text() == "x" * 11
+    log.write_text("small")
+    _keep_small(log, 10)
+    assert log.read_text() == "small"

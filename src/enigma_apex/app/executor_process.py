@@ -59,6 +59,18 @@ def mint_token(store: Store, clock: Clock, name: str, accounts: tuple[str, ...])
     return plain, record.token_id
 
 
+OUTPUT_MAX_BYTES = 20 * 1024 * 1024  # a child's output file past this at a (re)start is kept as <name>.log.1
+
+
+def _keep_small(path: Path, max_bytes: int) -> None:
+    """A child's output file that has grown past ``max_bytes`` becomes ``<name>.1`` (the one before is dropped)."""
+    try:
+        if path.stat().st_size > max_bytes:
+            path.replace(path.with_name(path.name + ".1"))
+    except OSError:
+        return  # none yet, or in use (Windows): appended to as it is
+
+
 class ExecutorProcess:
     def __init__(
         self,
@@ -100,6 +112,7 @@ class ExecutorProcess:
             sink = None
             if self.output is not None:
                 self.output.parent.mkdir(parents=True, exist_ok=True)
+                _keep_small(self.output, OUTPUT_MAX_BYTES)
                 sink = self.output.open("ab")
             try:
                 self.process = await asyncio.create_subprocess_exec(
