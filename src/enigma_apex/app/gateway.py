@@ -1040,27 +1040,29 @@ class GatewayService:
     async def close_position(self, account: str, contract: Contract, actor: str) -> dict[str, Any]:
         """Close one position of one account at market (a reduce-only exit; closing risk is never refused) and
         cancel the working entries of its family; the account is not halted. Returns what was sent."""
-        held = self.guardian.book.positions.get(account, {}).get(contract, 0)
         cancels: list[str] = []
         if self.pipeline is not None:
             family = contract.spec.family
             cancels = [o.key for o in self.pipeline.refresh_working(account)
                        if o.purpose is OrderPurpose.ENTRY and o.contract.spec.family == family]  # fmt: skip
-        intent = None
-        if held:
-            intent = OrderIntent(
-                idempotency_key=f"close:{account}:{format_symbol(contract, Notation.CME)}:{secrets.token_hex(4)}",
-                account=account, contract=contract, side=Side.SELL if held > 0 else Side.BUY, quantity=abs(held),
-                purpose=OrderPurpose.EXIT,
-            )  # fmt: skip
+        key = f"close:{account}:{format_symbol(contract, Notation.CME)}:{secrets.token_hex(4)}"
 
-        def op(ctx: Any) -> tuple[list[Any], Any]:
+        def op(ctx: Any) -> tuple[list[Any], Any, int]:
+            # the position as recorded, in this transaction: what the pages show from the moment its fill is
+            # committed (the guardian's book follows a moment later, after the fill's own work)
+            held = next((p.quantity for p in repository.list_positions(ctx.conn, account) if p.contract == contract), 0)
             ctx.audit("position.close", {"symbol": format_symbol(contract), "quantity": held}, account=account,
                       actor=actor)  # fmt: skip
-            stopped = [self.store_cancel(ctx, key, f"position closed by {actor}") for key in cancels]
-            return stopped, None if intent is None else self.store_order(ctx, intent)
+            stopped = [self.store_cancel(ctx, order, f"position closed by {actor}") for order in cancels]
+            if not held:
+                return stopped, None, 0
+            intent = OrderIntent(
+                idempotency_key=key, account=account, contract=contract, side=Side.SELL if held > 0 else Side.BUY,
+                quantity=abs(held), purpose=OrderPurpose.EXIT,
+            )  # fmt: skip
+            return stopped, self.store_order(ctx, intent), held
 
-        stopped, stored = await self.store.writer.write_async(op)
+        stopped, stored, held = await self.store.writer.write_async(op)
         for cancel in stopped:
             self.send_cancel(cancel)
         if stored is not None:
@@ -1071,7 +1073,7 @@ class GatewayService:
             "account": account,
             "symbol": format_symbol(contract),
             "closing": abs(held),
-            "order": None if intent is None else intent.idempotency_key,
+            "order": None if stored is None else key,
             "cancelled": cancels,
         }
 
