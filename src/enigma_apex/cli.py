@@ -1501,7 +1501,10 @@ def _print_size(account: str, contract: Any, result: Any, micro_ratio: int, dll_
     inputs = b.get("inputs", {})
     unit = "micro" if contract.spec.is_micro else "mini"
     plural = "" if result.quantity == 1 else "s"
-    _echo(f"{account}: {result.quantity} {unit} contract{plural} of {result.contract} ({result.code}, {result.mode})")
+    gate_reason = (b.get("gate") or {}).get("reason")
+    why = f": {gate_reason}" if gate_reason and not result.quantity else ""  # what refuses it, in its own words
+    _echo(f"{account}: {result.quantity} {unit} contract{plural} of {result.contract} ({result.code}, {result.mode})"
+          f"{why}")  # fmt: skip
     rows: list[list[str]] = []
 
     def row(what: str, value: str, why: str = "") -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typer.testing import CliRunner
 
 from enigma_apex import bootstrap
+from enigma_apex.adapters.clock import SHIFT_ENV
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.trades import load_trades
 from enigma_apex.cli import app
@@ -17,6 +18,7 @@ from enigma_apex.domain.clock import ManualClock
 from enigma_apex.domain.orders import Bracket, Fill, OrderIntent, Side
 from enigma_apex.domain.signals import Direction, Signal, SignalSource
 from enigma_apex.domain.symbols import Contract
+from tests.integration.hubproc import IN_SESSION
 
 D = Decimal
 ENV = {"ENIGMA_APEX_CONFIG": "", "ENIGMA_APEX__HUB__USE_KEYRING": "false"}
@@ -127,15 +129,18 @@ def test_size_cli_prints_contracts_and_breakdown(tmp_path):
     assert body["mode"] == "base_risk" and body["breakdown"]["risk_capital"]["value"] == "1800.00"
     assert body["breakdown"]["per_contract"]["worst_case"] == "22.50"  # 10 pts x $2 + 2 ticks x $0.50 + $1.50
     assert body["code"] in ("OK", "GATE_CLOSED")  # the gate decides with the real clock
-    human = run("-c", str(config), "size", "--account", "PAPER-1", "--symbol", "MNQ", "--side", "long", "--entry",
-                "21000", "--stop", "20990")  # fmt: skip
+    sized = ["-c", str(config), "size", "--account", "PAPER-1", "--symbol", "MNQ", "--side", "long", "--entry",
+             "21000", "--stop", "20990"]  # fmt: skip
+    human = CliRunner().invoke(app, sized, env={**ENV, SHIFT_ENV: IN_SESSION.isoformat()})
     assert human.exit_code == 0, human.output
     lines = {line.split("  ")[0].strip(): line for line in human.output.splitlines()}
     assert "micro contract" in human.output.splitlines()[0]  # the unit is named
     assert "$1,800.00" in lines["risk capital"] and "$22.50" in lines["worst case per contract"]
     assert "{" not in human.output  # labelled figures, not raw dictionaries
-    if body["code"] == "OK":
-        assert "10 micros as 1 mini" in lines["contracts allowed now"]  # micros and minis told apart
+    assert "10 micros as 1 mini" in lines["contracts allowed now"]  # micros and minis told apart
+    closed = CliRunner().invoke(app, sized, env={**ENV, SHIFT_ENV: "2026-12-01T17:30:00-05:00"})  # the daily break
+    assert closed.output.splitlines()[0].endswith("(GATE_CLOSED, base_risk): SESSION_CLOSED: the firm's session is "
+                                                  "closed"), closed.output  # what refuses it, said  # fmt: skip
     for bad in (("--entry", "21000.10"), ("--stop", "abc"), ("--symbol", "XYZ")):
         args = ["--account", "PAPER-1", "--symbol", "MNQ", "--side", "long", "--entry", "21000", "--stop", "20990"]
         i = args.index(bad[0])
