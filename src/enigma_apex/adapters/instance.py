@@ -47,11 +47,9 @@ class Holder:
         who = f"{self.what} (pid {self.pid})" if self.pid else self.what
         if not self.since:
             return who
-        try:
-            since = datetime.fromisoformat(self.since).astimezone(tz or UTC).strftime("%Y-%m-%d %H:%M:%S %Z")
-        except ValueError:
-            since = self.since
-        return f"{who}, since {since}"
+        from enigma_apex.dashboard.words import stamp
+
+        return f"{who}, since {stamp(self.since, tz or UTC)}"
 
 
 class FolderBusyError(EnigmaError):

@@ -4,7 +4,7 @@ sentences, and the order of accounts by danger. No Streamlit here: the pages cal
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
@@ -108,7 +108,7 @@ def when(value: Any, tz: ZoneInfo, *, date: bool = False) -> str:
     return local.strftime("%b %d %H:%M %Z") if date else local.strftime("%H:%M:%S %Z")
 
 
-def stamp(value: Any, tz: ZoneInfo) -> str:
+def stamp(value: Any, tz: tzinfo) -> str:
     """A full time in the user's zone, for the command line: "2026-12-01 09:03:07 EST" (a time without a zone is
     UTC, as the database stores it); "–" for none."""
     moment = parse_time(value)

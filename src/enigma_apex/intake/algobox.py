@@ -111,9 +111,18 @@ class EnigmaReading:
         }
 
 
-_DIGITS = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5", "B": "8", ",": "."})
+CONFUSIONS = {"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5", "B": "8"}  # OCR's digit misreads
+_DIGITS = str.maketrans({**CONFUSIONS, ",": "."})
 _WORDS = {"LONG": "long", "BUY": "long", "SHORT": "short", "SELL": "short"}
-_MACVU = {"BULL": "up", "UP": "up", "ON": "up", "BEAR": "down", "DOWN": "down", "FLAT": "flat", "OFF": "flat"}
+MACVU = {  # the MACVU words a panel shows, and what each means
+    "BULL": "up",
+    "UP": "up",
+    "ON": "up",
+    "BEAR": "down",
+    "DOWN": "down",
+    "FLAT": "flat",
+    "OFF": "flat",
+}
 
 
 def compile_patterns(patterns: Mapping[str, str]) -> dict[str, re.Pattern[str]]:
@@ -161,7 +170,7 @@ def parse_reading(text: str, colour: EnigmaColour, patterns: Mapping[str, re.Pat
         direction=direction,
         power=power if power is not None and 0 <= power <= 100 else None,
         confluence=confluence if confluence is not None and 1 <= confluence <= 4 else None,
-        macvu=_MACVU.get(macvu_raw.upper()) if macvu_raw else None,
+        macvu=MACVU.get(macvu_raw.upper()) if macvu_raw else None,
         price=price if price is not None and price > 0 else None,
         symbol=symbol.upper() if symbol else None,
     )

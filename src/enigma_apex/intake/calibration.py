@@ -13,20 +13,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from enigma_apex.intake.algobox import _MACVU, EnigmaColour, EnigmaReading, compile_patterns, parse_reading
+from enigma_apex.intake.algobox import CONFUSIONS, MACVU, EnigmaColour, EnigmaReading, compile_patterns, parse_reading
 
 FIELDS = ("direction", "power", "confluence", "macvu", "price", "symbol")
 PROPOSED = ("power", "confluence", "macvu", "price")  # the fields whose value follows a label on the panel
 
+# a digit, or a character the engine reads instead of one (upper case: the parser reads upper-cased text)
+_DIGITISH = r"\d" + "".join(sorted(c for c in CONFUSIONS if c == c.upper()))
+
 # Value groups tried in turn: the default pattern's, then one that also takes OCR's digit confusions
 # (the parser turns O/D→0, I/|→1, S→5, B→8 back into digits inside numeric fields).
 _VALUE_GROUPS: dict[str, tuple[str, ...]] = {
-    "power": (r"(\d[\dO]{0,2})", r"([\dODI|SB]{1,3})"),
+    "power": (r"(\d[\dO]{0,2})", rf"([{_DIGITISH}]{{1,3}})"),
     "confluence": (r"([1-4Il|])",),
     "macvu": (r"(BULL|BEAR|UP|DOWN|ON|OFF|FLAT)",),
-    "price": (r"(\d[\dO]{1,5}(?:[.,]\s?[\dO]{1,2})?)", r"([\dODI|SB]{1,6}(?:[.,]\s?[\dODI|SB]{1,2})?)"),
+    "price": (r"(\d[\dO]{1,5}(?:[.,]\s?[\dO]{1,2})?)", rf"([{_DIGITISH}]{{1,6}}(?:[.,]\s?[{_DIGITISH}]{{1,2}})?)"),
 }
-_CONFUSED = {"0": "0OD", "1": "1I|", "5": "5S", "8": "8B"}
+# each digit and what the engine may read instead in the upper-case text (the parser's own CONFUSIONS, reversed)
+_CONFUSED = {
+    digit: digit + "".join(c for c, d in CONFUSIONS.items() if d == digit and c == c.upper())
+    for digit in set(CONFUSIONS.values())
+}
 _SEPARATORS = " :=\t"
 _MAX_LABEL = 16
 
@@ -75,9 +82,9 @@ def expected_values(labels: Mapping[str, str]) -> dict[str, str]:
                 raise LabelError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
             out[name] = str(int(value))
         elif name == "macvu":
-            if value.upper() not in _MACVU:
-                raise LabelError(f"macvu must be one of {', '.join(_MACVU)}, not {raw!r}")
-            out[name] = _MACVU[value.upper()]
+            if value.upper() not in MACVU:
+                raise LabelError(f"macvu must be one of {', '.join(MACVU)}, not {raw!r}")
+            out[name] = MACVU[value.upper()]
         elif name == "price":
             try:
                 price = Decimal(value)
@@ -141,14 +148,14 @@ def _digits(value: str) -> str:
     return "".join(f"[{_CONFUSED.get(d, d)}]" for d in value)
 
 
-_BEFORE = r"(?<![\dODI|SB.,])"  # a number on its own, not the end of a longer one
-_AFTER = r"(?![\dODI|SB]|[.,]\d)"
+_BEFORE = rf"(?<![{_DIGITISH}.,])"  # a number on its own, not the end of a longer one
+_AFTER = rf"(?![{_DIGITISH}]|[.,]\d)"
 
 
 def _value_regex(name: str, want: str) -> str:
     """Where the expected value stands in the (upper-case) text, OCR's digit confusions allowed."""
     if name == "macvu":
-        words = [word for word, meaning in _MACVU.items() if meaning == want]
+        words = [word for word, meaning in MACVU.items() if meaning == want]
         return r"(?<![A-Z])(?:" + "|".join(words) + r")(?![A-Z])"
     if name == "price":
         whole, _, cents = want.partition(".")
@@ -157,7 +164,7 @@ def _value_regex(name: str, want: str) -> str:
             digits += r"[.,]\s?" + _digits(cents) + ("0?" if len(cents) == 1 else "")
         else:
             digits += r"(?:[.,]\s?[0OD]{1,2})?"
-        return _BEFORE + digits + r"(?![\dODI|SB])"
+        return _BEFORE + digits + rf"(?![{_DIGITISH}])"
     return _BEFORE + _digits(want) + _AFTER
 
 
