@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
+import threading
+import time
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, func, select
+from websockets.asyncio.client import connect
 
 from enigma_apex.adapters.store import maintenance, repository
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.bench.venues.harness import PaperHarness
-from enigma_apex.domain.orders import OrderIntent, OrderStatus, Side
+from enigma_apex.client import now
+from enigma_apex.domain.orders import OrderIntent, OrderPurpose, OrderStatus, Side
 from enigma_apex.domain.symbols import parse_symbol
 from enigma_apex.errors import StoreError
-from tests.integration.gatewaykit import eventually, running_hub
+from enigma_apex.protocol import messages as m
+from enigma_apex.protocol.codec import encode
+from tests.integration.gatewaykit import eventually, hello, recv, running_hub
 
 D = Decimal
 MNQ = parse_symbol("MNQ 12-26", on=date(2026, 11, 23))
@@ -226,5 +233,133 @@ def test_a_burst_of_account_updates_is_marked_in_order_and_no_unrealised_peak_is
             assert tracker.peak == D("50900.00") and tracker.snapshot().equity == D(50000)  # the spike was seen
             await client.stop()
             task.cancel()
+
+    asyncio.run(scenario())
+
+
+class FailOnce:
+    """The next write of the orders table fails as a full disk does, once ``behind`` more writes are queued behind
+    it: it fails alone in its batch, and they form the next one."""
+
+    def __init__(self, store, behind: int):
+        self.store = store
+        self.behind = behind
+        self.armed = True
+        self.entered = threading.Event()  # the write that fails has started (send what goes behind it now)
+        self.failed = threading.Event()
+        event.listen(store.engine, "before_cursor_execute", self._hook)
+
+    def _hook(self, conn, cursor, statement, parameters, context, executemany):
+        if not self.armed or not statement.lstrip().upper().startswith("UPDATE ORDERS"):
+            return
+        self.armed = False
+        self.entered.set()
+        deadline = time.monotonic() + 10
+        while self.store.writer.queue_depth < self.behind and time.monotonic() < deadline:
+            time.sleep(0.001)
+        self.failed.set()
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+def test_a_report_the_database_refused_keeps_the_reports_after_it_behind_it(tmp_path):
+    """An executor's reports go to the database writer as they arrive, without waiting for each other's commit. When
+    one of them is refused, the ones already handed to the writer after it are kept too, in order, even though the
+    database takes them again: the fill is never recorded ahead of the acknowledgement kept for later, and the
+    replay writes all of them in arrival order."""
+
+    async def scenario():
+        async with running_hub(tmp_path, accounts=ACCOUNTS, heartbeat_timeout_s=30) as (
+            url, tokens, gateway, store, _guardian,
+        ):  # fmt: skip
+            store.writer.retry_s = 0  # the next batch tries the database again at once
+            async with connect(url) as nt:
+                await nt.send(hello(tokens["nt8"]))
+                await recv(nt, "welcome")
+                await gateway.place_order(OrderIntent("kept:A1", "A1", MNQ, Side.BUY, 1))
+                placed = await recv(nt, "order.place")
+                fail = FailOnce(store, behind=3)
+                reports = [
+                    m.Ack(id="a", ts=now(), key=placed.key, status="accepted"),
+                    m.OrderUpdate(id="u1", ts=now(), key=placed.key, account="A1", status="working"),
+                    m.FillMsg(id="f", ts=now(), fill_id="kept-fill", key=placed.key, account="A1", symbol="MNQ 12-26",
+                              side="buy", quantity=1, price=D("21000.25"), executed_at=now()),
+                    m.OrderUpdate(id="u2", ts=now(), key=placed.key, account="A1", status="filled",
+                                  filled_quantity=1, average_price=D("21000.25")),
+                ]  # fmt: skip
+                await nt.send(encode(reports[0]))
+                await eventually(fail.entered.is_set, what="the acknowledgement's write")
+                for report in reports[1:]:  # handed to the writer while the acknowledgement's write is under way
+                    await nt.send(encode(report))
+                await nt.send(encode(m.Ping(id="sync", ts=now())))
+                await recv(nt, "pong")  # answered once every report before it is recorded or kept
+                assert fail.failed.is_set()
+                assert len(gateway.deferred) == 4
+                assert count(store, s.fills) == 0
+                assert count(store, s.orders, s.orders.c.status == "pending") == 1
+
+                await asyncio.wrap_future(store.writer.probe(lambda ctx: ctx.audit("probe", {})))  # as the hub
+                assert await gateway.replay_deferred() == 4 and not gateway.deferred
+                with store.engine.connect() as conn:
+                    row = conn.execute(
+                        select(s.orders.c.status, s.orders.c.filled_quantity).where(
+                            s.orders.c.idempotency_key == "kept:A1"
+                        )
+                    ).one()
+                    updates = [
+                        json.loads(payload)["status"]
+                        for payload in conn.execute(
+                            select(s.audit_log.c.payload)
+                            .where(s.audit_log.c.kind == "order.updated")
+                            .order_by(s.audit_log.c.id)
+                        ).scalars()
+                    ]
+                assert (row.status, row.filled_quantity) == ("filled", 1)
+                assert count(store, s.fills) == 1
+                assert updates[0] == "accepted" and updates[-1] == "filled", updates
+
+    asyncio.run(scenario())
+
+
+def test_an_order_the_executor_refused_stays_refused_when_the_hub_lost_the_refusal(tmp_path):
+    """The hub went away between sending an order and hearing the executor refuse it (an exit with no position to
+    close). On the next connection the hub sends the order again and the executor answers ``duplicate``: the
+    journal's refusal, sent again before anything else, keeps the order REJECTED instead of ACCEPTED forever."""
+
+    async def scenario():
+        async with running_hub(tmp_path, accounts=ACCOUNTS, heartbeat_timeout_s=30) as (
+            url, tokens, gateway, store, _guardian,
+        ):  # fmt: skip
+            lost: list[str] = []
+            on_frame = gateway.on_frame
+
+            async def losing_the_refusal(peer, frame):
+                if '"rejected"' in frame and not lost:  # the hub died before this frame was read
+                    lost.append(frame)
+                    return
+                await on_frame(peer, frame)
+
+            gateway.on_frame = losing_the_refusal
+            venue = PaperHarness(tmp_path / "paper")
+            await venue.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
+            try:
+                await venue.quote(MNQ, D("21000.00"), D("21000.25"))
+                exit_order = OrderIntent("exit:A1", "A1", MNQ, Side.SELL, 1, purpose=OrderPurpose.EXIT)
+                await gateway.place_order(exit_order)
+                await eventually(lambda: lost, what="the executor's refusal (no position to close)")
+                assert count(store, s.orders, s.orders.c.status == "pending") == 1
+                connections = venue.runner.client.connections
+                await venue.runner.client.drop()
+                await eventually(lambda: venue.runner.client.connections > connections, what="the reconnection")
+                await eventually(
+                    lambda: count(store, s.orders, s.orders.c.status != "pending"), what="the order's state"
+                )
+                with store.engine.connect() as conn:
+                    row = conn.execute(
+                        select(s.orders.c.status, s.orders.c.reason).where(s.orders.c.idempotency_key == "exit:A1")
+                    ).one()
+                assert row.status == "rejected" and "reduce-only" in row.reason, row
+                assert venue.runner.client.duplicates == 1  # the resend was answered duplicate, not placed again
+            finally:
+                await venue.stop()
 
     asyncio.run(scenario())

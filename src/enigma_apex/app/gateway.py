@@ -10,12 +10,14 @@ coalesced to the latest value per account or symbol, so a slow reader never buil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -54,6 +56,12 @@ CLOSE_SILENT = 4010
 SNAPSHOTS = frozenset({"position", "account.update", "account.status"})  # what an executor says of an account now
 WRITES_PER_TURN = 64  # frames a peer's writer writes before it lets the loop run other tasks
 RISK_UPDATES_PER_TURN = 25  # accounts' risk updates an emergency stop builds before the writers run again
+# An executor's reports of its orders: recorded in arrival order, but each goes to the database writer as soon as it
+# is read, so a burst (ack, working, fill, filled) shares commits instead of waiting for one commit each. Any other
+# frame from the same executor waits until the reports before it are recorded (a position is compared with the
+# recorded fills; a pong means everything sent before the ping was taken).
+REPORTS = frozenset({"ack", "order.update", "fill"})
+REPORTS_IN_FLIGHT = 256  # past this many reports not yet recorded, the connection stops reading until they are
 
 
 @dataclass(eq=False)  # identity equality: a peer is one connection
@@ -87,6 +95,11 @@ class Peer:
     # writes a frame at once when the socket's buffer has room; False: ``send_text`` is awaited instead (it waits
     # for the buffer to drain: backpressure)
     send_now: Callable[[str], bool] | None = None
+    # the executor's reports being recorded, in order: the last one's task and its database write (the next write
+    # checks that this one did not fail: a report never lands ahead of an earlier one that was kept for later)
+    reports: asyncio.Task[None] | None = None
+    report_write: Future[Any] | None = None
+    reports_in_flight: int = 0
 
     @property
     def backlog(self) -> int:
@@ -166,6 +179,14 @@ class GatewayService:
     def _enqueue(self, peer: Peer, text: str, coalesce: tuple[str, str] | None = None) -> None:
         if peer.closed:
             return
+        if (
+            coalesce is None
+            and not peer.fifo
+            and not peer.sending
+            and peer.send_now is not None
+            and peer.send_now(text)
+        ):
+            return  # nothing queued before it and room in the socket's buffer: written now, not a loop turn later
         if coalesce is None:
             peer.fifo.append(text)
         else:
@@ -345,6 +366,7 @@ class GatewayService:
     async def disconnected(self, peer: Peer) -> None:
         peer.closed = True
         self.peers.discard(peer)
+        await self.reports_recorded(peer)  # what it reported before it left is recorded first
         if peer.role == "executor" and self.executors.get(peer.name) is peer:
             del self.executors[peer.name]
             for account in peer.accounts:
@@ -402,18 +424,28 @@ class GatewayService:
                 peer, ProtocolError(ErrorCode.FORBIDDEN, f"{kind} is not accepted from clients", "$.type", message.id)
             )
             return
+        if kind not in REPORTS:
+            await self.reports_recorded(peer)
         try:
             await handler(peer, message)
-        except StoreError as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to the peer; the connection goes on
+            self._failed(peer, kind, message.id, exc)
+
+    def _failed(self, peer: Peer, kind: str, ref: str, exc: Exception) -> None:
+        if isinstance(exc, StoreError):
             log.error("gateway.unwritable", type=kind, error=str(exc))
             detail = f"{exc}; nothing was recorded, new risk is refused until the database takes writes again"
-            self._error(peer, ProtocolError(ErrorCode.UNAVAILABLE, detail[:500], None, message.id))
-        except Exception as exc:
-            log.exception("gateway.handler_failed", type=kind, error=str(exc))
-            self._error(
-                peer,
-                ProtocolError(ErrorCode.INTERNAL, "the hub failed on this message; nothing changed", None, message.id),
-            )
+            self._error(peer, ProtocolError(ErrorCode.UNAVAILABLE, detail[:500], None, ref))
+            return
+        log.exception("gateway.handler_failed", type=kind, error=str(exc))
+        self._error(
+            peer, ProtocolError(ErrorCode.INTERNAL, "the hub failed on this message; nothing changed", None, ref)
+        )
+
+    async def reports_recorded(self, peer: Peer) -> None:
+        """Wait until every report the peer sent so far is recorded (or kept for later) and acted on."""
+        while peer.reports is not None:
+            await asyncio.shield(peer.reports)
 
     def _accounts(self) -> set[str]:
         return {a.name for a in self.settings.accounts}
@@ -452,24 +484,21 @@ class GatewayService:
             self._flatten_waiters.pop(message.key, None)
             kind = message.key.split(":", 1)[0]
             detail = {"key": message.key, "status": message.status, "reason": message.reason}
-            await self._report(lambda ctx: ctx.audit(f"{kind}.ack", detail, actor=peer.name))
+            await self._report(peer, message, lambda ctx: ctx.audit(f"{kind}.ack", detail, actor=peer.name))
             return
 
         def write(ctx: Any) -> str | None:
             key = repository.resolve_key(ctx.conn, message.key)
-            row = ctx.conn.execute(
-                select(s.orders.c.status, s.orders.c.account_id).where(s.orders.c.idempotency_key == key)
-            ).first()
-            if row is not None and row.status == OrderStatus.PENDING.value:
-                repository.update_order(ctx, key, status=status, reason=message.reason)
-                return str(row.account_id)
-            return None
+            if not repository.acknowledge_order(ctx, key, status, message.reason) or status is OrderStatus.ACCEPTED:
+                return None
+            account = ctx.conn.execute(select(s.orders.c.account_id).where(s.orders.c.idempotency_key == key))
+            return str(account.scalar_one())  # refused: a plan waiting on the account's orders may go on
 
         async def then(account: str | None) -> None:
             if account is not None and status is OrderStatus.REJECTED and self.pipeline is not None:
                 await self.pipeline.orders_changed(account)
 
-        await self._report(write, then)
+        await self._report(peer, message, write, then)
 
     async def _on_order_update(self, peer: Peer, message: m.OrderUpdate) -> None:
         status = OrderStatus(message.status)
@@ -493,7 +522,7 @@ class GatewayService:
             if updated and self.pipeline is not None and (status.is_terminal or message.filled_quantity):
                 await self.pipeline.orders_changed(message.account)  # a waiting plan may go on
 
-        await self._report(write, then)
+        await self._report(peer, message, write, then)
 
     async def _on_fill(self, peer: Peer, message: m.FillMsg) -> None:
         contract = parse_symbol(message.symbol, on=self._now().date())
@@ -524,25 +553,80 @@ class GatewayService:
             if self.pipeline is not None:
                 await self.pipeline.position_changed(message.account)  # a reversal enters after its close fill
 
-        if self.pipeline is None:
-            await self._report(write, recorded)
-            return
-        with self.pipeline.settling(message.account):  # a signal for the account is planned after this fill
-            await self._report(write, recorded)
+        # a signal for the account is planned after this fill is recorded and the book refreshed from it
+        hold = self.pipeline.settling(message.account) if self.pipeline is not None else None
+        await self._report(peer, message, write, recorded, hold)
 
-    async def _report(self, op: Callable[[Any], Any], then: Callable[[Any], Awaitable[None]] | None = None) -> None:
-        """Record an executor's report. While the database refuses writes the report is kept, in order, and
-        written by ``replay_deferred`` when it is back: a fill made during an outage is never lost."""
-        if not self.deferred and self.store.writer.healthy:
+    async def _report(
+        self,
+        peer: Peer,
+        message: m.Message,
+        op: Callable[[Any], Any],
+        then: Callable[[Any], Awaitable[None]] | None = None,
+        hold: contextlib.AbstractContextManager[Any] | None = None,
+    ) -> None:
+        """Record an executor's report. The write is handed to the database writer now; what follows it (``then``)
+        runs once it is committed and once the peer's earlier reports are done, so reports take effect in arrival
+        order. While the database refuses writes the report is kept, in order, and written by ``replay_deferred``
+        when it is back: a fill made during an outage is never lost. ``hold`` is entered now and left once the
+        report is acted on."""
+        if hold is not None:
+            hold.__enter__()
+        write = self._submit_report(peer, op)
+        previous = peer.reports
+        step = asyncio.create_task(self._record_report(peer, message, previous, write, op, then, hold))
+        peer.reports = step
+        peer.report_write = write
+        peer.reports_in_flight += 1
+        if peer.reports_in_flight > REPORTS_IN_FLIGHT:
+            await self.reports_recorded(peer)
+
+    def _submit_report(self, peer: Peer, op: Callable[[Any], Any]) -> Future[Any]:
+        earlier = peer.report_write
+        if self.deferred or not self.store.writer.healthy:
+            kept: Future[Any] = Future()
+            kept.set_exception(StoreError("the database is not taking writes; the report is kept for later"))
+            return kept
+
+        def write(ctx: Any) -> Any:
+            # the writer runs writes in submission order: an earlier report of this peer has either run in this
+            # batch (not done yet) or is done; if it failed it is kept for later, and so is this one, behind it
+            if earlier is not None and earlier.done() and isinstance(earlier.exception(), StoreError):
+                raise StoreError("an earlier report is kept for later; this one waits behind it")
+            return op(ctx)
+
+        return self.store.writer.submit(write)
+
+    async def _record_report(
+        self,
+        peer: Peer,
+        message: m.Message,
+        previous: asyncio.Task[None] | None,
+        write: Future[Any],
+        op: Callable[[Any], Any],
+        then: Callable[[Any], Awaitable[None]] | None,
+        hold: contextlib.AbstractContextManager[Any] | None,
+    ) -> None:
+        try:
+            if previous is not None:
+                await previous
             try:
-                result = await self.store.writer.write_async(op)
+                result = await asyncio.wrap_future(write)
             except StoreError as exc:
                 log.error("gateway.report_deferred", error=str(exc))
-            else:
-                if then is not None:
-                    await then(result)
+                self.deferred.append((op, then))
                 return
-        self.deferred.append((op, then))
+            if then is not None:
+                await then(result)
+        except Exception as exc:  # noqa: BLE001 - reported to the peer; the next report goes on
+            self._failed(peer, str(getattr(message, "type", "")), message.id, exc)
+        finally:
+            if hold is not None:
+                hold.__exit__(None, None, None)
+            peer.reports_in_flight -= 1
+            if peer.reports is asyncio.current_task():  # the last one: the next report starts a new chain
+                peer.reports = None
+                peer.report_write = None
 
     async def _note(self, op: Callable[[Any], Any]) -> None:
         """An audit row or alert that must never stop what it describes (a flatten, a cancel, a disconnect)."""

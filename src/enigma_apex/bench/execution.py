@@ -5,8 +5,9 @@ at its venue (the paper broker's engine; NinjaTrader's ATI folders played by a t
 WebSocket, Rithmic's protobuf plants and ProjectX's REST and SignalR hubs each played by a loopback server built
 from the published specification; the C# protocol client under Mono with the venue behind stdin/stdout),
 acknowledges it, and reports the fill, which the hub stores and broadcasts. Timed from ``place_order`` to the
-fill's broadcast reaching a subscribed client. Market orders of one contract, alternately buy and sell, each
-after a random pause of up to 50 ms (so no order is in step with a poll).
+fill's broadcast reaching a subscribed client — a process of its own, as a dashboard is (``bench/watcher.py``).
+Market orders of one contract, alternately buy and sell, each after a random pause of up to 50 ms (so no order is
+in step with a poll).
 
 **ATI file round trip**: the connector writes an Order Instruction File, the NinjaTrader double reads it and
 writes the order-state file, the connector's next poll reads it (``ati.poll_ms`` as configured, 50 ms).
@@ -19,15 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import json
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-from websockets.asyncio.client import connect
 
 from enigma_apex import bootstrap
 from enigma_apex.adapters import ws_server
@@ -39,15 +41,12 @@ from enigma_apex.bench.stats import summary_ms
 from enigma_apex.bench.venues import mono
 from enigma_apex.bench.venues.harness import HARNESSES, AtiHarness, PaperProcessHarness, now
 from enigma_apex.bench.venues.ninjatrader_files import FakeNinjaTrader
-from enigma_apex.client import new_id
 from enigma_apex.config.models import AtiSection, Settings
 from enigma_apex.domain.instruments import instrument
 from enigma_apex.domain.orders import OrderIntent, OrderStatus, OrderType, Side
 from enigma_apex.domain.symbols import front_contract
 from enigma_apex.execution.events import BrokerEvent, OrderEvent, OrderRequest
 from enigma_apex.execution.sim import SimBroker
-from enigma_apex.protocol import messages as m
-from enigma_apex.protocol.codec import decode, encode
 
 CROSSTRADE_ADDON_MS = 34  # [C9]
 CROSSTRADE_OIF_MS = 194  # [C9]
@@ -110,10 +109,10 @@ async def _round_trips(kind: str, orders: int) -> dict[str, Any]:
         try:
             await harness.start(url, executor_token, {"BENCH-1": Decimal(50000)})
             await harness.quote(contract, Decimal("21000.00"), Decimal("21000.25"))
-            async with connect(url, compression=None) as watcher:
-                await watcher.send(encode(m.Hello(id=new_id(), ts=now(), token=watcher_token, client="bench")))
-                decode(await watcher.recv())
-                await watcher.send(encode(m.Subscribe(id=new_id(), ts=now(), topics=["orders"])))
+            watcher = await _start_watcher(url, watcher_token)
+            gc.collect()
+            gc.freeze()  # as the hub does once started
+            try:
                 latencies: list[float] = []
                 phases: dict[str, list[float]] = {}  # when each step of the order was recorded, from the start
                 for i in range(orders + 1):  # the first order warms the path up and is not counted
@@ -124,16 +123,21 @@ async def _round_trips(kind: str, orders: int) -> dict[str, Any]:
                     await gateway.place_order(OrderIntent(key, "BENCH-1", contract, side, 1, OrderType.MARKET))
                     seen = {"stored_and_sent": time.perf_counter()}
                     while True:
-                        message = decode(await asyncio.wait_for(watcher.recv(), 30))
-                        if isinstance(message, m.OrderUpdate) and message.key == key:
-                            seen.setdefault(f"{message.status}_recorded", time.perf_counter())
-                        if isinstance(message, m.FillMsg) and message.key == key:
-                            seen["fill_recorded"] = time.perf_counter()
+                        line = await asyncio.wait_for(watcher.stdout.readline(), 30)  # type: ignore[union-attr]
+                        if not line:
+                            raise RuntimeError(f"the watcher process exited (code {await watcher.wait()})")
+                        heard = json.loads(line)
+                        if heard["key"] == key:
+                            seen.update(heard["seen"])
                             break
                     if i:
-                        latencies.append((time.perf_counter() - start) * 1000)
+                        latencies.append((seen["fill_recorded"] - start) * 1000)
                         for step, at in seen.items():
                             phases.setdefault(step, []).append((at - start) * 1000)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    watcher.kill()
+                await watcher.wait()
         finally:
             await harness.stop()
             await pipeline.close()
@@ -147,6 +151,23 @@ async def _round_trips(kind: str, orders: int) -> dict[str, Any]:
         # each step's time from place_order, as the subscribed client sees it broadcast once recorded
         "steps_ms": {step: summary_ms(times, 2) for step, times in steps},
     }
+
+
+async def _start_watcher(url: str, token: str) -> asyncio.subprocess.Process:
+    """The subscribed client, in a process of its own; returns once it is signed in and subscribed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "enigma_apex.bench.watcher", url, token, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None  # noqa: S101 - asked for above
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+    except TimeoutError:
+        line = b""
+    if line.strip() != b"ready":
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        raise RuntimeError(f"the watcher process did not sign in (exit code {await process.wait()})")
+    return process
 
 
 async def _ati_files(orders: int, poll_ms: int) -> dict[str, Any]:

@@ -104,3 +104,19 @@ def test_a_venue_fill_is_journaled_before_the_paper_venue_saves_its_state(tmp_pa
     fills = [line for text in seen for line in text.splitlines() if '"fill_id' in line]
     assert fills, seen
     assert json.loads(json.loads(fills[0])["e"])["key"] == "k-1"
+
+
+def test_a_refused_order_is_kept_and_sent_again_but_not_an_acceptance_or_a_refused_flatten(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path)
+    journal.load()
+    journal.reported(m.Ack(id="a1", ts=NOW, ack=7, key="k7", status="rejected", reason="reduce-only: no position"))
+    journal.reported(m.Ack(id="a2", ts=NOW, ack=8, key="k8", status="accepted"))
+    journal.reported(m.Ack(id="a3", ts=NOW, key="flatten:A1:x", status="rejected", reason="not connected"))
+    journal.close()
+    again = Journal(path)
+    again.load()
+    recent = again.recent()
+    again.close()
+    assert [(type(r).__name__, r.key, r.status) for r in recent] == [("Ack", "k7", "rejected")]
+    assert recent[0].reason == "reduce-only: no position" and recent[0].ack == 7

@@ -3,9 +3,12 @@
 - Write-ahead: an order's key is appended *before* the order reaches the venue. A restarted executor loads the
   keys, so an order the hub sends again (its acknowledgement was lost with a crash) is answered ``duplicate``
   and never placed twice.
-- Reports: every fill and every final order state is appended after it is sent. On each (re)connection the
-  runner sends the most recent ones again; the hub records a fill once (by ``fill_id``) and final states are
-  idempotent, so a report the hub lost in a crash is recorded and nothing is counted twice.
+- Reports: every fill, every final order state and every order the executor refused (its ``ack rejected``) is
+  appended after it is sent. On each (re)connection the runner sends the most recent ones again, before anything
+  else; the hub records a fill once (by ``fill_id``) and final states are idempotent, so a report the hub lost in
+  a crash is recorded and nothing is counted twice. A refusal is sent again for the same reason: the hub resends
+  an order it never heard acknowledged, and the executor's answer to that resend (``duplicate``) says only that
+  the key was seen, not that the order was refused.
 
 One JSON object per line (``{"k": key}`` or ``{"e": message}``), flushed at once so it survives the process
 dying; compacted to the newest ``keep`` keys and reports when it grows past twice that.
@@ -60,7 +63,9 @@ class Journal:
         self._append({"k": key})
 
     def reported(self, message: m.Message) -> None:
-        if isinstance(message, m.FillMsg) or (isinstance(message, m.OrderUpdate) and message.status in FINAL):
+        final = isinstance(message, m.OrderUpdate) and message.status in FINAL
+        refused = isinstance(message, m.Ack) and message.status == "rejected" and message.ack is not None
+        if isinstance(message, m.FillMsg) or final or refused:
             text = encode(message)
             self.reports.append(text)
             self._append({"e": text})
@@ -70,7 +75,7 @@ class Journal:
         out: list[m.Message] = []
         for text in self.reports[-limit:]:
             message = decode(text)
-            if isinstance(message, m.FillMsg | m.OrderUpdate):
+            if isinstance(message, m.FillMsg | m.OrderUpdate | m.Ack):
                 out.append(message)
         return out
 

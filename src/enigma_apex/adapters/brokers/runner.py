@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,6 +119,8 @@ class ExecutorRunner:
         for key in self.journal.keys:  # sent again by the hub after a lost acknowledgement: never placed twice
             self.client.seen_keys[key] = None
         await self.connector.start(self._emitted)
+        gc.collect()
+        gc.freeze()  # as the hub does: what start-up made lives for the whole run, out of every later GC pass
         client = asyncio.create_task(self.client.run())
         self._tasks = [
             asyncio.create_task(self._send_events()),
@@ -189,8 +192,12 @@ class ExecutorRunner:
     async def _ack(self, message: m.OrderPlace | m.OrderCancel | m.Flatten, result: Result) -> None:
         status = "accepted" if result.accepted else "rejected"
         ack = m.Ack(id=new_id(), ts=now(), ack=message.seq, key=message.key, status=status, reason=result.reason[:500])
-        with contextlib.suppress(ConnectionError, OSError):
+        try:
             await self.client.send(ack)
+        except (ConnectionError, OSError):
+            pass  # an acceptance lost here is answered `duplicate` to the resend; a refusal is in the journal
+        finally:
+            self.journal.reported(ack)  # a refused order (numbered: an order.place) is sent again on reconnect
 
     # ------------------------------------------------------------------ broker -> hub
     async def _on_connect(self) -> None:

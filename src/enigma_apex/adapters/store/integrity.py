@@ -82,6 +82,10 @@ _SEAL_READS = {  # built once per table: compiled once
     table: text(f"SELECT * FROM {table} WHERE {column} IN :keys").bindparams(bindparam("keys", expanding=True))  # noqa: S608 - names from TRUSTED
     for table, column in TRUSTED.items()
 }
+_SEAL_READ_ONE = {  # the common case, one row: no expanding list to render on every execution
+    table: text(f"SELECT * FROM {table} WHERE {column} = :key")  # noqa: S608 - names from TRUSTED
+    for table, column in TRUSTED.items()
+}
 
 
 def seal_payload(conn: Connection, keys: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -95,7 +99,10 @@ def seal_payload(conn: Connection, keys: list[tuple[str, Any]]) -> dict[str, Any
         column = TRUSTED[table]
         for start in range(0, len(wanted), SEAL_READ_CHUNK):
             chunk = wanted[start : start + SEAL_READ_CHUNK]
-            result = conn.execute(_SEAL_READS[table], {"keys": chunk})
+            if len(chunk) == 1:
+                result = conn.execute(_SEAL_READ_ONE[table], {"key": chunk[0]})
+            else:
+                result = conn.execute(_SEAL_READS[table], {"keys": chunk})
             names = list(result.keys())
             at = names.index(column)
             for row in result:

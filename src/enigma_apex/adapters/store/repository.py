@@ -473,7 +473,7 @@ _INSERT_REF = s.order_refs.insert()
 # an UPDATE whose SET clause comes from the parameters given (the columns a call changes)
 _UPDATE_ORDER_BY_KEY = update(s.orders).where(s.orders.c.idempotency_key == bindparam("b_key"))
 _UPDATE_ORDER_BY_ID = update(s.orders).where(s.orders.c.id == bindparam("b_id"))
-_CANCEL_IF_PENDING = update(s.orders).where(
+_CANCEL_IF_PENDING = update(s.orders).where(  # the SET clause from the parameters: a cancel or an acknowledgement
     (s.orders.c.idempotency_key == bindparam("b_key")) & (s.orders.c.status == OrderStatus.PENDING.value)
 )
 
@@ -558,14 +558,15 @@ LEG_SUFFIXES = (":stop", ":target")
 def resolve_key(conn: Connection, key: str) -> str:
     """The hub's key for what an executor reported: the key itself, the key of an order named by its compact
     reference (``domain.orders.order_ref``), or ``<entry key>:stop`` / ``:target`` for a leg named after the
-    reference. A key the hub does not know comes back unchanged (an order the executor made on its own)."""
-    if conn.execute(_ORDER_ID_BY_KEY, {"b_key": key}).first() is not None:
-        return key
+    reference. A key the hub does not know comes back unchanged (an order the executor made on its own). A key
+    that cannot be a reference is the key itself, with no query (the common case: executors that echo the key)."""
     head, suffix = key, ""
     for leg in LEG_SUFFIXES:
         if key.endswith(leg):
             head, suffix = key[: -len(leg)], leg
     if not head.startswith(ORDER_REF_PREFIX) or len(head) != ORDER_REF_LENGTH:
+        return key
+    if conn.execute(_ORDER_ID_BY_KEY, {"b_key": key}).first() is not None:  # a key of that very shape
         return key
     row = conn.execute(_KEY_BY_REF, {"b_ref": head}).first()
     return key if row is None else row.idempotency_key + suffix
@@ -590,6 +591,19 @@ def protective_stops(conn: Connection, account: str) -> dict[Contract, Decimal]:
         if contract not in stops and stop not in (None, ""):
             stops[contract] = Decimal(str(stop))
     return stops
+
+
+def acknowledge_order(ctx: WriteContext, idempotency_key: str, status: OrderStatus, reason: str = "") -> bool:
+    """The executor's answer to an order: a PENDING order becomes ``status`` (accepted or rejected); an order
+    already further along (a fill or an order state reported first) is left as it is. True when it changed."""
+    values: dict[str, Any] = {"b_key": idempotency_key, "status": status.value, "updated_at": ctx.clock.now()}
+    if reason:
+        values["reason"] = reason
+    if not ctx.conn.execute(_CANCEL_IF_PENDING, values).rowcount:
+        return False
+    ctx.seal("orders", idempotency_key)
+    ctx.audit("order.updated", {"key": idempotency_key, "status": status.value, "reason": reason})
+    return True
 
 
 def update_order(
@@ -757,7 +771,7 @@ _FILLS_OF_ORDER = select(s.fills.c.quantity, s.fills.c.price).where(s.fills.c.or
 _POSITION = select(s.positions).where(
     (s.positions.c.account_id == bindparam("b_account")) & (s.positions.c.symbol == bindparam("b_symbol"))
 )
-_DELETE_POSITION = s.positions.delete().where(
+_UPDATE_POSITION = update(s.positions).where(
     (s.positions.c.account_id == bindparam("b_account")) & (s.positions.c.symbol == bindparam("b_symbol"))
 )
 _INSERT_POSITION = s.positions.insert()
@@ -810,17 +824,9 @@ def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
     ctx.seal("fills", fill_row_id)
     current = get_position(ctx.conn, fill.account, fill.contract)
     updated, realised = current.apply(fill)
-    ctx.conn.execute(_DELETE_POSITION, {"b_account": fill.account, "b_symbol": symbol})
-    ctx.conn.execute(
-        _INSERT_POSITION,
-        dict(
-            account_id=fill.account,
-            symbol=symbol,
-            quantity=updated.quantity,
-            average_price=updated.average_price,
-            updated_at=fill.ts,
-        ),
-    )
+    row = {"quantity": updated.quantity, "average_price": updated.average_price, "updated_at": fill.ts}
+    if not ctx.conn.execute(_UPDATE_POSITION, {"b_account": fill.account, "b_symbol": symbol, **row}).rowcount:
+        ctx.conn.execute(_INSERT_POSITION, {"account_id": fill.account, "symbol": symbol, **row})
     ctx.audit(
         "fill",
         {

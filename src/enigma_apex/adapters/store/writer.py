@@ -15,13 +15,15 @@ commit at all (locked, disk full, read-only) — or the audit chain cannot be ap
 batch fails at once with ``StoreError`` (a locked database costs one busy timeout, not one per operation) and
 ``healthy`` turns false, which the hub treats as "no acknowledged write possible, so no new risk".
 
-The chain head is read inside every write transaction, never kept from start-up: a row another process
-appended can never wedge the writer (the hub holds the data folder's instance lock so that no other process
-writes; this is the defence behind it).
+The writer keeps one connection of its own (no pool checkout per batch) and remembers the chain head its last
+commit left. A row another process appended can never wedge it (the hub holds the data folder's instance lock so
+that no other process writes; this is the defence behind it): the remembered head then names a row id already
+taken, the batch fails on it, and every write after a failure reads the head inside its transaction again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -53,7 +55,9 @@ class WriteContext:
     conn: Connection
     clock: Clock
     key: bytes | None = None  # the audit HMAC key, when the log is keyed
-    head: audit.ChainHead = field(default_factory=audit.ChainHead)  # after the flush: the batch's last row
+    # the chain's last committed row when the writer knows it (None: read inside this transaction); after the flush,
+    # the batch's last row
+    head: audit.ChainHead | None = None
     pending_audit: list[tuple[datetime, str, Any, str | None, str]] = field(default_factory=list)
     pending_seals: dict[tuple[str, Any], None] = field(default_factory=dict)  # ordered set
 
@@ -73,10 +77,11 @@ class WriteContext:
                 keys = list(self.pending_seals)
                 self.pending_seals = {}
                 self.audit(integrity.SEALED, integrity.seal_payload(self.conn, keys))
-            self.head = audit.ChainHead.load(self.conn)
+            head = audit.ChainHead.load(self.conn) if self.head is None else self.head
+            self.head = head
             if self.pending_audit:
                 rows = [
-                    audit.next_row(self.head, ts, kind, payload, account, actor, self.key)
+                    audit.next_row(head, ts, kind, payload, account, actor, self.key)
                     for ts, kind, payload, account, actor in self.pending_audit
                 ]
                 audit.insert_rows(self.conn, rows)
@@ -127,6 +132,8 @@ class GroupCommitWriter:
         self.retry_s = 1.0  # while unhealthy, how often a batch may try the database again
         self._submit_lock = threading.Lock()
         self._failed_at = 0.0
+        self._conn: Connection | None = None  # the writer thread's own connection
+        self._head_known = False  # ``head`` is what the last commit left (False after any failure: read it again)
         self.batches = 0
         self.committed = 0
         self._closed = False
@@ -153,6 +160,7 @@ class GroupCommitWriter:
             if anchor is not None and not integrity.anchored(conn):
                 ctx.audit(integrity.ANCHORED, {"file": anchor.name})
             ctx.flush()
+            assert ctx.head is not None  # noqa: S101 - flush sets it
             self.head = ctx.head
             keyed_from = audit.first_keyed(conn)
         if anchor is not None:
@@ -172,6 +180,8 @@ class GroupCommitWriter:
         self._thread.join(timeout)
         if self.anchor is not None:
             self.anchor.close()
+        if not self._thread.is_alive():
+            self._drop_connection()
 
     # ------------------------------------------------------------------ submitting
     def submit(self, op: Operation[T]) -> Future[T]:
@@ -235,12 +245,14 @@ class GroupCommitWriter:
             return
         results: list[Any] = []
         try:
-            with self._engine.begin() as conn:
-                ctx = self._context(conn)
+            conn = self._connection()
+            with conn.begin():
+                ctx = self._context(conn, known_head=True)
                 for item in batch:
                     results.append(item.op(ctx))
                 ctx.flush()
         except Exception as exc:  # noqa: BLE001 - the database's failure fails the batch; an operation's, itself
+            self._after_failure()
             if _is_storage_failure(exc) and not isinstance(exc, ChainError):
                 # The database itself refused (locked, disk full, the chain): every operation would wait out the
                 # same failure one by one, so the whole batch fails at once.
@@ -256,13 +268,36 @@ class GroupCommitWriter:
                         rest.future.set_exception(error)
                     return
             return
-        self.head = ctx.head
+        self._committed(ctx)
         self._succeeded(len(batch))
         for item, result in zip(batch, results, strict=True):
             item.future.set_result(result)
 
-    def _context(self, conn: Connection) -> WriteContext:
-        return WriteContext(conn, self._clock, self.key)
+    def _context(self, conn: Connection, *, known_head: bool = False) -> WriteContext:
+        head = audit.ChainHead(self.head.last_id, self.head.last_hash) if known_head and self._head_known else None
+        return WriteContext(conn, self._clock, self.key, head)
+
+    def _committed(self, ctx: WriteContext) -> None:
+        if ctx.head is not None:
+            self.head = ctx.head
+            self._head_known = True
+
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.invalidated or self._conn.closed:
+            self._drop_connection()
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _after_failure(self) -> None:
+        """Whatever failed, the next write reads the chain head again, on a connection opened afresh."""
+        self._head_known = False
+        self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection is dropped either way
+                self._conn.close()
+            self._conn = None
 
     def _storage_error(self, exc: BaseException) -> StoreError:
         error = StoreError(f"database write failed: {exc.__class__.__name__}: {_first_line(exc)}")
@@ -272,11 +307,13 @@ class GroupCommitWriter:
     def _commit_one(self, item: _Item[Any]) -> bool:
         """Commit one operation alone. False when the database itself failed (not just this operation)."""
         try:
-            with self._engine.begin() as conn:
-                ctx = self._context(conn)
+            conn = self._connection()
+            with conn.begin():
+                ctx = self._context(conn, known_head=True)
                 result = item.op(ctx)
                 ctx.flush()
         except Exception as exc:  # noqa: BLE001 - the caller's operation raised; report it to the caller
+            self._after_failure()
             if _is_storage_failure(exc):
                 item.future.set_exception(self._storage_error(exc))
                 return False
@@ -284,7 +321,7 @@ class GroupCommitWriter:
                 exc = StoreError(f"database write failed: {exc.__class__.__name__}: {_first_line(exc)}")
             item.future.set_exception(exc)
             return True
-        self.head = ctx.head
+        self._committed(ctx)
         self._succeeded(1)
         item.future.set_result(result)
         return True
