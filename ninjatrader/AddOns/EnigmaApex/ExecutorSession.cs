@@ -98,6 +98,9 @@ namespace EnigmaApex.Protocol
         readonly LinkedList<string> keyOrder = new LinkedList<string>();
         readonly HashSet<string> keys = new HashSet<string>();
         readonly Dictionary<string, string> keyOfRef = new Dictionary<string, string>();
+        // orders this client refused, with the reason: a resend is answered with the refusal again, not "duplicate"
+        // (the first answer may have been lost with the connection, and the hub takes "duplicate" as accepted)
+        readonly Dictionary<string, string> refusals = new Dictionary<string, string>();
         readonly object gate = new object();
         volatile bool accepting;
         volatile IList<string> owned = new List<string>();
@@ -205,7 +208,10 @@ namespace EnigmaApex.Protocol
             if (!Remember(key))
             {
                 Duplicates++;
-                Ack(key, seq, "duplicate", "");
+                string refusal;
+                lock (gate) { if (!refusals.TryGetValue(key, out refusal)) refusal = null; }
+                if (refusal != null) Ack(key, seq, "rejected", refusal);
+                else Ack(key, seq, "duplicate", "");
                 return;
             }
             BrokerResult result;
@@ -229,6 +235,7 @@ namespace EnigmaApex.Protocol
             {
                 result = BrokerResult.No(ex.GetType().Name + ": " + ex.Message);
             }
+            if (!result.Accepted && type == "order.place") lock (gate) refusals[key] = result.Reason;
             Ack(key, seq, result.Accepted ? "accepted" : "rejected", result.Reason);
         }
 
@@ -280,6 +287,7 @@ namespace EnigmaApex.Protocol
                 while (keyOrder.Count > keysKept)
                 {
                     keys.Remove(keyOrder.First.Value);
+                    refusals.Remove(keyOrder.First.Value);
                     keyOfRef.Remove(OrderRefs.For(keyOrder.First.Value));
                     keyOrder.RemoveFirst();
                 }

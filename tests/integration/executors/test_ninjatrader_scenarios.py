@@ -274,6 +274,37 @@ def test_reports_made_while_the_connection_is_down_arrive_after_it_is_back(tmp_p
     run(scenario())
 
 
+def test_an_order_the_addon_refused_stays_refused_when_the_hub_lost_the_refusal(tmp_path):
+    """The AddOn refuses an order (its account lost its connection) and the refusal never reaches the hub. On the
+    next connection the hub sends the order again: the AddOn answers with the refusal again, not ``duplicate``
+    (which the hub records as accepted), so the order ends REJECTED with the AddOn's reason."""
+
+    async def scenario():
+        async with scene(tmp_path) as (nt, _url, _t, gateway, store, _g):
+            lost: list[str] = []
+            on_frame = gateway.on_frame
+
+            async def losing_the_refusal(peer, frame):
+                if '"rejected"' in frame and not lost:  # the connection died before the hub read this frame
+                    lost.append(frame)
+                    return
+                await on_frame(peer, frame)
+
+            gateway.on_frame = losing_the_refusal
+            await nt.do("status", account="A1", status="ConnectionLost", message="Rithmic: server closed")
+            await gateway.place_order(entry("k-refused", qty=1))
+            await eventually(lambda: lost, what="the AddOn's refusal")
+            assert order(store, "k-refused").status == OrderStatus.PENDING
+            await nt.do("drop")  # the hub sends the pending order again on the next connection
+            await eventually(
+                lambda: order(store, "k-refused").status != OrderStatus.PENDING, what="the answer to the resend"
+            )
+            assert order(store, "k-refused").status == OrderStatus.REJECTED
+            assert "connection_lost" in reason(store, "k-refused")
+
+    run(scenario())
+
+
 def test_the_window_saves_the_settings_reconnects_and_never_keeps_the_token_in_clear(tmp_path):
     async def scenario():
         async with scene(tmp_path, start=False) as (nt, url, tokens, gateway, _store, _g):
