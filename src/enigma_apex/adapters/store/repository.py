@@ -473,7 +473,7 @@ _INSERT_REF = s.order_refs.insert()
 # an UPDATE whose SET clause comes from the parameters given (the columns a call changes)
 _UPDATE_ORDER_BY_KEY = update(s.orders).where(s.orders.c.idempotency_key == bindparam("b_key"))
 _UPDATE_ORDER_BY_ID = update(s.orders).where(s.orders.c.id == bindparam("b_id"))
-_CANCEL_IF_PENDING = update(s.orders).where(  # the SET clause from the parameters: a cancel or an acknowledgement
+_UPDATE_IF_PENDING = update(s.orders).where(  # the SET clause from the parameters
     (s.orders.c.idempotency_key == bindparam("b_key")) & (s.orders.c.status == OrderStatus.PENDING.value)
 )
 
@@ -596,13 +596,18 @@ def protective_stops(conn: Connection, account: str) -> dict[Contract, Decimal]:
 def acknowledge_order(ctx: WriteContext, idempotency_key: str, status: OrderStatus, reason: str = "") -> bool:
     """The executor's answer to an order: a PENDING order becomes ``status`` (accepted or rejected); an order
     already further along (a fill or an order state reported first) is left as it is. True when it changed."""
-    values: dict[str, Any] = {"b_key": idempotency_key, "status": status.value, "updated_at": ctx.clock.now()}
+    return _settle_if_pending(ctx, idempotency_key, status, reason, reason)
+
+
+def _settle_if_pending(ctx: WriteContext, key: str, status: OrderStatus, reason: str, audited: str) -> bool:
+    """A PENDING order becomes ``status`` (``reason`` on the row, ``audited`` in the audit row); any other is left."""
+    values: dict[str, Any] = {"b_key": key, "status": status.value, "updated_at": ctx.clock.now()}
     if reason:
         values["reason"] = reason
-    if not ctx.conn.execute(_CANCEL_IF_PENDING, values).rowcount:
+    if not ctx.conn.execute(_UPDATE_IF_PENDING, values).rowcount:
         return False
-    ctx.seal("orders", idempotency_key)
-    ctx.audit("order.updated", {"key": idempotency_key, "status": status.value, "reason": reason})
+    ctx.seal("orders", key)
+    ctx.audit("order.updated", {"key": key, "status": status.value, "reason": audited})
     return True
 
 
@@ -717,22 +722,8 @@ def cancel_unsent_entries(ctx: WriteContext, reasons: dict[str, str]) -> list[st
 
 def cancel_pending(ctx: WriteContext, keys: list[str], reason: str) -> list[str]:
     """Orders among ``keys`` still PENDING (no executor acknowledged them): cancelled, never (re)sent."""
-    done = []
-    for key in keys:
-        changed = ctx.conn.execute(
-            _CANCEL_IF_PENDING,
-            {
-                "b_key": key,
-                "status": OrderStatus.CANCELLED.value,
-                "reason": f"never sent: {reason}"[:500],
-                "updated_at": ctx.clock.now(),
-            },
-        )
-        if changed.rowcount:
-            ctx.seal("orders", key)
-            ctx.audit("order.updated", {"key": key, "status": OrderStatus.CANCELLED.value, "reason": reason[:300]})
-            done.append(key)
-    return done
+    row_reason, audited = f"never sent: {reason}"[:500], reason[:300]
+    return [key for key in keys if _settle_if_pending(ctx, key, OrderStatus.CANCELLED, row_reason, audited)]
 
 
 def get_order(conn: Connection, idempotency_key: str) -> StoredOrder | None:
