@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select
 from websockets.asyncio.client import connect
 
 from enigma_apex.adapters.store import schema as s
@@ -367,6 +368,53 @@ def test_a_replaced_connections_late_position_is_ignored(tmp_path):
                 state, reason = guardian.tracker("A1").trading_state()
                 assert state.value == "reducing" and "reconcile" in reason, (state, reason)
             await old.close()
+
+    run(scenario())
+
+
+def test_a_position_read_before_the_executor_reconnected_is_ignored_once_its_reports_are_recorded(tmp_path):
+    """The old connection's position was read while its last report was still being recorded (a position waits for
+    the reports before it). The executor reconnects meanwhile and reports a mismatch. When the old report is
+    recorded, the old position is stale by then and must not clear the new connection's mismatch."""
+
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, gateway, store, guardian):
+            held, release = threading.Event(), threading.Event()
+
+            def hold_the_ack(conn, cursor, statement, *_):
+                if statement.lstrip().upper().startswith("UPDATE ORDERS") and not held.is_set():
+                    held.set()
+                    release.wait(10)
+
+            event.listen(store.engine, "before_cursor_execute", hold_the_ack)
+            try:
+                async with connect(url) as old:
+                    await old.send(hello(made["nt8"], instance="i-1"))
+                    await recv(old, "welcome")
+                    await eventually(lambda: gateway.executors.get("nt8") is not None, what="nt8 registered")
+                    old_peer = gateway.executors["nt8"]
+                    await gateway.place_order(OrderIntent("held-ack", "A1", MNQ, Side.BUY, 1))
+                    placed = await recv(old, "order.place")
+                    await old.send(encode(m.Ack(id="a", ts=now(), key=placed.key, status="accepted")))
+                    await eventually(held.is_set, what="the acknowledgement's write under way")
+                    late = asyncio.create_task(gateway.on_frame(old_peer, _position("A1", 0, "old-p")))
+                    await asyncio.sleep(0)  # the old position is read: it waits for the acknowledgement's write
+                    assert not late.done()
+                    async with connect(url) as new:
+                        await new.send(hello(made["nt8"], instance="i-1"))  # the same executor, after a restart
+                        await recv(new, "welcome")
+                        await eventually(lambda: gateway.executors.get("nt8") is not old_peer, what="new connection")
+                        await new.send(_position("A1", 2, "new-p"))
+                        await eventually(
+                            lambda: "reconcile" in guardian.tracker("A1").trading_state()[1], what="the mismatch"
+                        )
+                        release.set()
+                        await asyncio.wait_for(late, 10)
+                        state, reason = guardian.tracker("A1").trading_state()
+                        assert state.value == "reducing" and "reconcile" in reason, (state, reason)
+            finally:
+                release.set()
+                event.remove(store.engine, "before_cursor_execute", hold_the_ack)
 
     run(scenario())
 

@@ -135,6 +135,7 @@ class GatewayService:
         self.ever_connected: set[str] = set()  # executors seen since the hub started
         self._absent_alerted: set[str] = set()
         self.broker_down: dict[str, str] = {}  # account -> why its broker connection is not connected
+        self._snapshot_turn: dict[str, asyncio.Lock] = {}  # executor name -> one snapshot at a time
         self._flatten_lock = threading.Lock()
         self._flattens_due: list[tuple[str, str]] = []  # asked for by the guardian's thread, not sent yet
         self._flattens_scheduled = False
@@ -413,11 +414,6 @@ class GatewayService:
                 )
             await self._bad(peer, problem)
             return
-        if peer.role == "executor" and kind in SNAPSHOTS and self.executors.get(peer.name) is not peer:
-            # a connection a newer one of the same executor has replaced: what it says of the account now is stale
-            # (the new one reports it afresh); its fills and order states are still recorded
-            log.info("gateway.stale_snapshot", executor=peer.name, session=peer.session, type=kind)
-            return
         handler = getattr(self, "_on_" + kind.replace(".", "_"), None)
         if handler is None:
             await self._bad(
@@ -427,9 +423,25 @@ class GatewayService:
         if kind not in REPORTS:
             await self.reports_recorded(peer)
         try:
-            await handler(peer, message)
+            if peer.role == "executor" and kind in SNAPSHOTS:
+                await self._snapshot(peer, kind, handler, message)
+            else:
+                await handler(peer, message)
         except Exception as exc:  # noqa: BLE001 - reported to the peer; the connection goes on
             self._failed(peer, kind, message.id, exc)
+
+    async def _snapshot(
+        self, peer: Peer, kind: str, handler: Callable[[Peer, Any], Awaitable[None]], message: m.Message
+    ) -> None:
+        """What an executor says of an account now (a position, a balance, its broker connection). The snapshots of
+        one executor's connections are handled one at a time, and only the current connection's count: a connection
+        a newer one of the same executor has replaced is stale (the new one reports afresh), even when its frame was
+        read before the new one registered and waited for its reports (its fills and order states still count)."""
+        async with self._snapshot_turn.setdefault(peer.name, asyncio.Lock()):
+            if self.executors.get(peer.name) is not peer:
+                log.info("gateway.stale_snapshot", executor=peer.name, session=peer.session, type=kind)
+                return
+            await handler(peer, message)
 
     def _failed(self, peer: Peer, kind: str, ref: str, exc: Exception) -> None:
         if isinstance(exc, StoreError):
