@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +13,8 @@ from enigma_apex import bootstrap
 from enigma_apex.adapters.clock import SHIFT_ENV
 from enigma_apex.adapters.store import repository
 from enigma_apex.adapters.store.trades import load_trades
+from enigma_apex.app.analyst import AnalystService
+from enigma_apex.app.risk import RiskService
 from enigma_apex.cli import app
 from enigma_apex.config import loader
 from enigma_apex.domain.clock import ManualClock
@@ -230,3 +233,28 @@ def test_passprob_from_history(tmp_path):
 def test_bench_sizing_prints_figures():
     figures = json.loads(run("bench", "sizing", "--json", "--calls", "300", "--paths", "500").output)
     assert figures["sizing_call"]["n"] == 300 and figures["simulator"]["paths_per_s"] > 0
+
+
+def test_the_scorer_reads_the_same_record_from_memory_as_from_the_database(tmp_path):
+    """With the account's statistics in memory the scorer decides on the event loop, with no thread hop: the answer
+    is the one it gives reading the record from the database (7 wins in 10 trades raise the score)."""
+    config = initialised(tmp_path)
+    store = record_trades(config, 7, 3)
+    settings = loader.load(config, environ={}, secret_lookup=lambda _k: None).settings
+    clock = ManualClock(datetime(2026, 11, 3, 15, tzinfo=UTC))
+    guardian = bootstrap.build_guardian(settings, store, clock)
+    risk = RiskService(settings, guardian, store.engine)
+    analyst = AnalystService(settings, clock, store.engine, guardian, risk)
+    signal = Signal("S-next", SignalSource.ALGOBOX, MNQ, Direction.LONG, clock.now(), power=87)
+    try:
+        assert risk.cached_stats(["PAPER-1"]) is None  # nothing read yet: the scorer would read in a thread
+        from_database = analyst.fallback(signal, ["PAPER-1"], "ai disabled")
+        known = risk.cached_stats(["PAPER-1"])
+        assert known is not None and known["PAPER-1"].trades == 10 and known["PAPER-1"].wins == 7
+        from_memory = asyncio.run(analyst._scored(signal, ["PAPER-1"], "ai disabled"))
+        assert from_memory == from_database
+        assert from_memory.score != analyst.fallback(signal, [], "ai disabled").score  # the record counts
+        risk.refresh("PAPER-1")  # a fill: read again at once, off the signal's path
+        assert risk.cached_stats(["PAPER-1"]) == known
+    finally:
+        store.close()

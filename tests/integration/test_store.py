@@ -17,7 +17,7 @@ from enigma_apex.adapters.store import schema as s
 from enigma_apex.adapters.store.engine import make_engine
 from enigma_apex.domain.accounts import TradingState
 from enigma_apex.domain.events import TradingStateChanged
-from enigma_apex.domain.orders import Bracket, Fill, OrderIntent, OrderStatus, Side
+from enigma_apex.domain.orders import Bracket, Fill, OrderIntent, OrderStatus, Side, order_ref
 from enigma_apex.domain.signals import Direction, Signal, SignalSource
 from enigma_apex.domain.symbols import Contract
 from enigma_apex.errors import StoreError
@@ -172,6 +172,38 @@ def test_orders_are_idempotent_by_key(writer, engine):
         count = conn.execute(text("SELECT COUNT(*) FROM orders")).scalar_one()
     assert count == 1
     assert stored.status is OrderStatus.FILLED and stored.average_price == Decimal("21000.25")
+
+
+def test_an_orders_compact_reference_taken_by_another_key_stays_with_that_key(writer, engine):
+    """Two keys whose compact references collide: the first keeps the reference, the second order is still stored
+    and is named by its key (the reference resolves to the first)."""
+    writer.write(lambda ctx: repository.sync_accounts(ctx, ACCOUNTS))
+    first = OrderIntent("sig-a:APEX-1", "APEX-1", MNQ, Side.BUY, 1)
+    second = OrderIntent("sig-b:APEX-1", "APEX-1", MNQ, Side.BUY, 1)
+    ref = order_ref(second.idempotency_key)
+    writer.write(lambda ctx: repository.insert_order(ctx, first, executor="paper", seq=1))
+    with engine.begin() as conn:  # as if the first key's reference were the second's too
+        conn.execute(s.order_refs.delete())
+        conn.execute(s.order_refs.insert(), {"order_ref": ref, "idempotency_key": first.idempotency_key})
+    stored = writer.write(lambda ctx: repository.insert_order(ctx, second, executor="paper", seq=2))
+    assert stored.created
+    with engine.connect() as conn:
+        assert repository.resolve_key(conn, ref) == first.idempotency_key
+        assert repository.get_order(conn, second.idempotency_key).seq == 2
+        assert conn.execute(text("SELECT COUNT(*) FROM order_refs")).scalar_one() == 1
+
+
+def test_a_repeated_dedup_key_stores_nothing_and_a_missing_one_never_collides(writer, engine, clock):
+    signal = Signal("s-1", SignalSource.TRADINGVIEW, MNQ, Direction.LONG, clock.now())
+    again = Signal("s-2", SignalSource.TRADINGVIEW, MNQ, Direction.LONG, clock.now())
+    assert writer.write(lambda ctx: repository.insert_signal(ctx, signal, "tv-1")) is True
+    assert writer.write(lambda ctx: repository.insert_signal(ctx, again, "tv-1")) is False
+    plain = [Signal(f"p-{i}", SignalSource.MANUAL, MNQ, Direction.LONG, clock.now()) for i in range(2)]
+    assert all(writer.write(lambda ctx, x=x: repository.insert_signal(ctx, x)) for x in plain)
+    with engine.connect() as conn:
+        ids = set(conn.execute(select(s.signals.c.id)).scalars())
+        audited = conn.execute(select(s.audit_log.c.id).where(s.audit_log.c.kind == "signal.received")).all()
+    assert ids == {"s-1", "p-0", "p-1"} and len(audited) == 3
 
 
 def test_fills_are_recorded_once_and_move_the_position(writer, engine, clock):

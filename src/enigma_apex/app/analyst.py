@@ -30,6 +30,7 @@ from enigma_apex.app.telemetry import fallback_reason
 from enigma_apex.config.models import AISection, Settings
 from enigma_apex.domain.clock import Clock
 from enigma_apex.domain.signals import Signal
+from enigma_apex.sizing.stats import TradeStats
 
 log = structlog.get_logger("enigma_apex.analyst")
 EASTERN = ZoneInfo("America/New_York")
@@ -110,11 +111,14 @@ class AnalystService:
             self._model = None
 
     # ------------------------------------------------------------------ analysis
-    def fallback(self, signal: Signal, accounts: list[str], reason: str | None) -> Analysis:
-        """The deterministic scorer's answer for this signal (see ``analysis/scorer.py``)."""
+    def fallback(
+        self, signal: Signal, accounts: list[str], reason: str | None, known: dict[str, TradeStats | None] | None = None
+    ) -> Analysis:
+        """The deterministic scorer's answer for this signal (see ``analysis/scorer.py``); ``known``: the accounts'
+        statistics, already read."""
         trades = wins = 0
         for account in accounts:
-            stats = self.risk.stats(account).get(account)
+            stats = known[account] if known is not None else self.risk.stats(account).get(account)
             if stats is not None:
                 trades += stats.trades
                 wins += stats.wins
@@ -154,14 +158,23 @@ class AnalystService:
             telemetry.ai_fallbacks.labels(fallback_reason(analysis.fallback_reason)).inc()
         return analysis
 
+    async def _scored(self, signal: Signal, accounts: list[str], reason: str) -> Analysis:
+        """The scorer's answer. With every account's statistics in memory (refreshed after each fill) it is a sum and
+        a score, about 10 microseconds: computed here, with no thread hop on the signal's path; else the statistics
+        are read from the database in a worker thread."""
+        known = self.risk.cached_stats(accounts)
+        if known is not None:
+            return self.fallback(signal, accounts, reason, known)
+        return await asyncio.to_thread(self.fallback, signal, accounts, reason)
+
     async def _analyse(self, signal: Signal, accounts: list[str]) -> Analysis:
         cfg = self.settings.ai
         if not cfg.enabled:
-            return await asyncio.to_thread(self.fallback, signal, accounts, "ai disabled")
+            return await self._scored(signal, accounts, "ai disabled")
         now = self.clock.now()
         if not self.breaker.allows(now):
             until = self.breaker.open_until.isoformat(timespec="seconds") if self.breaker.open_until else "?"
-            return await asyncio.to_thread(self.fallback, signal, accounts, f"breaker open until {until}")
+            return await self._scored(signal, accounts, f"breaker open until {until}")
         try:
             template = self.template()
             context = await asyncio.to_thread(self.context, signal, accounts)
@@ -178,7 +191,7 @@ class AnalystService:
                     f"the AI analyst failed {self.breaker.failures} time(s) in a row ({kind}: {str(exc)[:200]}); "
                     f"the deterministic scorer decides until {until}",
                 )
-            return await asyncio.to_thread(self.fallback, signal, accounts, str(exc) if kind != "error" else repr(exc))
+            return await self._scored(signal, accounts, str(exc) if kind != "error" else repr(exc))
         self.breaker.success()
         answer = reply.answer
         return Analysis(

@@ -52,6 +52,16 @@ class RiskService:
         self._stats.pop(account, None)
         self.stats(account)
 
+    def cached_stats(self, accounts: list[str]) -> dict[str, TradeStats | None] | None:
+        """These accounts' statistics if every one is in memory (``stats`` would not read the database), else None."""
+        found: dict[str, TradeStats | None] = {}
+        for account in accounts:
+            cached = self._stats.get(account)  # one read: a refresh in another thread may drop it meanwhile
+            if cached is None:
+                return None
+            found[account] = cached.get(account)
+        return found
+
     @property
     def prior(self) -> Prior:
         cfg = self.settings.sizing

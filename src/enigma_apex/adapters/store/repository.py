@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Executable, Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from enigma_apex.adapters.store import schema as s
 from enigma_apex.adapters.store.audit import canonical_json
@@ -252,8 +254,24 @@ def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
 
 # ---------------------------------------------------------------- signals and decisions
 _SIGNAL_BY_ID = select(s.signals.c.id).where(s.signals.c.id == bindparam("b_id"))
-_SIGNAL_BY_DEDUP = select(s.signals.c.id).where(s.signals.c.dedup_key == bindparam("b_dedup"))
-_INSERT_SIGNAL = s.signals.insert()
+# INSERT ... ON CONFLICT (<unique column>) DO NOTHING, per dialect: one statement where a SELECT then an INSERT were
+_INSERT_NEW: dict[tuple[str, str, str], Executable] = {}
+_ON_CONFLICT: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def _insert_new(conn: Connection, table: Table, unique: str, values: dict[str, Any]) -> bool:
+    """Insert the row unless a row with the same value in ``unique`` exists (the two databases the hub supports,
+    config.models.DatabaseSection, both have ON CONFLICT). True when it was inserted. A conflict on another unique
+    column is an error, as for a plain insert."""
+    dialect = conn.dialect.name
+    statement = _INSERT_NEW.get((table.name, unique, dialect))
+    if statement is None:
+        conflict = _ON_CONFLICT[dialect](table).on_conflict_do_nothing(index_elements=[table.c[unique]])
+        statement = conflict.execution_options(preserve_rowcount=True)  # an INSERT's count is kept only if asked
+        _INSERT_NEW[(table.name, unique, dialect)] = statement
+    return bool(conn.execute(statement, values).rowcount)
+
+
 _INSERT_DECISION = s.decisions.insert()
 _INSERT_ANALYSIS = s.analyses.insert()
 
@@ -264,10 +282,10 @@ def signal_exists(conn: Connection, signal_id: str) -> bool:
 
 def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = None, raw: Any = None) -> bool:
     """Store a signal; False when ``dedup_key`` was seen before (nothing written)."""
-    if dedup_key is not None and ctx.conn.execute(_SIGNAL_BY_DEDUP, {"b_dedup": dedup_key}).first():
-        return False
-    ctx.conn.execute(
-        _INSERT_SIGNAL,
+    inserted = _insert_new(
+        ctx.conn,
+        s.signals,
+        "dedup_key",
         dict(
             id=signal.signal_id,
             source=signal.source.value,
@@ -284,6 +302,8 @@ def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = Non
             raw=canonical_json(raw if raw is not None else {}),
         ),
     )
+    if not inserted:
+        return False
     ctx.audit(
         "signal.received",
         {
@@ -467,9 +487,7 @@ class StoredOrder:
 
 _ORDER_BY_KEY = select(s.orders).where(s.orders.c.idempotency_key == bindparam("b_key"))
 _ORDER_ID_BY_KEY = select(s.orders.c.id).where(s.orders.c.idempotency_key == bindparam("b_key"))
-_INSERT_ORDER = s.orders.insert()
 _KEY_BY_REF = select(s.order_refs.c.idempotency_key).where(s.order_refs.c.order_ref == bindparam("b_ref"))
-_INSERT_REF = s.order_refs.insert()
 # an UPDATE whose SET clause comes from the parameters given (the columns a call changes)
 _UPDATE_ORDER_BY_KEY = update(s.orders).where(s.orders.c.idempotency_key == bindparam("b_key"))
 _UPDATE_ORDER_BY_ID = update(s.orders).where(s.orders.c.id == bindparam("b_id"))
@@ -487,14 +505,13 @@ def insert_order(
     decision_id: str | None = None,
 ) -> StoredOrder:
     """Store an order before it is sent. A repeated idempotency key returns the stored order unchanged."""
-    existing = ctx.conn.execute(_ORDER_BY_KEY, {"b_key": intent.idempotency_key}).first()
-    if existing is not None:
-        return _order_from_row(existing, created=False)
     now = ctx.clock.now()
     order_id = new_id()
     bracket = {} if intent.bracket is None else {"stop": intent.bracket.stop, "target": intent.bracket.target}
-    ctx.conn.execute(
-        _INSERT_ORDER,
+    inserted = _insert_new(
+        ctx.conn,
+        s.orders,
+        "idempotency_key",
         dict(
             id=order_id,
             idempotency_key=intent.idempotency_key,
@@ -518,10 +535,12 @@ def insert_order(
             updated_at=now,
         ),
     )
+    if not inserted:  # a repeated key: the stored order, unchanged
+        return _order_from_row(ctx.conn.execute(_ORDER_BY_KEY, {"b_key": intent.idempotency_key}).one(), created=False)
     ctx.seal("orders", intent.idempotency_key)
-    ref = order_ref(intent.idempotency_key)
-    if ctx.conn.execute(_KEY_BY_REF, {"b_ref": ref}).first() is None:
-        ctx.conn.execute(_INSERT_REF, {"order_ref": ref, "idempotency_key": intent.idempotency_key})
+    # the compact reference, unless another key has it already (that order keeps it; this one goes by its key)
+    _insert_new(ctx.conn, s.order_refs, "order_ref", {"order_ref": order_ref(intent.idempotency_key),
+                                                      "idempotency_key": intent.idempotency_key})  # fmt: skip
     ctx.audit(
         "order.stored",
         {
