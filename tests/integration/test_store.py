@@ -206,6 +206,31 @@ def test_a_repeated_dedup_key_stores_nothing_and_a_missing_one_never_collides(wr
     assert ids == {"s-1", "p-0", "p-1"} and len(audited) == 3
 
 
+def test_a_fill_is_one_per_account_executor_and_broker_id(writer, engine, clock):
+    """The same broker fill id on another account, or from another executor, is a fill of its own; the same report
+    again is ignored and moves nothing."""
+    writer.write(lambda ctx: repository.sync_accounts(ctx, ACCOUNTS))
+
+    def fill(account: str) -> Fill:
+        return Fill(
+            "BRK-1", f"k-{account}", account, MNQ, Side.BUY, 1, Decimal("21000.25"), Decimal("0.52"), clock.now()
+        )
+
+    def record(account: str, executor: str) -> bool:
+        return writer.write(lambda ctx: repository.insert_fill(ctx, fill(account), executor))
+
+    assert [record("APEX-1", "nt8"), record("APEX-1", "nt8"), record("TS-1", "nt8"), record("APEX-1", "rithmic")] == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM fills")).scalar_one() == 3
+        assert repository.get_position(conn, "APEX-1", MNQ).quantity == 2
+        assert repository.get_position(conn, "TS-1", MNQ).quantity == 1
+
+
 def test_fills_are_recorded_once_and_move_the_position(writer, engine, clock):
     writer.write(lambda ctx: repository.sync_accounts(ctx, ACCOUNTS))
     intent = OrderIntent("k1", "APEX-1", MNQ, Side.BUY, 3)

@@ -255,18 +255,19 @@ def record_state_change(ctx: WriteContext, event: TradingStateChanged) -> None:
 # ---------------------------------------------------------------- signals and decisions
 _SIGNAL_BY_ID = select(s.signals.c.id).where(s.signals.c.id == bindparam("b_id"))
 # INSERT ... ON CONFLICT (<unique column>) DO NOTHING, per dialect: one statement where a SELECT then an INSERT were
-_INSERT_NEW: dict[tuple[str, str, str], Executable] = {}
+_INSERT_NEW: dict[tuple[str, tuple[str, ...], str], Executable] = {}
 _ON_CONFLICT: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
-def _insert_new(conn: Connection, table: Table, unique: str, values: dict[str, Any]) -> bool:
-    """Insert the row unless a row with the same value in ``unique`` exists (the two databases the hub supports,
-    config.models.DatabaseSection, both have ON CONFLICT). True when it was inserted. A conflict on another unique
-    column is an error, as for a plain insert."""
+def _insert_new(conn: Connection, table: Table, unique: tuple[str, ...], values: dict[str, Any]) -> bool:
+    """Insert the row unless a row with the same values in the ``unique`` columns (a unique constraint) exists: one
+    statement where a SELECT and an INSERT were (the two databases the hub supports, config.models.DatabaseSection,
+    both have ON CONFLICT). True when it was inserted. A conflict on another unique constraint is an error, as for a
+    plain insert."""
     dialect = conn.dialect.name
     statement = _INSERT_NEW.get((table.name, unique, dialect))
     if statement is None:
-        conflict = _ON_CONFLICT[dialect](table).on_conflict_do_nothing(index_elements=[table.c[unique]])
+        conflict = _ON_CONFLICT[dialect](table).on_conflict_do_nothing(index_elements=[table.c[c] for c in unique])
         statement = conflict.execution_options(preserve_rowcount=True)  # an INSERT's count is kept only if asked
         _INSERT_NEW[(table.name, unique, dialect)] = statement
     return bool(conn.execute(statement, values).rowcount)
@@ -285,7 +286,7 @@ def insert_signal(ctx: WriteContext, signal: Signal, dedup_key: str | None = Non
     inserted = _insert_new(
         ctx.conn,
         s.signals,
-        "dedup_key",
+        ("dedup_key",),
         dict(
             id=signal.signal_id,
             source=signal.source.value,
@@ -511,7 +512,7 @@ def insert_order(
     inserted = _insert_new(
         ctx.conn,
         s.orders,
-        "idempotency_key",
+        ("idempotency_key",),
         dict(
             id=order_id,
             idempotency_key=intent.idempotency_key,
@@ -539,7 +540,7 @@ def insert_order(
         return _order_from_row(ctx.conn.execute(_ORDER_BY_KEY, {"b_key": intent.idempotency_key}).one(), created=False)
     ctx.seal("orders", intent.idempotency_key)
     # the compact reference, unless another key has it already (that order keeps it; this one goes by its key)
-    _insert_new(ctx.conn, s.order_refs, "order_ref", {"order_ref": order_ref(intent.idempotency_key),
+    _insert_new(ctx.conn, s.order_refs, ("order_ref",), {"order_ref": order_ref(intent.idempotency_key),
                                                       "idempotency_key": intent.idempotency_key})  # fmt: skip
     ctx.audit(
         "order.stored",
@@ -768,15 +769,10 @@ def _order_from_row(row: Any, *, created: bool) -> StoredOrder:
     )
 
 
-_FILL_SEEN = select(s.fills.c.id).where(
-    (s.fills.c.account_id == bindparam("b_account"))
-    & (s.fills.c.executor == bindparam("b_executor"))
-    & (s.fills.c.fill_id == bindparam("b_fill"))
-)
+_FILL_IDENTITY = ("account_id", "executor", "fill_id")  # the fills' unique constraint (schema.fills)
 _ORDER_FOR_FILL = select(s.orders.c.id, s.orders.c.quantity, s.orders.c.filled_quantity, s.orders.c.status).where(
     s.orders.c.idempotency_key == bindparam("b_key")
 )
-_INSERT_FILL = s.fills.insert()
 _FILLS_OF_ORDER = select(s.fills.c.quantity, s.fills.c.price).where(s.fills.c.order_id == bindparam("b_order"))
 _POSITION = select(s.positions).where(
     (s.positions.c.account_id == bindparam("b_account")) & (s.positions.c.symbol == bindparam("b_symbol"))
@@ -790,16 +786,13 @@ _INSERT_POSITION = s.positions.insert()
 def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
     """Record a fill and update the position. A fill is identified by (account, executor, fill id): a repeated
     report is ignored (returns False); another account's fill with the same broker id is a fill of its own."""
-    seen = ctx.conn.execute(
-        _FILL_SEEN, {"b_account": fill.account, "b_executor": executor, "b_fill": fill.fill_id}
-    ).first()
-    if seen:
-        return False
     order = ctx.conn.execute(_ORDER_FOR_FILL, {"b_key": fill.idempotency_key}).first()
     symbol = symbol_of(fill.contract)
     fill_row_id = new_id()
-    ctx.conn.execute(
-        _INSERT_FILL,
+    inserted = _insert_new(
+        ctx.conn,
+        s.fills,
+        _FILL_IDENTITY,
         dict(
             id=fill_row_id,
             fill_id=fill.fill_id,
@@ -814,6 +807,8 @@ def insert_fill(ctx: WriteContext, fill: Fill, executor: str = "") -> bool:
             ts=fill.ts,
         ),
     )
+    if not inserted:  # a repeated report
+        return False
     if order is not None:  # the fills are the truth: an order whose fills cover it is filled, at their average
         rows = ctx.conn.execute(_FILLS_OF_ORDER, {"b_order": order.id}).all()
         total = sum(r.quantity for r in rows)
