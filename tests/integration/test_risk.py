@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import make_url
 from typer.testing import CliRunner
 
 from enigma_apex import bootstrap
@@ -17,6 +19,7 @@ from enigma_apex.app.analyst import AnalystService
 from enigma_apex.app.risk import RiskService
 from enigma_apex.cli import app
 from enigma_apex.config import loader
+from enigma_apex.config.models import Settings
 from enigma_apex.domain.clock import ManualClock
 from enigma_apex.domain.orders import Bracket, Fill, OrderIntent, Side
 from enigma_apex.domain.signals import Direction, Signal, SignalSource
@@ -256,5 +259,95 @@ def test_the_scorer_reads_the_same_record_from_memory_as_from_the_database(tmp_p
         assert from_memory.score != analyst.fallback(signal, [], "ai disabled").score  # the record counts
         risk.refresh("PAPER-1")  # a fill: read again at once, off the signal's path
         assert risk.cached_stats(["PAPER-1"]) == known
+    finally:
+        store.close()
+
+
+def test_each_fill_adds_to_the_statistics_what_a_replay_from_the_first_fill_gives(tmp_path, db_url):
+    """A fill's refresh reads only the fills recorded since the last one and adds them to running sums. After every
+    fill the figures equal a fresh replay of all the account's fills: with fills at the same instant, partial exits,
+    reversals, setups of three kinds, another account's fills in between, and a fill recorded late with an earlier
+    time (the history changed behind the sums: replayed from the first fill)."""
+    url = make_url(db_url)
+    settings = Settings.model_validate(
+        {
+            "hub": {"data_dir": str(tmp_path / "data")},
+            "database": {
+                "url": url._replace(password=None).render_as_string(hide_password=False),
+                "password": url.password,
+            },
+            "accounts": [
+                {"name": "A-1", "profile": "apex4-intraday-eval-50k"},
+                {"name": "A-2", "profile": "apex4-intraday-eval-50k"},
+            ],
+        }
+    )
+    clock = ManualClock(datetime(2026, 11, 2, 15, tzinfo=UTC))
+    store, _ = bootstrap.open_store(settings, clock)
+    guardian = bootstrap.build_guardian(settings, store, clock)
+    risk = RiskService(settings, guardian, store.engine)
+    rng = random.Random(11)  # noqa: S311 - a repeatable sequence of fills, not cryptography
+    start = clock.now()
+    orders: dict[str, list[str]] = {"A-1": [], "A-2": []}
+
+    def order(account: str, n: int, power: int | None) -> None:
+        source = SignalSource.ALGOBOX if power is not None else SignalSource.MANUAL
+        signal = Signal(f"S-{account}-{n}", source, MNQ, Direction.LONG, clock.now(), power=power)
+        key = f"{account}-k{n}"
+        stop = D(21000) - D(rng.choice((5, 10, 20)))
+
+        def write(ctx):
+            repository.insert_signal(ctx, signal)
+            decision = repository.insert_decision(
+                ctx, signal_id=signal.signal_id, account=account, action="take", quantity=1, ai={}, verdicts=[],
+                sizing={},
+            )  # fmt: skip
+            intent = OrderIntent(key, account, MNQ, Side.BUY, 1, bracket=Bracket(stop, None))
+            repository.insert_order(ctx, intent, executor="paper", decision_id=decision)
+
+        store.writer.write(write)
+        orders[account].append(key)
+
+    for account in orders:
+        for n, power in enumerate((87, 60, None)):
+            order(account, n, power)
+
+    held = {"A-1": 0, "A-2": 0}
+
+    def fill(n: int, account: str, minutes: int) -> None:
+        position = held[account]
+        if position and rng.random() < 0.6:  # out: all of it, part of it, or through it (a reversal)
+            side = Side.SELL if position > 0 else Side.BUY
+            quantity = abs(position) + rng.choice((0, 0, -1, 1)) or abs(position)
+        else:
+            side, quantity = rng.choice((Side.BUY, Side.SELL)), rng.randint(1, 3)
+        held[account] += quantity if side is Side.BUY else -quantity
+        price = D(21000) + D(rng.randint(-40, 40)) / 4
+        at = start + timedelta(minutes=minutes)
+        f = Fill(f"F{n:03d}", rng.choice(orders[account]), account, MNQ, side, quantity, price, D("0.5"), at)
+        store.writer.write(lambda ctx: repository.insert_fill(ctx, f))
+
+    def from_the_first_fill(account: str) -> dict:
+        return RiskService(settings, guardian, store.engine).stats(account)
+
+    try:
+        assert risk.stats("A-1") == from_the_first_fill("A-1")  # no fill yet: the prior alone
+        replays = {}
+        for n in range(60):
+            account = "A-1" if n % 4 else "A-2"
+            fill(n, account, minutes=n // 2)  # two fills a minute: the same instant, ordered by the fill id
+            risk.refresh(account)
+            assert risk.stats(account) == from_the_first_fill(account), n
+            replay = replays.setdefault(account, risk._histories[account].replay)
+            assert risk._histories[account].replay is replay, n  # only the new fills were read: never from the start
+        figures = risk.stats("A-1")
+        assert figures["A-1"].trades >= 5 and len(figures) >= 3  # trades closed, in more than one setup
+        replay = risk._histories["A-1"].replay
+        read_before = replay.fills
+        fill(60, "A-1", minutes=3)  # recorded late, with the time of a fill already summed
+        risk.refresh("A-1")
+        assert risk._histories["A-1"].replay is not replay  # replayed afresh
+        assert risk.stats("A-1") == from_the_first_fill("A-1")
+        assert risk._histories["A-1"].replay.fills == read_before + 1
     finally:
         store.close()

@@ -623,7 +623,8 @@ class GatewayService:
             if previous is not None:
                 await previous
             try:
-                result = await asyncio.wrap_future(write)
+                # committed already (it usually is, in the batch of the report before it): no loop turn for it
+                result = write.result() if write.done() else await asyncio.wrap_future(write)
             except StoreError as exc:
                 log.error("gateway.report_deferred", error=str(exc))
                 self.deferred.append((op, then))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import threading
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from enigma_apex.adapters.store.trades import load_trades
+from enigma_apex.adapters.store.trades import TradeReplay, load_trades
 from enigma_apex.app.guardian import GuardianService
 from enigma_apex.config.models import Settings
 from enigma_apex.domain.orders import Side
@@ -16,7 +17,7 @@ from enigma_apex.rules.gate import Intent
 from enigma_apex.rules.tracker import HUNDRED
 from enigma_apex.rules.verdicts import Code
 from enigma_apex.sizing.sizer import AccountRoom, Order, SizeResult, SizingPolicy, size
-from enigma_apex.sizing.stats import Prior, TradeRecord, TradeStats, compute
+from enigma_apex.sizing.stats import Prior, Tally, TradeStats, compute
 
 # Verdicts that depend on the size itself: the sizer answers those with its own arithmetic.
 SIZE_CODES = frozenset({Code.TRAILING_THRESHOLD, Code.DAILY_LOSS_LIMIT, Code.MAE_LIMIT, Code.MAX_CONTRACTS})
@@ -34,22 +35,37 @@ def sizing_policy(settings: Settings) -> SizingPolicy:
     )
 
 
+@dataclass
+class _History:
+    """One account's trades so far: the replay of its fills and the running sums per account and per setup."""
+
+    replay: TradeReplay
+    tallies: dict[str, Tally] = field(default_factory=dict)
+
+
 class RiskService:
     def __init__(self, settings: Settings, guardian: GuardianService, engine: Engine) -> None:
         self.settings = settings
         self.guardian = guardian
         self.engine = engine
-        self._stats: dict[str | None, dict[str, TradeStats]] = {}  # cleared by every fill (see invalidate)
+        self._stats: dict[str | None, dict[str, TradeStats]] = {}  # an account's entry is dropped by its fills
+        self._histories: dict[str, _History] = {}  # per account: its trades so far, summed (see refresh)
+        self._lock = threading.Lock()  # fills refresh from worker threads; planning reads from others
 
     def invalidate(self) -> None:
-        """Forget every cached statistic (the sizing settings changed)."""
-        self._stats = {}
+        """Forget every cached statistic and summed history (the sizing settings changed: prior, power buckets)."""
+        with self._lock:
+            self._stats = {}
+            self._histories = {}
 
     def refresh(self, account: str) -> None:
         """A fill of ``account`` arrived: its statistics (and the all-accounts ones) are computed again now, off the
-        signal path, so the next signal's analysis and size find them ready."""
-        self._stats.pop(None, None)
-        self._stats.pop(account, None)
+        signal path, so the next signal's analysis and size find them ready. Only the fills recorded since the
+        last refresh are read and added to the account's running sums: the cost of a fill does not grow with the
+        account's history."""
+        with self._lock:
+            self._stats.pop(None, None)
+            self._stats.pop(account, None)
         self.stats(account)
 
     def cached_stats(self, accounts: list[str]) -> dict[str, TradeStats | None] | None:
@@ -72,17 +88,39 @@ class RiskService:
         cached = self._stats.get(account)
         if cached is not None:
             return cached
-        with self.engine.connect() as conn:
-            trades = load_trades(conn, account, tuple(self.settings.sizing.power_buckets))
-        groups: dict[str, list[TradeRecord]] = {}
-        for t in trades:
-            groups.setdefault(t.account, []).append(t)
-            groups.setdefault(f"{t.account}/{t.setup}", []).append(t)
-        if account is not None:
-            groups.setdefault(account, [])
-        result = {key: compute(items, self.prior) for key, items in sorted(groups.items())}
-        self._stats[account] = result
+        if account is None:  # every account's (the CLI, reports): replayed from the first fill
+            with self.engine.connect() as conn:
+                trades = load_trades(conn, None, self._edges)
+            tallies: dict[str, Tally] = {}
+            for t in trades:
+                tallies.setdefault(t.account, Tally()).add(t)
+                tallies.setdefault(f"{t.account}/{t.setup}", Tally()).add(t)
+            result = {key: tally.stats(self.prior) for key, tally in sorted(tallies.items())}
+            self._stats[None] = result
+            return result
+        with self._lock:
+            history = self._caught_up(account)
+            result = {key: tally.stats(self.prior) for key, tally in sorted(history.tallies.items())}
+            self._stats[account] = result
         return result
+
+    @property
+    def _edges(self) -> tuple[int, ...]:
+        return tuple(self.settings.sizing.power_buckets)
+
+    def _caught_up(self, account: str) -> _History:
+        """The account's history with every recorded fill added (under the lock)."""
+        history = self._histories.get(account)
+        with self.engine.connect() as conn:
+            new = None if history is None else history.replay.catch_up(conn, account)
+            if history is None or new is None:  # the first time, or the fills changed behind it: from the start
+                history = _History(TradeReplay(self._edges), {account: Tally()})
+                new = history.replay.catch_up(conn, account) or []
+        for t in new:
+            history.tallies[account].add(t)
+            history.tallies.setdefault(f"{account}/{t.setup}", Tally()).add(t)
+        self._histories[account] = history
+        return history
 
     def room(self, account: str, intent: Intent) -> AccountRoom:
         """The guardian's figures for sizing. Size-dependent verdicts (threshold, DLL, MAE, cap) are left to

@@ -85,37 +85,65 @@ def _bucket(r: Decimal) -> str:
 
 
 def compute(trades: Iterable[TradeRecord], prior: Prior = Prior()) -> TradeStats:
-    rs = [t.r for t in trades if t.risk > 0]
-    wins = [r for r in rs if r > 0]
-    losses = [-r for r in rs if r <= 0]
-    n = len(rs)
-    k = prior.strength
-    a, b = prior.win_rate * k, (ONE - prior.win_rate) * k
-    shrunk_p = (Decimal(len(wins)) + a) / (Decimal(n) + a + b)
-    avg_win_post = (sum(wins, ZERO) + k * prior.payoff) / (Decimal(len(wins)) + k)
-    avg_loss_post = (sum(losses, ZERO) + k * ONE) / (Decimal(len(losses)) + k)
-    raw_p = Decimal(len(wins)) / n if n else None
-    avg_win = sum(wins, ZERO) / len(wins) if wins else None
-    avg_loss = sum(losses, ZERO) / len(losses) if losses else None
-    payoff = avg_win / avg_loss if avg_win is not None and avg_loss not in (None, ZERO) else None
-    expectancy = sum(rs, ZERO) / n if n else None
-    histogram: dict[str, int] = {}
-    for r in rs:
+    tally = Tally()
+    for trade in trades:
+        tally.add(trade)
+    return tally.stats(prior)
+
+
+@dataclass(slots=True)
+class Tally:
+    """Running sums of trades in R, added in the order they closed: the statistics of every trade so far without
+    keeping the trades, so a new trade costs one ``add`` (the sums are the ones ``compute`` makes, in its order)."""
+
+    n: int = 0
+    wins: int = 0
+    losses: int = 0
+    total: Decimal = ZERO  # every R
+    win_total: Decimal = ZERO  # the winners' R
+    loss_total: Decimal = ZERO  # the losers' |R|
+    histogram: dict[str, int] = field(default_factory=dict)
+
+    def add(self, trade: TradeRecord) -> None:
+        if trade.risk <= 0:  # R unknown: not counted
+            return
+        r = trade.r
+        self.n += 1
+        self.total += r
+        if r > 0:
+            self.wins += 1
+            self.win_total += r
+        else:
+            self.losses += 1
+            self.loss_total += -r
         key = _bucket(r)
-        histogram[key] = histogram.get(key, 0) + 1
-    return TradeStats(
-        n,
-        len(wins),
-        len(losses),
-        raw_p,
-        avg_win,
-        avg_loss,
-        payoff,
-        expectancy,
-        shrunk_p,
-        avg_win_post / avg_loss_post,
-        tuple(sorted(histogram.items())),
-    )
+        self.histogram[key] = self.histogram.get(key, 0) + 1
+
+    def stats(self, prior: Prior = Prior()) -> TradeStats:
+        n, wins, losses = self.n, self.wins, self.losses
+        k = prior.strength
+        a, b = prior.win_rate * k, (ONE - prior.win_rate) * k
+        shrunk_p = (Decimal(wins) + a) / (Decimal(n) + a + b)
+        avg_win_post = (self.win_total + k * prior.payoff) / (Decimal(wins) + k)
+        avg_loss_post = (self.loss_total + k * ONE) / (Decimal(losses) + k)
+        raw_p = Decimal(wins) / n if n else None
+        avg_win = self.win_total / wins if wins else None
+        avg_loss = self.loss_total / losses if losses else None
+        payoff = avg_win / avg_loss if avg_win is not None and avg_loss not in (None, ZERO) else None
+        expectancy = self.total / n if n else None
+        return TradeStats(
+            n,
+            wins,
+            losses,
+            raw_p,
+            avg_win,
+            avg_loss,
+            payoff,
+            expectancy,
+            shrunk_p,
+            avg_win_post / avg_loss_post,
+            tuple(sorted(self.histogram.items())),
+        )
 
 
 def power_bucket(power: int | None, edges: tuple[int, ...]) -> str | None:
