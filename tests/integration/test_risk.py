@@ -8,12 +8,14 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import make_url
 from typer.testing import CliRunner
 
 from enigma_apex import bootstrap
 from enigma_apex.adapters.clock import SHIFT_ENV
 from enigma_apex.adapters.store import repository
+from enigma_apex.adapters.store import trades as trades_module
 from enigma_apex.adapters.store.trades import load_trades
 from enigma_apex.app.analyst import AnalystService
 from enigma_apex.app.risk import RiskService
@@ -349,5 +351,33 @@ def test_each_fill_adds_to_the_statistics_what_a_replay_from_the_first_fill_give
         assert risk._histories["A-1"].replay is not replay  # replayed afresh
         assert risk.stats("A-1") == from_the_first_fill("A-1")
         assert risk._histories["A-1"].replay.fills == read_before + 1
+    finally:
+        store.close()
+
+
+def test_a_refresh_that_fails_halfway_leaves_no_half_counted_trades(tmp_path, monkeypatch):
+    """A fill that cannot be replayed (here: the second of two new fills) fails the refresh; the next one counts the
+    trades from the first fill again, never the first new fill twice or without its sums."""
+    config = initialised(tmp_path)
+    store = record_trades(config, 3, 2)
+    settings = loader.load(config, environ={}, secret_lookup=lambda _k: None).settings
+    guardian = bootstrap.build_guardian(settings, store, ManualClock(datetime(2026, 11, 3, 15, tzinfo=UTC)))
+    risk = RiskService(settings, guardian, store.engine)
+    try:
+        assert risk.stats("PAPER-1")["PAPER-1"].trades == 5
+        at = datetime(2026, 11, 3, 15, tzinfo=UTC)
+        for n, (side, price) in enumerate(((Side.BUY, D(21000)), (Side.SELL, D(21015)))):  # one more win
+            fill = Fill(f"F-late-{n}", "k0", "PAPER-1", MNQ, side, 1, price, D("0.75"), at + timedelta(minutes=n))
+            store.writer.write(lambda ctx, f=fill: repository.insert_fill(ctx, f))
+        real = trades_module._contract
+        calls = iter(range(2))
+        monkeypatch.setattr(trades_module, "_contract", lambda symbol: real(symbol) if next(calls, 1) == 0 else 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            risk.refresh("PAPER-1")  # the first new fill replayed, the second failed
+        monkeypatch.setattr(trades_module, "_contract", real)
+        risk.refresh("PAPER-1")
+        figures = risk.stats("PAPER-1")["PAPER-1"]
+        assert (figures.trades, figures.wins) == (6, 4)
+        assert risk.stats("PAPER-1") == RiskService(settings, guardian, store.engine).stats("PAPER-1")
     finally:
         store.close()

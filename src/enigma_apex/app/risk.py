@@ -109,13 +109,14 @@ class RiskService:
         return tuple(self.settings.sizing.power_buckets)
 
     def _caught_up(self, account: str) -> _History:
-        """The account's history with every recorded fill added (under the lock)."""
-        history = self._histories.get(account)
+        """The account's history with every recorded fill added (under the lock). Taken out while it is brought up to
+        date: a read or a replay that fails leaves no half-updated sums behind (the next call starts afresh)."""
+        history = self._histories.pop(account, None)
         with self.engine.connect() as conn:
             new = None if history is None else history.replay.catch_up(conn, account)
             if history is None or new is None:  # the first time, or the fills changed behind it: from the start
                 history = _History(TradeReplay(self._edges), {account: Tally()})
-                new = history.replay.catch_up(conn, account) or []
+                new = history.replay.catch_up(conn, account) or []  # a fresh replay reads every fill
         for t in new:
             history.tallies[account].add(t)
             history.tallies.setdefault(f"{account}/{t.setup}", Tally()).add(t)

@@ -52,12 +52,14 @@ class TradeReplay:
 
     def catch_up(self, conn: Connection, account: str) -> list[TradeRecord] | None:
         """The trades of ``account`` closed by the fills recorded since the last call, oldest first. None when the
-        history changed behind the replay (a fill recorded late with an earlier time, say): replay it afresh."""
+        history changed behind the replay (a fill recorded late with an earlier time, say): replay it afresh. A replay
+        that has read nothing yet reads every fill of the account and never answers None."""
         if self.last is None:
-            rows = conn.execute(_fills(account)).all()
-        else:
-            at, fill_id = self.last
-            rows = conn.execute(_FILLS_AFTER, {"account": account, "at": at, "fill_id": fill_id}).all()
+            return self.feed(conn.execute(_fills(account)))
+        at, fill_id = self.last
+        rows = conn.execute(_FILLS_AFTER, {"account": account, "at": at, "fill_id": fill_id}).all()
+        # the count may include a fill committed between the two reads (PostgreSQL reads each statement's own
+        # snapshot): then it disagrees, and the account is replayed afresh, which reads it too
         total = conn.execute(_FILL_COUNT, {"account": account}).scalar_one()
         if self.fills + len(rows) != total:
             return None
