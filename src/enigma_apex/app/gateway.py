@@ -623,7 +623,7 @@ class GatewayService:
             if previous is not None:
                 await previous
             try:
-                # committed already (it usually is, in the batch of the report before it): no loop turn for it
+                # committed already (a batch that held the reports before it too): taken at once, no loop turn
                 result = write.result() if write.done() else await asyncio.wrap_future(write)
             except StoreError as exc:
                 log.error("gateway.report_deferred", error=str(exc))

@@ -17,7 +17,7 @@ from enigma_apex.rules.gate import Intent
 from enigma_apex.rules.tracker import HUNDRED
 from enigma_apex.rules.verdicts import Code
 from enigma_apex.sizing.sizer import AccountRoom, Order, SizeResult, SizingPolicy, size
-from enigma_apex.sizing.stats import Prior, Tally, TradeStats, compute
+from enigma_apex.sizing.stats import Prior, Tally, TradeRecord, TradeStats, compute
 
 # Verdicts that depend on the size itself: the sizer answers those with its own arithmetic.
 SIZE_CODES = frozenset({Code.TRAILING_THRESHOLD, Code.DAILY_LOSS_LIMIT, Code.MAE_LIMIT, Code.MAX_CONTRACTS})
@@ -41,6 +41,12 @@ class _History:
 
     replay: TradeReplay
     tallies: dict[str, Tally] = field(default_factory=dict)
+
+
+def _count(tallies: dict[str, Tally], trade: TradeRecord) -> None:
+    """A closed trade counts for its account (key = account) and its setup (key = 'account/setup')."""
+    tallies.setdefault(trade.account, Tally()).add(trade)
+    tallies.setdefault(f"{trade.account}/{trade.setup}", Tally()).add(trade)
 
 
 class RiskService:
@@ -93,8 +99,7 @@ class RiskService:
                 trades = load_trades(conn, None, self._edges)
             tallies: dict[str, Tally] = {}
             for t in trades:
-                tallies.setdefault(t.account, Tally()).add(t)
-                tallies.setdefault(f"{t.account}/{t.setup}", Tally()).add(t)
+                _count(tallies, t)
             result = {key: tally.stats(self.prior) for key, tally in sorted(tallies.items())}
             self._stats[None] = result
             return result
@@ -118,8 +123,7 @@ class RiskService:
                 history = _History(TradeReplay(self._edges), {account: Tally()})
                 new = history.replay.catch_up(conn, account) or []  # a fresh replay reads every fill
         for t in new:
-            history.tallies[account].add(t)
-            history.tallies.setdefault(f"{account}/{t.setup}", Tally()).add(t)
+            _count(history.tallies, t)
         self._histories[account] = history
         return history
 
