@@ -18,7 +18,7 @@ import contextlib
 import random
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,6 +161,26 @@ class HubClient:
             await self._ws.send(encode(message))
         except ConnectionClosed as exc:
             raise ConnectionError(f"connection closed: {exc}") from exc
+
+    async def send_all(self, messages: Sequence[m.Message]) -> bool:
+        """Send several messages in one write to the socket (one frame each): the hub reads them together, where
+        frames written one by one can reach it one by one. False when the connection failed: then none of them
+        counts as sent (a resend is safe: the hub records each report once)."""
+        frames = [encode(message).encode() for message in messages]
+        await self.connected.wait()
+        ws = self._ws
+        if ws is None:
+            return False
+        try:
+            async with ws.send_context():  # websockets' way to write frames from user code (it checks the state)
+                for frame in frames:
+                    ws.protocol.send_text(frame)
+                # the frames' bytes in one write to the socket (written one by one, the first can reach the hub and
+                # be handled while the others are still on their way); nothing is left for the context to write
+                ws.transport.writelines(ws.protocol.data_to_send())
+        except (ConnectionClosed, OSError):
+            return False
+        return True
 
     async def drop(self) -> None:
         """Close the TCP connection abruptly (tests of reconnect)."""

@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 from websockets.asyncio.client import connect
 
 from enigma_apex.adapters.store import schema as s
+from enigma_apex.bench.venues.harness import PaperProcessHarness
 from enigma_apex.client import HubClient, new_id, now
 from enigma_apex.domain.orders import Bracket, OrderIntent, Side
 from enigma_apex.domain.symbols import Contract
@@ -417,6 +418,47 @@ def test_a_position_read_before_the_executor_reconnected_is_ignored_once_its_rep
                 event.remove(store.engine, "before_cursor_execute", hold_the_ack)
 
     run(scenario())
+
+
+def test_an_orders_acknowledgement_states_and_fill_are_written_together_and_committed_in_one_transaction(tmp_path):
+    """The paper executor, a process of its own as ``up`` runs it, writes a market order's acknowledgement and what
+    the venue reported while placing it (working, the fill, filled) in one write to its socket: the hub reads them
+    together, and one transaction records them all (frames written one by one can reach the hub one by one, and the
+    first, handed to the writer alone, makes the rest wait for a commit of their own). After each fill the
+    guardian's book holds the position and no working order."""
+    transactions: list[list[str]] = []
+    open_statements: dict[int, list[str]] = {}
+
+    async def scenario():
+        async with running_hub(tmp_path) as (url, made, gateway, store, guardian):
+
+            @event.listens_for(store.engine, "before_cursor_execute")
+            def statement(conn, _cursor, text, _parameters, _context, _many):
+                open_statements.setdefault(id(conn), []).append(" ".join(text.split()[:3]))
+
+            @event.listens_for(store.engine, "commit")
+            def committed(conn):
+                transactions.append(open_statements.pop(id(conn), []))
+
+            venue = PaperProcessHarness(tmp_path / "paper")
+            await venue.start(url, made["nt8"], {"A1": Decimal(50000)})
+            try:
+                await venue.quote(MNQ, Decimal("21000.00"), Decimal("21000.25"))
+                await eventually(lambda: MNQ in gateway.pipeline.quotes, what="the quote at the hub")
+                for i in range(6):
+                    side, held = (Side.BUY, 1) if i % 2 == 0 else (Side.SELL, None)
+                    await gateway.place_order(OrderIntent(f"one-write-{i}", "A1", MNQ, side, 1))
+                    await eventually(lambda h=held: guardian.book.positions.get("A1", {}).get(MNQ) == h, what="fill")
+                    assert guardian.book.working.get("A1", {}) == {}
+            finally:
+                await venue.stop()
+            assert guardian.tracker("A1").s.traded_today
+
+    run(scenario())
+    with_fill = [t for t in transactions if "INSERT INTO fills" in t]
+    assert len(with_fill) == 6
+    for statements in with_fill:  # the acknowledgement (pending -> accepted), working, the fill's own, filled
+        assert statements.count("UPDATE orders SET") == 4, statements
 
 
 def test_reports_sent_back_to_back_are_recorded_in_order_before_the_position_is_compared(tmp_path):

@@ -207,3 +207,30 @@ def test_a_hub_restarted_after_the_close_flattens_positions_held_across_it_once_
         alerts = conn.execute(select(s.alerts.c.kind, s.alerts.c.message).where(s.alerts.c.account_id == "APEX-1"))
         assert any(kind == "guardian.flatten" and "held past" in message for kind, message in alerts)
     store.close()
+
+
+def test_the_days_first_fill_is_written_and_a_later_one_of_the_same_day_writes_nothing(settings, clock):
+    """A fill makes the day a trading day (it counts toward the firm's trading days): the first of the day is
+    written, and a restart finds it. A later fill of the same day changes nothing a restart needs, so it is not a
+    transaction of its own. A mark that first makes the day traded (a loss: no level moved) is written too."""
+    store, g = open_guardian(settings, clock)
+    before = store.writer.committed
+    g.fill("APEX-1")
+    assert store.writer.committed == before + 1
+    clock.advance(timedelta(minutes=1))
+    g.fill("APEX-1")
+    assert store.writer.committed == before + 1  # nothing new to write
+    g.mark("TS-1", D(50000), D(0))  # the account's first event: its session starts (written)
+    assert store.writer.committed == before + 2 and not g.tracker("TS-1").s.traded_today
+    g.mark("TS-1", D(49990), D(0))  # the balance moved down: no peak, no threshold moved, but the day is traded
+    assert store.writer.committed == before + 3
+    g.mark("TS-1", D(49980), D(0))
+    assert store.writer.committed == before + 3
+    store.close()
+    store, g = open_guardian(settings, clock)
+    assert g.tracker("APEX-1").s.traded_today and g.tracker("TS-1").s.traded_today
+    before = store.writer.committed
+    clock.advance(timedelta(days=1))  # the next session: its first fill is written again
+    g.fill("APEX-1")
+    assert store.writer.committed == before + 1
+    store.close()

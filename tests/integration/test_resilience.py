@@ -363,3 +363,48 @@ def test_an_order_the_executor_refused_stays_refused_when_the_hub_lost_the_refus
                 await venue.stop()
 
     asyncio.run(scenario())
+
+
+def test_reports_a_broken_write_did_not_carry_are_kept_in_order_and_sent_behind_it(tmp_path):
+    """The executor writes an order's acknowledgement and the venue's reports in one write; when the connection
+    fails under it, none of it counts as sent. The reports stay queued in their order and go out on the next
+    attempt: the fill is recorded once and the order ends filled (a working state sent after the fill would
+    leave it working). The acknowledgement is not sent again: the fill settles the order."""
+
+    async def scenario():
+        async with running_hub(tmp_path, accounts=ACCOUNTS, heartbeat_timeout_s=30) as (
+            url, tokens, gateway, store, _guardian,
+        ):  # fmt: skip
+            venue = PaperHarness(tmp_path / "paper")
+            await venue.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
+            try:
+                await venue.quote(MNQ, D("21000.00"), D("21000.25"))
+                client = venue.runner.client
+                send_all = client.send_all
+                broken: list[list[str]] = []
+
+                async def breaking_once(messages):
+                    if not broken and any(isinstance(x, m.FillMsg) for x in messages):
+                        broken.append([f"{x.type}:{getattr(x, 'status', '')}" for x in messages])
+                        return False  # the socket failed under this write
+                    return await send_all(messages)
+
+                client.send_all = breaking_once
+                await gateway.place_order(OrderIntent("kept-1", "A1", MNQ, Side.BUY, 1))
+                await eventually(lambda: count(store, s.orders, s.orders.c.status == "filled"), what="the order filled")
+                assert broken == [["ack:accepted", "order.update:working", "fill:", "order.update:filled", "position:"]]
+                assert count(store, s.fills) == 1
+                with store.engine.connect() as conn:
+                    updates = [
+                        json.loads(payload)["status"]
+                        for payload in conn.execute(
+                            select(s.audit_log.c.payload)
+                            .where(s.audit_log.c.kind == "order.updated")
+                            .order_by(s.audit_log.c.id)
+                        ).scalars()
+                    ]
+                assert updates == ["working", "filled"], updates
+            finally:
+                await venue.stop()
+
+    asyncio.run(scenario())

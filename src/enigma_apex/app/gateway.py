@@ -560,10 +560,9 @@ class GatewayService:
                 return
             self.broadcast("orders", message if key == message.key else message.model_copy(update={"key": key}), None)
             if self.pipeline is not None:
-                await asyncio.to_thread(self.pipeline.risk.refresh, message.account)
-            await asyncio.to_thread(self.guardian.fill, message.account)
-            if self.pipeline is not None:
-                await self.pipeline.position_changed(message.account)  # a reversal enters after its close fill
+                await self.pipeline.fill_recorded(message.account)  # the guardian, the book, the statistics
+            else:
+                await asyncio.to_thread(self.guardian.fill, message.account)
 
         # a signal for the account is planned after this fill is recorded and the book refreshed from it
         hold = self.pipeline.settling(message.account) if self.pipeline is not None else None

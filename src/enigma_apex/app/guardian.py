@@ -192,9 +192,9 @@ class GuardianService:
         t = self.tracker(account)
         if open_pnl is None:
             open_pnl = self.unseen_open_loss(account, balance)
-        before = (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
+        before = _kept(t)
         actions = t.mark(self.clock.now(), balance, open_pnl)
-        return t, actions, before != (t.s.peak_rt, t.s.peak_eod, t.s.threshold, t.s.locked, t.s.session)
+        return t, actions, before != _kept(t)
 
     def unseen_open_loss(self, account: str, balance: Decimal) -> Decimal:
         t = self.tracker(account)
@@ -230,9 +230,14 @@ class GuardianService:
             self._persist_all([(m, [], None) for m in moved.values()])
 
     def fill(self, account: str) -> None:
+        """A fill of the account was recorded: the day counts as a trading day. Written when that (or anything else
+        a restart must find) changed: the day's first fill, a new session, an action; a later fill of the same day
+        changes nothing worth a transaction (the balance comes with the marks, as they are written)."""
         with self._lock:
             t = self.tracker(account)
-            self._after(t, t.fill(self.clock.now()), persist=True)
+            before = _kept(t)
+            actions = t.fill(self.clock.now())
+            self._after(t, actions, persist=bool(actions) or before != _kept(t))
 
     def payout(self, account: str, amount: Decimal) -> Snapshot:
         with self._lock:
@@ -575,6 +580,14 @@ class GuardianService:
 
 def _stopped_reason(state: TradingState, reason: str) -> str:
     return f"account {state.value.upper()}: {reason}"
+
+
+def _kept(t: AccountTracker) -> tuple[Any, ...]:
+    """What of a tracker's state a restart must find as it was: the levels (peaks, threshold, its lock), the
+    session, and whether the day was traded (it counts toward the firm's trading days). A mark or a fill that moves
+    none of them (nor acts) is not written on its own: the balance and open P&L come again with the next marks."""
+    s = t.s
+    return (s.peak_rt, s.peak_eod, s.threshold, s.locked, s.session, s.started_on, s.traded_today)
 
 
 def _is_change(action: Action) -> bool:

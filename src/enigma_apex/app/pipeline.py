@@ -518,10 +518,19 @@ class SignalPipeline:
         await self._expire_resting(now)
 
     # ------------------------------------------------------------------ waiting plans go on
-    async def position_changed(self, account: str) -> None:
-        """After a fill: the account's book follows the recorded fills, then its waiting plans are looked at."""
-        await asyncio.to_thread(self._refresh_positions, account)
-        await self.orders_changed(account)
+    async def fill_recorded(self, account: str) -> None:
+        """After a fill is recorded, in one worker thread (one hop, not one per step): the guardian counts the fill,
+        the account's book follows the recorded fills and orders, and the trade statistics take it in (last: what
+        the gate reads comes first). Then the account's waiting plans are looked at (a reversal enters after its
+        close fill)."""
+        await asyncio.to_thread(self._after_fill, account)
+        await self._plans_may_go_on(account)
+
+    def _after_fill(self, account: str) -> None:
+        self.guardian.fill(account)
+        self._refresh_positions(account)
+        self.refresh_working(account)
+        self.risk.refresh(account)
 
     def _refresh_positions(self, account: str) -> None:
         """The book's positions from the recorded fills (the truth until the executor reports). Read and set under
@@ -536,6 +545,10 @@ class SignalPipeline:
     async def orders_changed(self, account: str) -> None:
         """An order of the account reached a final state (or filled): its waiting plans may go on."""
         await asyncio.to_thread(self.refresh_working, account)
+        await self._plans_may_go_on(account)
+
+    async def _plans_may_go_on(self, account: str) -> None:
+        """The plans waiting on the account's orders whose orders are all done (and their peers') go on."""
         mine = [w for w in self.waits.values() if w.account == account and not w.settled]
         if not mine:
             return

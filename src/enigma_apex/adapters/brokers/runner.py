@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gc
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -105,7 +106,10 @@ class ExecutorRunner:
             url, token, connector.name, self._on_message, heartbeat_s=heartbeat_s, ssl=ssl, executor=True,
             on_connect=self._on_connect,
         )  # fmt: skip
-        self._events: asyncio.Queue[tuple[BrokerEvent, m.Message]] = asyncio.Queue()
+        # the connector's reports not sent yet, oldest first (the event is None once its protection was fitted)
+        self._reports: deque[tuple[BrokerEvent | None, m.Message]] = deque()
+        self._reports_ready = asyncio.Event()
+        self._sending = asyncio.Lock()  # one sender at a time: reports leave in the order the venue made them
         self._tasks: list[asyncio.Task[None]] = []
         self._fits: set[asyncio.Task[None]] = set()  # protective legs being fitted to a new position
         self._last_quotes: dict[Contract, Quote] = {}
@@ -155,7 +159,10 @@ class ExecutorRunner:
             result = await self._place(message)
             self.placed += result.accepted
             self.rejected += not result.accepted
-            await self._ack(message, result)
+            # the acknowledgement, then what the venue reported while placing it (a market order's fill), written
+            # back to back: the hub reads them together and records them in one transaction
+            if not await self._send_reports(self._ack_message(message, result)):
+                self._reports_ready.set()  # the connection failed: the rest go with the background sender
         elif isinstance(message, m.OrderCancel):
             await self._ack(message, await self.connector.cancel(message.account, message.order_key))
         elif isinstance(message, m.Flatten):
@@ -189,9 +196,13 @@ class ExecutorRunner:
             log.exception("executor.place_failed", key=message.key)
             return Result(False, f"{type(exc).__name__}: {exc}"[:500])
 
-    async def _ack(self, message: m.OrderPlace | m.OrderCancel | m.Flatten, result: Result) -> None:
+    @staticmethod
+    def _ack_message(message: m.OrderPlace | m.OrderCancel | m.Flatten, result: Result) -> m.Ack:
         status = "accepted" if result.accepted else "rejected"
-        ack = m.Ack(id=new_id(), ts=now(), ack=message.seq, key=message.key, status=status, reason=result.reason[:500])
+        return m.Ack(id=new_id(), ts=now(), ack=message.seq, key=message.key, status=status, reason=result.reason[:500])
+
+    async def _ack(self, message: m.OrderCancel | m.Flatten, result: Result) -> None:
+        ack = self._ack_message(message, result)
         try:
             await self.client.send(ack)
         except (ConnectionError, OSError):
@@ -234,19 +245,37 @@ class ExecutorRunner:
             log.exception("executor.bad_event", event=repr(event)[:500])
             return
         self.journal.reported(message)
-        self._events.put_nowait((event, message))
+        self._reports.append((event, message))
+        self._reports_ready.set()
 
     async def _send_events(self) -> None:
         while True:
-            event, message = await self._events.get()
-            if isinstance(event, PositionEvent):
-                self._fit_protection(event)
-            while True:
-                try:
-                    await self.client.send(message)
-                    break
-                except (ConnectionError, OSError):
-                    await asyncio.sleep(0.05)  # kept until the hub is back: a fill is never dropped
+            await self._reports_ready.wait()
+            self._reports_ready.clear()
+            if not await self._send_reports():
+                await asyncio.sleep(0.05)  # kept until the hub is back: a fill is never dropped
+                self._reports_ready.set()
+
+    async def _send_reports(self, ack: m.Ack | None = None) -> bool:
+        """Send the reports waiting, oldest first and in one write, behind ``ack`` (an order's acknowledgement)
+        when given. False when the connection failed: the reports stay queued, in order, for the next connection.
+        An acknowledgement is never sent again: an acceptance lost is answered ``duplicate`` to the hub's resend,
+        and a refusal is in the journal (sent again on reconnect)."""
+        async with self._sending:
+            queued = list(self._reports)
+            self._reports.clear()
+            for event, _message in queued:
+                if isinstance(event, PositionEvent):
+                    self._fit_protection(event)
+            first = [] if ack is None else [ack]
+            try:
+                sent = await self.client.send_all([*first, *(message for _event, message in queued)])
+            finally:
+                if ack is not None:
+                    self.journal.reported(ack)  # a refused order (numbered: an order.place) is sent again on reconnect
+            if not sent:  # kept, in order, for the next connection (their protection is fitted already)
+                self._reports.extendleft((None, message) for _event, message in reversed(queued))
+            return sent
 
     def _fit_protection(self, event: PositionEvent) -> None:
         """The position changed: protective legs larger than it (or on its wrong side) shrink or go (in the
