@@ -5,6 +5,7 @@
 // escaping a thread-pool thread ends the whole process.
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -14,6 +15,7 @@ namespace EnigmaApex.Protocol
     {
         /// <summary>docs/protocol.md: the hub refuses a second client on a connected executor's token.</summary>
         public const int CloseInUse = 4005;
+        const int MaxFramesPerWrite = 64;  // frames written together at most (a burst of marks after a reconnect)
 
         readonly Uri uri;
         readonly string token;
@@ -202,13 +204,22 @@ namespace EnigmaApex.Protocol
         {
             while (!stop.IsCancellationRequested)
             {
-                // drain everything queued: a frame left behind by a send that failed on the last connection is
-                // sent first, and none waits for the next wake-up
-                string frame;
-                while (outgoing.TryPeek(out frame))
+                // drain everything queued, in one write per turn (an order's ack and the reports NinjaTrader made
+                // meanwhile reach the hub together): a frame left behind by a send that failed on the last
+                // connection is sent first, and none waits for the next wake-up
+                var batch = new List<string>();
+                while (true)
                 {
-                    await ws.SendTextAsync(frame, stop).ConfigureAwait(false);
-                    outgoing.TryDequeue(out frame);  // removed only once sent: a drop keeps it for the next connection
+                    batch.Clear();
+                    foreach (string queued in outgoing)  // a snapshot, oldest first; only this loop takes frames out
+                    {
+                        batch.Add(queued);
+                        if (batch.Count == MaxFramesPerWrite) break;
+                    }
+                    if (batch.Count == 0) break;
+                    await ws.SendTextsAsync(batch, stop).ConfigureAwait(false);
+                    string sent;
+                    for (int i = 0; i < batch.Count; i++) outgoing.TryDequeue(out sent);  // removed only once written
                 }
                 await pending.WaitAsync(stop).ConfigureAwait(false);
             }

@@ -3,6 +3,7 @@
 // an ack followed at once by a fill then waits ~40 ms for the hub's delayed ACK. Text frames only (the hub
 // sends nothing else but ping/close control frames), client frames masked, wss:// through SslStream.
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -82,9 +83,24 @@ namespace EnigmaApex.Protocol
             return text.ToString();
         }
 
-        public Task SendTextAsync(string text, CancellationToken stop) { return SendAsync(0x1, Encoding.UTF8.GetBytes(text), stop); }
+        public Task SendTextAsync(string text, CancellationToken stop) { return WriteAsync(Frame(0x1, Encoding.UTF8.GetBytes(text)), stop); }
 
-        async Task SendAsync(int opcode, byte[] payload, CancellationToken stop)
+        /// <summary>Several text messages in one write to the socket (one frame each): the hub reads them together and
+        /// records an order's reports sent together in one transaction.</summary>
+        public Task SendTextsAsync(IList<string> texts, CancellationToken stop)
+        {
+            var frames = new MemoryStream();
+            foreach (string text in texts)
+            {
+                var frame = Frame(0x1, Encoding.UTF8.GetBytes(text));
+                frames.Write(frame, 0, frame.Length);
+            }
+            return WriteAsync(frames.ToArray(), stop);
+        }
+
+        Task SendAsync(int opcode, byte[] payload, CancellationToken stop) { return WriteAsync(Frame(opcode, payload), stop); }
+
+        static byte[] Frame(int opcode, byte[] payload)
         {
             int header = payload.Length < 126 ? 2 : payload.Length <= 0xFFFF ? 4 : 10;
             var frame = new byte[header + 4 + payload.Length];
@@ -103,11 +119,16 @@ namespace EnigmaApex.Protocol
                 for (int i = 0; i < 8; i++) frame[2 + i] = (byte)(length >> (8 * (7 - i)));
             }
             var mask = new byte[4];
-            random.GetBytes(mask);
+            lock (random) random.GetBytes(mask);
             Buffer.BlockCopy(mask, 0, frame, header, 4);
             for (int i = 0; i < payload.Length; i++) frame[header + 4 + i] = (byte)(payload[i] ^ mask[i % 4]);
+            return frame;
+        }
+
+        async Task WriteAsync(byte[] bytes, CancellationToken stop)
+        {
             await writeLock.WaitAsync(stop).ConfigureAwait(false);
-            try { await stream.WriteAsync(frame, 0, frame.Length, stop).ConfigureAwait(false); }
+            try { await stream.WriteAsync(bytes, 0, bytes.Length, stop).ConfigureAwait(false); }
             finally { writeLock.Release(); }
         }
 
