@@ -262,6 +262,8 @@ class ExecutorRunner:
         An acknowledgement is never sent again: an acceptance lost is answered ``duplicate`` to the hub's resend,
         and a refusal is in the journal (sent again on reconnect)."""
         async with self._sending:
+            if ack is None and not self._reports:
+                return True
             queued = list(self._reports)
             self._reports.clear()
             for event, _message in queued:
