@@ -86,6 +86,14 @@ def _wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+async def _cancel_tasks() -> None:
+    """Cancel what still runs on the bench client's loop (its connection to the hub) and wait until it has ended."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def run(updates: int = 30) -> dict[str, Any]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -179,6 +187,10 @@ def run(updates: int = 30) -> dict[str, Any]:
                 process.terminate()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(15)
+            # the client's tasks end here, on their loop: a task left pending would be destroyed at some later,
+            # random moment (with a traceback in whatever runs then), hiding why the bench failed
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
             loop.close()
