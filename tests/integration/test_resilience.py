@@ -39,6 +39,27 @@ def count(store, table, *where):
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar() or 0)
 
 
+async def paper_venue(tmp_path, url, token) -> PaperHarness:
+    """The paper executor in this process, owning A1 and A2, signed in and quoting MNQ."""
+    venue = PaperHarness(tmp_path / "paper")
+    await venue.start(url, token, {"A1": D(50000), "A2": D(50000)})
+    try:
+        await venue.quote(MNQ, D("21000.00"), D("21000.25"))
+    except BaseException:
+        await venue.stop()
+        raise
+    return venue
+
+
+def order_updates(store) -> list[str]:
+    """The statuses of the ``order.updated`` audit rows, oldest first."""
+    with store.engine.connect() as conn:
+        payloads = conn.execute(
+            select(s.audit_log.c.payload).where(s.audit_log.c.kind == "order.updated").order_by(s.audit_log.c.id)
+        ).scalars()
+        return [json.loads(payload)["status"] for payload in payloads]
+
+
 class DiskFull:
     """A failing write hook: while on, every statement that writes fails the way a full disk does."""
 
@@ -56,10 +77,8 @@ def test_a_reconnect_storm_of_100_reconnects_loses_and_duplicates_nothing(tmp_pa
         async with running_hub(tmp_path, accounts=ACCOUNTS, heartbeat_timeout_s=30) as (
             url, tokens, gateway, store, _guardian,
         ):  # fmt: skip
-            venue = PaperHarness(tmp_path / "paper")
-            await venue.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
+            venue = await paper_venue(tmp_path, url, tokens["nt8"])
             try:
-                await venue.quote(MNQ, D("21000.00"), D("21000.25"))
                 client = venue.runner.client
                 keys = []
                 for i in range(100):
@@ -112,10 +131,8 @@ def test_a_full_disk_halts_every_account_flattens_acknowledges_nothing_and_recov
             events: asyncio.Queue = asyncio.Queue()
             loop = asyncio.get_running_loop()
             store.on_health_change.append(lambda ok, msg: loop.call_soon_threadsafe(events.put_nowait, (ok, msg)))
-            venue = PaperHarness(tmp_path / "paper")
-            await venue.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
+            venue = await paper_venue(tmp_path, url, tokens["nt8"])
             try:
-                await venue.quote(MNQ, D("21000.00"), D("21000.25"))
                 await gateway.place_order(OrderIntent("open:A1", "A1", MNQ, Side.BUY, 2))
                 await eventually(lambda: count(store, s.fills) == 1, what="the opening fill")
                 fills_before = count(store, s.fills)
@@ -305,16 +322,9 @@ def test_a_report_the_database_refused_keeps_the_reports_after_it_behind_it(tmp_
                             s.orders.c.idempotency_key == "kept:A1"
                         )
                     ).one()
-                    updates = [
-                        json.loads(payload)["status"]
-                        for payload in conn.execute(
-                            select(s.audit_log.c.payload)
-                            .where(s.audit_log.c.kind == "order.updated")
-                            .order_by(s.audit_log.c.id)
-                        ).scalars()
-                    ]
                 assert (row.status, row.filled_quantity) == ("filled", 1)
                 assert count(store, s.fills) == 1
+                updates = order_updates(store)
                 assert updates[0] == "accepted" and updates[-1] == "filled", updates
 
     asyncio.run(scenario())
@@ -339,10 +349,8 @@ def test_an_order_the_executor_refused_stays_refused_when_the_hub_lost_the_refus
                 await on_frame(peer, frame)
 
             gateway.on_frame = losing_the_refusal
-            venue = PaperHarness(tmp_path / "paper")
-            await venue.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
+            venue = await paper_venue(tmp_path, url, tokens["nt8"])
             try:
-                await venue.quote(MNQ, D("21000.00"), D("21000.25"))
                 exit_order = OrderIntent("exit:A1", "A1", MNQ, Side.SELL, 1, purpose=OrderPurpose.EXIT)
                 await gateway.place_order(exit_order)
                 await eventually(lambda: lost, what="the executor's refusal (no position to close)")
@@ -375,10 +383,8 @@ def test_reports_a_broken_write_did_not_carry_are_kept_in_order_and_sent_behind_
         async with running_hub(tmp_path, accounts=ACCOUNTS, heartbeat_timeout_s=30) as (
             url, tokens, gateway, store, _guardian,
         ):  # fmt: skip
-            venue = PaperHarness(tmp_path / "paper")
-            await venue.start(url, tokens["nt8"], {"A1": D(50000), "A2": D(50000)})
+            venue = await paper_venue(tmp_path, url, tokens["nt8"])
             try:
-                await venue.quote(MNQ, D("21000.00"), D("21000.25"))
                 client = venue.runner.client
                 send_all = client.send_all
                 broken: list[list[str]] = []
@@ -394,16 +400,7 @@ def test_reports_a_broken_write_did_not_carry_are_kept_in_order_and_sent_behind_
                 await eventually(lambda: count(store, s.orders, s.orders.c.status == "filled"), what="the order filled")
                 assert broken == [["ack:accepted", "order.update:working", "fill:", "order.update:filled", "position:"]]
                 assert count(store, s.fills) == 1
-                with store.engine.connect() as conn:
-                    updates = [
-                        json.loads(payload)["status"]
-                        for payload in conn.execute(
-                            select(s.audit_log.c.payload)
-                            .where(s.audit_log.c.kind == "order.updated")
-                            .order_by(s.audit_log.c.id)
-                        ).scalars()
-                    ]
-                assert updates == ["working", "filled"], updates
+                assert order_updates(store) == ["working", "filled"]
             finally:
                 await venue.stop()
 
