@@ -23,7 +23,8 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, text
 
 from enigma_apex.adapters.store import audit
+from enigma_apex.adapters.store.engine import wait_for_pause
 from enigma_apex.adapters.store.schema import audit_log
 
 # table -> its key column: the rows the hub loads and acts on
@@ -264,13 +266,25 @@ def check_anchor(conn: Connection, path: Path, key: bytes | None) -> list[str]:
 
 class AnchorKeeper:
     """Writes the chain's head to the anchor file from its own thread: at most every ``every_s`` while the writer
-    commits, and once more when closed (the writer's commits never wait for the file)."""
+    commits, in a pause of its writes (``engine.wait_for_pause``: the file's sync would slow a commit that meets it)
+    but never later than ``max_wait_s`` after a commit, and once more when closed (the writer's commits never wait
+    for the file)."""
 
-    def __init__(self, path: Path, key: bytes | None, keyed_from: int | None, every_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        path: Path,
+        key: bytes | None,
+        keyed_from: int | None,
+        last_write: Callable[[], float] = lambda: 0.0,
+        every_s: float = 0.5,
+        max_wait_s: float = 2.0,
+    ) -> None:
         self.path = path
         self.key = key
         self.keyed_from = keyed_from
+        self.last_write = last_write  # when the writer last wrote (``GroupCommitWriter.last_write``)
         self.every_s = every_s
+        self.max_wait_s = max_wait_s
         self._head: audit.ChainHead | None = None
         self._written: tuple[int, str] | None = None
         self._wake = threading.Event()
@@ -295,6 +309,8 @@ class AnchorKeeper:
         while not self._stopped.is_set():
             self._wake.wait()
             self._wake.clear()
+            if not wait_for_pause(self._stopped, self.last_write, time.monotonic(), self.max_wait_s):
+                return  # closing: ``close`` writes it
             self._write()
             self._stopped.wait(self.every_s)  # at most one write per interval
 

@@ -77,7 +77,7 @@ class Store:
     def start(self) -> None:
         self.writer.start(self.anchor_path)
         if is_sqlite(self.engine.url.render_as_string(hide_password=False)) and self.checkpointer is None:
-            self.checkpointer = Checkpointer(self.engine, lambda: self.writer.committed)
+            self.checkpointer = Checkpointer(self.engine, lambda: self.writer.committed, self.writer.last_write)
             self.checkpointer.start()
 
     def integrity_problems(self) -> list[str]:

@@ -136,6 +136,8 @@ class GroupCommitWriter:
         self._head_known = False  # ``head`` is what the last commit left (False after any failure: read it again)
         self.batches = 0
         self.committed = 0
+        self._busy = False  # a batch is running
+        self._last_commit = 0.0  # time.monotonic() of the last commit
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -164,7 +166,7 @@ class GroupCommitWriter:
             self.head = ctx.head
             keyed_from = audit.first_keyed(conn)
         if anchor is not None:
-            self.anchor = integrity.AnchorKeeper(anchor, self.key, keyed_from)
+            self.anchor = integrity.AnchorKeeper(anchor, self.key, keyed_from, self.last_write)
             self.anchor.advance(self.head)
         self._thread = threading.Thread(target=self._run, name="db-writer", daemon=True)
         self._thread.start()
@@ -199,6 +201,10 @@ class GroupCommitWriter:
         item.future.set_exception(StoreError("the database writer is not running"))
         return item.future
 
+    def last_write(self) -> float:
+        """When the writer last wrote (``time.monotonic()``): now while a batch runs, else its last commit."""
+        return time.monotonic() if self._busy else self._last_commit
+
     @property
     def queue_depth(self) -> int:
         """Writes submitted and not yet taken into a batch."""
@@ -220,6 +226,7 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is _STOP:
                 break
+            self._busy = True
             batch: list[_Item[Any]] = [first]
             deadline = time.monotonic() + self._linger
             while len(batch) < self._max_batch:
@@ -232,7 +239,10 @@ class GroupCommitWriter:
                     stopping = True
                     break
                 batch.append(nxt)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            finally:
+                self._busy = False
 
     def _commit(self, batch: list[_Item[Any]]) -> None:
         recent = time.monotonic() - self._failed_at < self.retry_s
@@ -327,6 +337,7 @@ class GroupCommitWriter:
         return True
 
     def _succeeded(self, n: int) -> None:
+        self._last_commit = time.monotonic()
         if self.anchor is not None:
             self.anchor.advance(self.head)
         self.batches += 1
