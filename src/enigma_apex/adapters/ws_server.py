@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
@@ -50,16 +51,16 @@ async def start(gateway: GatewayService) -> Server:
                 return False
             return True
 
-        def send_now(text: str) -> bool:
-            """Write the frame now, without a wait (websockets' broadcast write), while the socket keeps up; False
-            when its buffer is over the mark or it is not open: the caller awaits ``send``, which waits for it."""
+        def send_now(texts: Sequence[str]) -> bool:
+            """Write the frames now, in one write to the socket, without a wait, while the socket keeps up (as
+            websockets' broadcast writes: through the connection's protocol); False when its buffer is over the mark
+            or it is not open, and nothing was written: the caller awaits ``send``, which waits for the buffer."""
             transport = connection.transport
-            if connection.state is not State.OPEN or transport.get_write_buffer_size() >= WRITE_AT_ONCE_BELOW:
+            if connection.protocol.state is not State.OPEN or transport.get_write_buffer_size() >= WRITE_AT_ONCE_BELOW:
                 return False
-            try:
-                broadcast([connection], text, raise_exceptions=True)
-            except ExceptionGroup:  # the socket failed: the awaited send reports it (the connection is closing)
-                return False
+            for text in texts:
+                connection.protocol.send_text(text.encode())
+            transport.writelines([data for data in connection.protocol.data_to_send() if data])
             return True
 
         peer = Peer(address=address, send_text=connection.send, close=close, probe=probe, send_now=send_now)
@@ -113,7 +114,7 @@ async def _flush(peer: Peer) -> None:
     """Until the frames queued for the peer have been written (at most half a second)."""
     for _ in range(50):
         await asyncio.sleep(0)  # the writer takes its turn
-        if not peer.fifo and not peer.sending:
+        if not peer.fifo and not peer.batch and not peer.sending:
             return
         await asyncio.sleep(0.01)
 

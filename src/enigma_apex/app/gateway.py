@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -92,9 +92,11 @@ class Peer:
     client: str = ""  # hello.client, for messages naming the connection
     # a WebSocket ping answered within the timeout: the connection is alive (set by the server adapter)
     probe: Callable[[float], Awaitable[bool]] | None = None
-    # writes a frame at once when the socket's buffer has room; False: ``send_text`` is awaited instead (it waits
-    # for the buffer to drain: backpressure)
-    send_now: Callable[[str], bool] | None = None
+    # writes frames at once, in one write to the socket, when its buffer has room; False: nothing was written, and
+    # ``send_text`` is awaited instead (it waits for the buffer to drain: backpressure)
+    send_now: Callable[[Sequence[str]], bool] | None = None
+    # frames for this loop turn, nothing queued before them: written together when the turn's callbacks are done
+    batch: list[str] = field(default_factory=list)
     # the executor's reports being recorded, in order: the last one's task and its database write (the next write
     # checks that this one did not fail: a report never lands ahead of an earlier one that was kept for later)
     reports: asyncio.Task[None] | None = None
@@ -103,7 +105,7 @@ class Peer:
 
     @property
     def backlog(self) -> int:
-        return len(self.fifo) + len(self.latest)
+        return len(self.fifo) + len(self.latest) + len(self.batch)
 
 
 class GatewayService:
@@ -124,6 +126,8 @@ class GatewayService:
         self._seq: dict[str, int] = {}
         self._flatten_waiters: dict[str, float] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self._batched: list[Peer] = []  # peers with frames for this loop turn (``Peer.batch``)
+        self._batch_flush = False  # their write is scheduled
         self._marks: list[tuple[str, Decimal, Decimal | None]] = []  # account updates waiting for the mark worker
         self._marks_wake = asyncio.Event()
         self._mark_task: asyncio.Task[None] | None = None
@@ -180,27 +184,56 @@ class GatewayService:
     def _enqueue(self, peer: Peer, text: str, coalesce: tuple[str, str] | None = None) -> None:
         if peer.closed:
             return
-        if (
-            coalesce is None
-            and not peer.fifo
-            and not peer.sending
-            and peer.send_now is not None
-            and peer.send_now(text)
-        ):
-            return  # nothing queued before it and room in the socket's buffer: written now, not a loop turn later
+        writable = coalesce is None and not peer.fifo and not peer.sending and peer.send_now is not None
+        if peer.role == "executor":
+            if writable and peer.send_now is not None and peer.send_now((text,)):
+                return  # order flow: written now, ahead of whatever else this loop turn does
+        elif writable:
+            # to a client that watches (a dashboard, a phone): nothing queued before it, so it is written at the end
+            # of this loop turn with the turn's other frames for the client, in one write to its socket (not one
+            # write, and one wake-up of the client, per frame)
+            if not peer.batch:
+                self._batched.append(peer)
+                if not self._batch_flush:
+                    self._batch_flush = True
+                    asyncio.get_running_loop().call_soon(self._write_batches)
+            peer.batch.append(text)
+            return
         if coalesce is None:
             peer.fifo.append(text)
         else:
             peer.latest[coalesce] = text
-        if peer.backlog > self.settings.gateway.max_backlog:
+        self._check_backlog(peer)
+        peer.wake.set()
+
+    def _write_batches(self) -> None:
+        self._batch_flush = False
+        peers, self._batched = self._batched, []
+        for peer in peers:
+            self._write_batch(peer)
+
+    def _write_batch(self, peer: Peer) -> None:
+        """The peer's frames of this turn, in one write; when the socket cannot take them now they go first in its
+        queue, which its writer sends with backpressure."""
+        frames, peer.batch = peer.batch, []
+        if not frames or peer.closed or peer.send_now is None:
+            return
+        if peer.send_now(frames):
+            return
+        peer.fifo.extendleft(reversed(frames))
+        self._check_backlog(peer)
+        peer.wake.set()
+
+    def _check_backlog(self, peer: Peer) -> None:
+        if peer.backlog > self.settings.gateway.max_backlog and not peer.closed:
             peer.closed = True
             peer.fifo.clear()
             peer.latest.clear()
+            peer.batch.clear()
             log.warning("gateway.slow_client_dropped", session=peer.session, role=peer.role)
             task = asyncio.ensure_future(peer.close(CLOSE_SLOW, "too slow: backlog over the limit"))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        peer.wake.set()
 
     def _error(self, peer: Peer, error: ProtocolError) -> None:
         self._push(
@@ -221,13 +254,16 @@ class GatewayService:
         while not peer.closed:
             await peer.wake.wait()
             peer.wake.clear()
-            while peer.fifo or peer.latest:
+            while peer.fifo or peer.latest or peer.batch:
+                if peer.batch:  # this turn's frames were queued before whatever follows them
+                    self._write_batch(peer)
+                    continue
                 if peer.fifo:
                     text = peer.fifo.popleft()
                 else:
                     key = next(iter(peer.latest))
                     text = peer.latest.pop(key)
-                if peer.send_now is not None and peer.send_now(text):
+                if peer.send_now is not None and peer.send_now((text,)):
                     written += 1
                     if written % WRITES_PER_TURN == 0:
                         await asyncio.sleep(0)  # a long backlog never holds the loop
