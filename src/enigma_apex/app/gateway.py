@@ -196,7 +196,7 @@ class GatewayService:
                 self._batched.append(peer)
                 if not self._batch_flush:
                     self._batch_flush = True
-                    asyncio.get_running_loop().call_soon(self._write_batches)
+                    (self.loop or asyncio.get_running_loop()).call_soon(self._write_batches)
             peer.batch.append(text)
             return
         if coalesce is None:
