@@ -617,18 +617,20 @@ def test_an_unacknowledged_flatten_raises_a_critical_alert(tmp_path):
     run(scenario())
 
 
-def _test_peer(gateway, *, takes_now: bool):
-    """A dashboard whose socket is played by lists: the writes made at once (each a list of frames), and the frames
-    awaited one by one (the path with backpressure, used when the socket cannot take a write now)."""
+def _test_peer(gateway, *, writes_taken: int):
+    """A dashboard whose socket is played by lists: the writes made at once (each a list of frames; the socket takes
+    the first ``writes_taken`` of them), and the frames awaited one by one (the path with backpressure, used when the
+    socket cannot take a write now)."""
     from enigma_apex.app.gateway import Peer
 
     writes: list[list[str]] = []
     awaited: list[str] = []
 
     def send_now(frames):
-        if takes_now:
-            writes.append(list(frames))
-        return takes_now
+        if len(writes) >= writes_taken:
+            return False
+        writes.append(list(frames))
+        return True
 
     async def send_text(text):
         awaited.append(text)
@@ -646,34 +648,35 @@ def _ids(frames):
     return [json.loads(frame)["id"] for frame in frames]
 
 
-def test_a_clients_frames_of_one_loop_turn_go_out_in_one_write_in_order(tmp_path):
+def test_a_clients_first_frame_of_a_loop_turn_is_written_at_once_and_the_rest_together_in_order(tmp_path):
     async def scenario():
         async with running_hub(tmp_path) as (_url, _made, gateway, _store, _guardian):
-            _peer, writes, awaited, drain = _test_peer(gateway, takes_now=True)
-            for i in range(3):
+            _peer, writes, awaited, drain = _test_peer(gateway, writes_taken=100)
+            for i in range(4):
                 gateway.broadcast("orders", m.Pong(id=f"a{i}", ts=now()), None)
-            assert writes == []  # written when the turn's callbacks are done, not one write per frame
+            assert [_ids(w) for w in writes] == [["a0"]]  # the turn's first, at once; the rest when the turn ends
             await asyncio.sleep(0)  # the next loop turn
-            assert [_ids(w) for w in writes] == [["a0", "a1", "a2"]] and awaited == []
-            gateway.broadcast("orders", m.Pong(id="b0", ts=now()), None)
+            assert [_ids(w) for w in writes] == [["a0"], ["a1", "a2", "a3"]] and awaited == []
+            gateway.broadcast("orders", m.Pong(id="b0", ts=now()), None)  # a new turn's first: at once
             gateway.broadcast("orders", m.Pong(id="c0", ts=now()), ("k", "latest"))  # a coalesced value after it
-            await eventually(lambda: sum(len(w) for w in writes) == 5, what="the next turn's frames")
-            assert [_ids(w) for w in writes][1:] == [["b0"], ["c0"]]
+            await eventually(lambda: sum(len(w) for w in writes) == 6, what="the next turn's frames")
+            assert [_ids(w) for w in writes][2:] == [["b0"], ["c0"]]
             drain.cancel()
 
     run(scenario())
 
 
-def test_a_turns_frames_the_socket_cannot_take_now_go_first_with_backpressure_in_order(tmp_path):
+def test_frames_the_socket_cannot_take_now_go_first_in_its_queue_and_are_sent_in_order(tmp_path):
     async def scenario():
         async with running_hub(tmp_path) as (_url, _made, gateway, _store, _guardian):
-            peer, writes, awaited, drain = _test_peer(gateway, takes_now=False)
-            gateway.broadcast("orders", m.Pong(id="a0", ts=now()), None)
-            gateway.broadcast("orders", m.Pong(id="a1", ts=now()), None)
-            await asyncio.sleep(0)  # the turn's write is refused: the frames are queued, in order
+            peer, writes, awaited, drain = _test_peer(gateway, writes_taken=1)
+            for i in range(3):
+                gateway.broadcast("orders", m.Pong(id=f"a{i}", ts=now()), None)
+            await asyncio.sleep(0)  # the turn's batch is refused: queued, in order
             gateway.broadcast("orders", m.Pong(id="b0", ts=now()), None)  # behind them
             await eventually(lambda: len(awaited) == 3, what="the queued frames")
-            assert _ids(awaited) == ["a0", "a1", "b0"] and writes == [] and peer.backlog == 0
+            assert [_ids(w) for w in writes] == [["a0"]] and _ids(awaited) == ["a1", "a2", "b0"]
+            assert peer.backlog == 0
             drain.cancel()
 
     run(scenario())

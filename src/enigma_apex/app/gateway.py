@@ -95,8 +95,11 @@ class Peer:
     # writes frames at once, in one write to the socket, when its buffer has room; False: nothing was written, and
     # ``send_text`` is awaited instead (it waits for the buffer to drain: backpressure)
     send_now: Callable[[Sequence[str]], bool] | None = None
-    # frames for this loop turn, nothing queued before them: written together when the turn's callbacks are done
+    # frames for this loop turn after its first, nothing queued before them: written together when the turn's
+    # callbacks are done (``GatewayService._enqueue``)
     batch: list[str] = field(default_factory=list)
+    turn_written: bool = False  # a frame was written at once in this loop turn
+    in_turn: bool = False  # the end of this loop turn is to be handled for it (``GatewayService._after_turn``)
     # the executor's reports being recorded, in order: the last one's task and its database write (the next write
     # checks that this one did not fail: a report never lands ahead of an earlier one that was kept for later)
     reports: asyncio.Task[None] | None = None
@@ -188,17 +191,19 @@ class GatewayService:
         if peer.role == "executor":
             if writable and peer.send_now is not None and peer.send_now((text,)):
                 return  # order flow: written now, ahead of whatever else this loop turn does
-        elif writable:
-            # to a client that watches (a dashboard, a phone): nothing queued before it, so it is written at the end
-            # of this loop turn with the turn's other frames for the client, in one write to its socket (not one
-            # write, and one wake-up of the client, per frame)
-            if not peer.batch:
-                self._batched.append(peer)
-                if not self._batch_flush:
-                    self._batch_flush = True
-                    (self.loop or asyncio.get_running_loop()).call_soon(self._write_batches)
-            peer.batch.append(text)
-            return
+        elif writable and peer.send_now is not None:
+            # to a client that watches (a dashboard, a phone): its first frame of this loop turn is written now (a
+            # frame written later in the turn can wait behind work a worker thread starts meanwhile); the turn's
+            # further frames for it are written together when the turn's callbacks are done, in one write (a burst
+            # costs two writes and two wake-ups of the client, not one per frame)
+            if not peer.turn_written and not peer.batch and peer.send_now((text,)):
+                peer.turn_written = True
+                self._after_turn(peer)
+                return
+            if peer.turn_written or peer.batch:
+                peer.batch.append(text)
+                self._after_turn(peer)
+                return
         if coalesce is None:
             peer.fifo.append(text)
         else:
@@ -206,10 +211,22 @@ class GatewayService:
         self._check_backlog(peer)
         peer.wake.set()
 
+    def _after_turn(self, peer: Peer) -> None:
+        """At the end of this loop turn the peer's batch is written and its next frame is a turn's first."""
+        if peer.in_turn:
+            return
+        peer.in_turn = True
+        self._batched.append(peer)
+        if not self._batch_flush:
+            self._batch_flush = True
+            (self.loop or asyncio.get_running_loop()).call_soon(self._write_batches)
+
     def _write_batches(self) -> None:
         self._batch_flush = False
         peers, self._batched = self._batched, []
         for peer in peers:
+            peer.in_turn = False
+            peer.turn_written = False
             self._write_batch(peer)
 
     def _write_batch(self, peer: Peer) -> None:
