@@ -682,6 +682,18 @@ def test_frames_the_socket_cannot_take_now_go_first_in_its_queue_and_are_sent_in
     run(scenario())
 
 
+def test_a_burst_in_one_loop_turn_past_the_backlog_limit_drops_the_client(tmp_path):
+    async def scenario():
+        async with running_hub(tmp_path, max_backlog=100) as (_url, _made, gateway, _store, _guardian):
+            peer, writes, _awaited, drain = _test_peer(gateway, writes_taken=100)
+            for i in range(150):  # one turn: the first is written, the rest wait for the turn's end
+                gateway.broadcast("orders", m.Pong(id=f"x{i}", ts=now()), None)
+            assert peer.closed and peer.backlog == 0 and [_ids(w) for w in writes] == [["x0"]]
+            drain.cancel()
+
+    run(scenario())
+
+
 def test_a_slow_dashboard_is_dropped_instead_of_building_a_backlog(tmp_path):
     async def scenario():
         async with running_hub(tmp_path, max_backlog=100) as (_url, _made, gateway, _store, _guardian):

@@ -98,8 +98,7 @@ class Peer:
     # frames for this loop turn after its first, nothing queued before them: written together when the turn's
     # callbacks are done (``GatewayService._enqueue``)
     batch: list[str] = field(default_factory=list)
-    turn_written: bool = False  # a frame was written at once in this loop turn
-    in_turn: bool = False  # the end of this loop turn is to be handled for it (``GatewayService._after_turn``)
+    turn_written: bool = False  # a frame was written at once in this loop turn (its next frames join ``batch``)
     # the executor's reports being recorded, in order: the last one's task and its database write (the next write
     # checks that this one did not fail: a report never lands ahead of an earlier one that was kept for later)
     reports: asyncio.Task[None] | None = None
@@ -187,22 +186,25 @@ class GatewayService:
     def _enqueue(self, peer: Peer, text: str, coalesce: tuple[str, str] | None = None) -> None:
         if peer.closed:
             return
-        writable = coalesce is None and not peer.fifo and not peer.sending and peer.send_now is not None
-        if peer.role == "executor":
-            if writable and peer.send_now is not None and peer.send_now((text,)):
-                return  # order flow: written now, ahead of whatever else this loop turn does
-        elif writable and peer.send_now is not None:
-            # to a client that watches (a dashboard, a phone): its first frame of this loop turn is written now (a
-            # frame written later in the turn can wait behind work a worker thread starts meanwhile); the turn's
-            # further frames for it are written together when the turn's callbacks are done, in one write (a burst
-            # costs two writes and two wake-ups of the client, not one per frame)
-            if not peer.turn_written and not peer.batch and peer.send_now((text,)):
-                peer.turn_written = True
-                self._after_turn(peer)
-                return
-            if peer.turn_written or peer.batch:
+        send_now = peer.send_now
+        if send_now is not None and coalesce is None and not peer.fifo and not peer.sending:
+            if peer.role == "executor":
+                if send_now((text,)):
+                    return  # order flow: written now, ahead of whatever else this loop turn does
+            elif peer.turn_written:
+                # to a client that watches (a dashboard, a phone): its first frame of this loop turn was written at
+                # once (a frame written later in the turn can wait behind work a worker thread starts meanwhile); the
+                # turn's further frames go together when the turn's callbacks are done, in one write (a burst costs
+                # two writes and two wake-ups of the client, not one per frame)
                 peer.batch.append(text)
-                self._after_turn(peer)
+                self._check_backlog(peer)  # a turn's burst counts too: a client that cannot keep up is dropped
+                return
+            elif send_now((text,)):
+                peer.turn_written = True
+                self._batched.append(peer)
+                if not self._batch_flush:
+                    self._batch_flush = True
+                    (self.loop or asyncio.get_running_loop()).call_soon(self._write_batches)
                 return
         if coalesce is None:
             peer.fifo.append(text)
@@ -211,21 +213,10 @@ class GatewayService:
         self._check_backlog(peer)
         peer.wake.set()
 
-    def _after_turn(self, peer: Peer) -> None:
-        """At the end of this loop turn the peer's batch is written and its next frame is a turn's first."""
-        if peer.in_turn:
-            return
-        peer.in_turn = True
-        self._batched.append(peer)
-        if not self._batch_flush:
-            self._batch_flush = True
-            (self.loop or asyncio.get_running_loop()).call_soon(self._write_batches)
-
     def _write_batches(self) -> None:
         self._batch_flush = False
         peers, self._batched = self._batched, []
         for peer in peers:
-            peer.in_turn = False
             peer.turn_written = False
             self._write_batch(peer)
 
