@@ -5,6 +5,7 @@ really lets a connection send more bad frames."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from decimal import Decimal
 from importlib import resources
@@ -15,6 +16,7 @@ from websockets.asyncio.client import connect
 
 from enigma_apex import bootstrap
 from enigma_apex.adapters.store import tokens
+from enigma_apex.app.hub import settled_digest
 from enigma_apex.client import now
 from enigma_apex.config import loader
 from enigma_apex.config.schema import KEYS
@@ -195,9 +197,13 @@ def test_every_live_key_reaches_the_component_that_reads_it(tmp_path):
                     document.setdefault(section, tomlkit.table())[name] = value
                     config.write_text(tomlkit.dumps(document))
                     outcome = await asyncio.to_thread(service.reload_config, "test")
+                    # the hub's file watcher may have seen the edit and applied it first: then this reload finds
+                    # nothing left to apply, and the value below must still be the new one
+                    took = [[key], []]
                 else:
                     outcome = await asyncio.to_thread(service.update_settings, {key: value}, "test")
-                assert outcome.ok and [c["key"] for c in outcome.applied] == [key], (key, outcome)
+                    took = [[key]]  # the settings path holds the lock the watcher's reload needs
+                assert outcome.ok and [c["key"] for c in outcome.applied] in took, (key, outcome)
                 now = plain(seen(hub, key))
                 want = value
                 if key == "database.maintenance_at":
@@ -212,6 +218,50 @@ def test_every_live_key_reaches_the_component_that_reads_it(tmp_path):
             assert await asyncio.wait_for(task, 60) == 0
 
     asyncio.run(scenario())
+
+
+def test_a_file_caught_half_written_is_not_reloaded_until_it_reads_the_same_twice():
+    whole = b'[hub]\ndisplay_timezone = "Europe/London"\n[sizing]\nkelly_multiplier = "0.25"\n'
+    half = whole[: whole.index(b"[sizing]")]  # valid TOML: read alone, it would reset every sizing key
+    known = hashlib.sha256(b"the running file").hexdigest()
+    reads = iter([half, whole, whole, whole])
+
+    async def scenario():
+        assert await settled_digest(lambda: next(reads), known, 0) is None  # half, then whole: still being written
+        assert await settled_digest(lambda: next(reads), known, 0) == hashlib.sha256(whole).hexdigest()
+        assert await settled_digest(lambda: whole, hashlib.sha256(whole).hexdigest(), 0) is None  # unchanged
+
+        def unreadable() -> bytes:
+            raise PermissionError("locked by the editor")
+
+        assert await settled_digest(unreadable, known, 0) is None
+
+    asyncio.run(scenario())
+
+
+def test_a_reload_finding_other_content_than_the_watcher_saw_applies_nothing_and_is_read_again(tmp_path):
+    async def scenario():
+        config, hub, task = await _running(tmp_path)
+        try:
+            service = hub.service
+            before = service.settings.sizing.kelly_multiplier
+            # the watcher saw the file settle, then an editor began writing it again before the reload read it
+            config.write_text(config.read_text() + '[sizing]\nkelly_multiplier = "0.2"\n')
+            seen_settled = hashlib.sha256(b"the content the watcher saw").hexdigest()
+            outcome = await asyncio.to_thread(service.reload_config, "file", seen_settled)
+            assert not outcome.ok and outcome.applied == [] and "changed while it was read" in outcome.problems[0]
+            assert pipeline_sizing(hub).kelly_multiplier == before
+            # the watcher's next poll reads the file again and applies what it now holds
+            await eventually(lambda: pipeline_sizing(hub).kelly_multiplier == Decimal("0.2"), what="the reload")
+        finally:
+            hub.request_stop()
+            assert await asyncio.wait_for(task, 60) == 0
+
+    asyncio.run(scenario())
+
+
+def pipeline_sizing(hub: Any) -> Any:
+    return hub.gateway.pipeline.risk.settings.sizing
 
 
 def test_a_raised_error_limit_applies_to_the_next_connection(tmp_path):

@@ -51,6 +51,9 @@ from enigma_apex.errors import StoreError
 log = structlog.get_logger("enigma_apex.hub")
 
 CONFIG_POLL_S = 1.0
+# an edit is reloaded once the file reads the same twice this far apart: an editor that truncates the file and then
+# writes it leaves, for a moment, a file that is valid TOML and lacks keys, which would reset them to their defaults
+CONFIG_SETTLE_S = 0.25
 TICK_S = 1.0
 PROBE_S = 2.0  # how often an unwritable database is tried again
 EXECUTOR_READY_S = 20.0
@@ -629,23 +632,36 @@ class Hub:
         path = self.service.config_path
         if path is None:
             return
-        import hashlib
 
         while True:
             await asyncio.sleep(CONFIG_POLL_S)
-            try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                continue
-            if digest != self.service.config_hash:
+            digest = await settled_digest(path.read_bytes, self.service.config_hash, CONFIG_SETTLE_S)
+            if digest is not None:
                 self.service.config_hash = digest  # report a bad edit once, not every second
-                outcome = await asyncio.to_thread(self.service.reload_config, "file")
+                # the reload reads the file once more: only the content seen settled is applied
+                outcome = await asyncio.to_thread(self.service.reload_config, "file", digest)
                 for line in outcome.problems:
                     self.console(f"config reload refused: {line}")
                 for change in outcome.refused:
                     self.console(f"config: {change['key']} needs a restart (still {change['old']!r})")
                 for change in outcome.applied:
                     self.console(f"config: {change['key']} = {change['new']!r} (applied live)")
+
+
+async def settled_digest(read: Callable[[], bytes], known: str, settle_s: float) -> str | None:
+    """The configuration file's new digest, once two reads ``settle_s`` apart agree; None when it is unchanged
+    (digest ``known``), unreadable, or still being written (the next poll looks again)."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256(read()).hexdigest()
+        if digest == known:
+            return None
+        await asyncio.sleep(settle_s)
+        again = hashlib.sha256(read()).hexdigest()
+    except OSError:
+        return None
+    return digest if again == digest else None
 
 
 async def _wait(ready: Callable[[], bool], within_s: float) -> bool:

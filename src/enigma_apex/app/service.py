@@ -154,14 +154,21 @@ class HubService:
             return tokens.find_token(conn, token, self.clock.now())
 
     # ------------------------------------------------------------------ configuration
-    def reload_config(self, source: str) -> ReloadOutcome:
-        """Re-read the file; apply keys that may change live, refuse (and keep) the rest."""
+    def reload_config(self, source: str, expect: str | None = None) -> ReloadOutcome:
+        """Re-read the file; apply keys that may change live, refuse (and keep) the rest.
+
+        ``expect``: the digest of the content the caller saw settled (the file watcher); a file that reads
+        otherwise now is being written again, and nothing is applied (the watcher looks again at its next poll)."""
         with self._lock:
             try:
                 loaded = loader.load(self.config_path, environ=self._environ)
             except ConfigError as exc:
                 log.warning("config.reload_rejected", source=source, problems=exc.problems)
                 return ReloadOutcome(False, [], [], exc.problems)
+            if expect is not None and loaded.text_hash != expect:
+                self.config_hash = ""  # unlike any file's digest: the next poll reads it again
+                log.info("config.reload_deferred", source=source)
+                return ReloadOutcome(False, [], [], ["the file changed while it was read; it is read again"])
             plan = plan_reload(self._settings, loaded.settings)
             self.config_hash = loaded.text_hash
             if plan.changed:
