@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import tempfile
 import time
@@ -117,6 +118,8 @@ class _Hub:
         self.serving = asyncio.create_task(self.http_server.serve(sockets=[sock]))
         while not self.http_server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)
+        gc.collect()
+        gc.freeze()  # as the hub does once started: what start-up made stays out of every later collector's pass
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
