@@ -245,12 +245,19 @@ def test_a_reload_finding_other_content_than_the_watcher_saw_applies_nothing_and
         try:
             service = hub.service
             before = service.settings.sizing.kelly_multiplier
-            # the watcher saw the file settle, then an editor began writing it again before the reload read it
-            config.write_text(config.read_text() + '[sizing]\nkelly_multiplier = "0.2"\n')
             seen_settled = hashlib.sha256(b"the content the watcher saw").hexdigest()
-            outcome = await asyncio.to_thread(service.reload_config, "file", seen_settled)
+
+            def edited_then_reloaded() -> tuple[Any, Decimal]:
+                # the watcher saw the file settle, then an editor began writing it again before the reload read
+                # it; the service's lock keeps the watcher's own reload of the edit from coming in between
+                with service._lock:
+                    config.write_text(config.read_text() + '[sizing]\nkelly_multiplier = "0.2"\n')
+                    outcome = service.reload_config("file", seen_settled)
+                    return outcome, pipeline_sizing(hub).kelly_multiplier
+
+            outcome, running = await asyncio.to_thread(edited_then_reloaded)
             assert not outcome.ok and outcome.applied == [] and "changed while it was read" in outcome.problems[0]
-            assert pipeline_sizing(hub).kelly_multiplier == before
+            assert running == before
             # the watcher's next poll reads the file again and applies what it now holds
             await eventually(lambda: pipeline_sizing(hub).kelly_multiplier == Decimal("0.2"), what="the reload")
         finally:
