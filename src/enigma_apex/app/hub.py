@@ -45,6 +45,7 @@ from enigma_apex.adapters.store import repository
 from enigma_apex.app.preflight import exposure_warnings, is_loopback
 from enigma_apex.app.service import HubService
 from enigma_apex.app.supervisor import Supervisor
+from enigma_apex.config import loader
 from enigma_apex.domain.events import ComponentHealth
 from enigma_apex.errors import StoreError
 
@@ -651,14 +652,12 @@ class Hub:
 async def settled_digest(read: Callable[[], bytes], known: str, settle_s: float) -> str | None:
     """The configuration file's new digest, once two reads ``settle_s`` apart agree; None when it is unchanged
     (digest ``known``), unreadable, or still being written (the next poll looks again)."""
-    import hashlib
-
     try:
-        digest = hashlib.sha256(read()).hexdigest()
+        digest = loader.file_digest(read())
         if digest == known:
             return None
         await asyncio.sleep(settle_s)
-        again = hashlib.sha256(read()).hexdigest()
+        again = loader.file_digest(read())
     except OSError:
         return None
     return digest if again == digest else None

@@ -6,6 +6,7 @@ is allowed, so a user can fix a file in one pass.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -44,6 +45,11 @@ def resolve_path(cli_value: str | Path | None, environ: Mapping[str, str] | None
     return Path(DEFAULT_FILE)
 
 
+def file_digest(data: bytes) -> str:
+    """The digest of a configuration file's bytes (``Loaded.text_hash``): how a change to the file is noticed."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def load(
     path: Path | None,
     *,
@@ -52,14 +58,12 @@ def load(
     require_file: bool = True,
 ) -> Loaded:
     """Read, merge and validate. Raises ``ConfigError`` listing every problem."""
-    import hashlib
-
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     digest = ""
     if path is not None and path.exists():
         data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = file_digest(data)
         try:
             raw = tomllib.loads(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
