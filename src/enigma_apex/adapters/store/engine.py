@@ -97,7 +97,7 @@ class Checkpointer:
         self,
         engine: Engine,
         changed: Callable[[], int],
-        last_write: Callable[[], float] = lambda: 0.0,
+        last_write: Callable[[], float],
         *,
         every_s: float = 1.0,
         max_wait_s: float = 5.0,

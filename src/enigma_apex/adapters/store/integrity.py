@@ -275,7 +275,7 @@ class AnchorKeeper:
         path: Path,
         key: bytes | None,
         keyed_from: int | None,
-        last_write: Callable[[], float] = lambda: 0.0,
+        last_write: Callable[[], float],
         every_s: float = 0.5,
         max_wait_s: float = 2.0,
     ) -> None:
